@@ -1,0 +1,75 @@
+/*
+ * Machine hooks for generic code (include/arch/arch.h): descriptor tables,
+ * the live page tables, halting and leaving the emulator.
+ */
+#include <arch/arch.h>
+#include <arch/x86_64/cpu.h>
+#include <arch/x86_64/pgtable.h>
+#include <arch/x86_64/trap.h>
+#include <mm/addr.h>
+
+#define PIC1_DATA	0x21
+#define PIC2_DATA	0xa1
+#define DEBUG_EXIT_PORT 0xf4
+
+void arch_early_init(void)
+{
+	gdt_init();
+	idt_init();
+	/* The legacy PICs would deliver IRQs on exception vectors: mask them all. */
+	outb(PIC1_DATA, 0xff);
+	outb(PIC2_DATA, 0xff);
+}
+
+static uint64_t *direct_table(struct pgtable *pt, paddr_t pa)
+{
+	(void)pt;
+	return phys_to_virt(pa);
+}
+
+/* The live page tables, read through the direct map. */
+static struct pgtable live_tables(void)
+{
+	return (struct pgtable){.root = read_cr3() & PTE_ADDR, .table = direct_table};
+}
+
+void arch_drop_lower_half(const struct boot_info *bi)
+{
+	struct pgtable pt = live_tables();
+	uint64_t *pml4 = pt.table(&pt, pt.root);
+
+	(void)bi;
+	for (int i = 0; i < PTE_ENTRIES / 2; i++)
+		pml4[i] = 0;
+	write_cr3(read_cr3()); /* flush: lower-half entries are not global */
+}
+
+bool arch_is_mapped(vaddr_t va)
+{
+	struct pgtable pt = live_tables();
+	struct pt_leaf leaf;
+
+	if (!addr_bases.direct_map)
+		return false; /* too early: the tables cannot be read yet */
+	return pt_translate(&pt, va, &leaf);
+}
+
+__noreturn void arch_halt(void)
+{
+	for (;;) {
+		cli();
+		hlt();
+	}
+}
+
+void arch_exit_emulator(uint8_t code)
+{
+	/* Port 0xf4 means nothing on real hardware: only poke it under a hypervisor. */
+	if (cpu_is_virtualised())
+		outl(DEBUG_EXIT_PORT, code);
+}
+
+uint64_t arch_timestamp(void)
+{
+	return rdtsc();
+}

@@ -1,0 +1,81 @@
+/*
+ * The GDT and the TSS. Long mode ignores most of a segment descriptor; what
+ * matters is one 64-bit code segment, one data segment and the TSS, whose
+ * IST slots give #DF, NMI and #MC known-good stacks even when the current
+ * stack is the problem.
+ */
+#include <arch/x86_64/trap.h>
+#include <lib/string.h>
+
+#define IST_STACK_SIZE (16 * 1024)
+
+struct tss {
+	uint32_t reserved0;
+	uint64_t rsp[3];
+	uint64_t reserved1;
+	uint64_t ist[7]; /* ist[0] is IST slot 1 */
+	uint64_t reserved2;
+	uint16_t reserved3;
+	uint16_t iomap_base;
+} __packed;
+
+_Static_assert(sizeof(struct tss) == 104, "TSS layout is fixed by the CPU");
+
+struct gdt_pointer {
+	uint16_t limit;
+	uint64_t base;
+} __packed;
+
+static struct tss tss;
+static uint64_t gdt[5];
+static uint8_t ist_stacks[3][IST_STACK_SIZE] __attribute__((aligned(16)));
+
+/* Descriptors: present, DPL 0; code is L=1 (64-bit) executable/readable. */
+#define GDT_CODE64 0x00af9a000000ffffull
+#define GDT_DATA   0x00cf92000000ffffull
+
+/* The 16-byte TSS descriptor (type 9: available 64-bit TSS) in slots 3-4. */
+static void set_tss_descriptor(void)
+{
+	uint64_t base = (uint64_t)&tss, limit = sizeof(tss) - 1;
+
+	gdt[3] = (limit & 0xffff) | ((base & 0xffffff) << 16) | (0x89ull << 40) |
+		 (((limit >> 16) & 0xf) << 48) | (((base >> 24) & 0xff) << 56);
+	gdt[4] = base >> 32;
+}
+
+/* Load the GDTR, reload every segment register (CS by a far return) and TR. */
+static void load_gdt(void)
+{
+	struct gdt_pointer p = {sizeof(gdt) - 1, (uint64_t)gdt};
+
+	__asm__ volatile("lgdt %0\n\t"
+			 "pushq %1\n\t"
+			 "leaq 1f(%%rip), %%rax\n\t"
+			 "pushq %%rax\n\t"
+			 "lretq\n"
+			 "1:\n\t"
+			 "mov %2, %%ds\n\t"
+			 "mov %2, %%es\n\t"
+			 "mov %2, %%ss\n\t"
+			 "mov %3, %%fs\n\t"
+			 "mov %3, %%gs\n\t"
+			 "ltr %w4"
+			 :
+			 : "m"(p), "i"(GDT_KERNEL_CODE), "r"(GDT_KERNEL_DATA), "r"(0),
+			   "r"(GDT_TSS)
+			 : "rax", "memory");
+}
+
+void gdt_init(void)
+{
+	memset(&tss, 0, sizeof(tss));
+	for (int i = 0; i < 3; i++)
+		tss.ist[i] = (uint64_t)&ist_stacks[i][IST_STACK_SIZE];
+	tss.iomap_base = sizeof(tss); /* no I/O permission bitmap */
+	gdt[0] = 0;
+	gdt[1] = GDT_CODE64;
+	gdt[2] = GDT_DATA;
+	set_tss_descriptor();
+	load_gdt();
+}

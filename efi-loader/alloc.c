@@ -1,0 +1,47 @@
+/*
+ * Page allocations that outlive the loader. Each one is recorded with the
+ * memory-map type it should carry for the kernel (kernel image, page
+ * tables, boot data), and the hand-off relabels the final firmware map
+ * with them. Firmware-specific OEM memory types would do the same job but
+ * are handled unevenly by real firmware, so the loader keeps its own list.
+ */
+#include "loader.h"
+
+#include <mm/memmap.h>
+
+static struct loader_alloc allocs[LOADER_MAX_ALLOCS];
+static size_t nallocs;
+
+/* Allocate zeroed pages labelled memmap_type. Returns PADDR_INVALID on failure. */
+paddr_t loader_alloc_pages(size_t pages, uint32_t memmap_type)
+{
+	EFI_PHYSICAL_ADDRESS pa = 0;
+	EFI_STATUS st;
+
+	if (nallocs == LOADER_MAX_ALLOCS || pages == 0)
+		return PADDR_INVALID;
+	st = loader_bs->AllocatePages(AllocateAnyPages, EfiLoaderData, pages, &pa);
+	if (EFI_ERROR(st))
+		return PADDR_INVALID;
+	loader_bs->SetMem((void *)pa, pages * PAGE_SIZE, 0);
+	allocs[nallocs++] = (struct loader_alloc){pa, pages * PAGE_SIZE, memmap_type};
+	return pa;
+}
+
+/* Free pages from loader_alloc_pages and forget their label. */
+void loader_free_pages(paddr_t pa, size_t pages)
+{
+	for (size_t i = 0; i < nallocs; i++) {
+		if (allocs[i].base == pa) {
+			allocs[i] = allocs[--nallocs];
+			break;
+		}
+	}
+	loader_bs->FreePages(pa, pages);
+}
+
+const struct loader_alloc *loader_allocations(size_t *count)
+{
+	*count = nallocs;
+	return allocs;
+}

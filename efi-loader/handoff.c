@@ -1,0 +1,145 @@
+/*
+ * Leaving the firmware: take the final memory map, ExitBootServices (with
+ * the retry the spec requires, since the map key changes under us),
+ * normalise the map into boot_info, label the loader's allocations, set the
+ * CPU state the kernel's tables need and jump through the trampoline.
+ */
+#include "loader.h"
+
+#include <arch/x86_64/cpu.h>
+#include <arch/x86_64/pgtable.h>
+#include <lib/string.h>
+#include <mm/memmap.h>
+
+extern char trampoline_start[], trampoline_end[];
+
+#define EBS_TRIES 8
+#define COM1	  0x3f8
+
+static struct efi_map final_map;
+static paddr_t trampoline;
+
+/*
+ * After ExitBootServices the firmware console is gone: write straight to
+ * COM1, then stop. Only reachable if the map outgrew every estimate.
+ */
+static __noreturn void fail_after_exit(const char *msg)
+{
+	for (const char *s = "aerie-loader: error: "; *s; s++)
+		outb(COM1, *s);
+	for (; *msg; msg++)
+		outb(COM1, *msg);
+	outb(COM1, '\n');
+	for (;;) {
+		cli();
+		hlt();
+	}
+}
+
+/* Descriptors of room left in the final map's buffer for later allocations. */
+#define FINAL_MAP_SLACK 128
+
+/* Size final_map's buffer with generous slack: nothing may allocate after the last GetMemoryMap. */
+static EFI_STATUS reserve_final_map(void)
+{
+	EFI_STATUS st = efi_map_get(&final_map);
+
+	if (EFI_ERROR(st))
+		return st;
+	loader_bs->FreePool(final_map.buf);
+	final_map.buf_size = final_map.map_size + FINAL_MAP_SLACK * final_map.desc_size;
+	st = loader_bs->AllocatePool(EfiLoaderData, final_map.buf_size, &final_map.buf);
+	if (EFI_ERROR(st))
+		final_map.buf = NULL;
+	return st;
+}
+
+/*
+ * Everything that must be allocated before the final memory map: the
+ * trampoline page (identity-mapped R-X in the new tables) and the map
+ * buffer. Sets *memmap_capacity to the entries boot_info must hold so that
+ * normalising and labelling the final map cannot run out of room.
+ */
+EFI_STATUS handoff_prepare(struct boot_info *bi, size_t *memmap_capacity)
+{
+	EFI_PHYSICAL_ADDRESS pa;
+	EFI_STATUS st;
+
+	st = loader_bs->AllocatePages(AllocateAnyPages, EfiLoaderCode, 1, &pa);
+	if (EFI_ERROR(st) || pa + PAGE_SIZE > (1ull << 47)) {
+		loader_error("cannot allocate the hand-off trampoline page");
+		return EFI_OUT_OF_RESOURCES;
+	}
+	memcpy((void *)pa, trampoline_start, trampoline_end - trampoline_start);
+	trampoline = bi->trampoline_phys = pa;
+	st = paging_map(pa, pa, PAGE_SIZE, PT_EXEC, "trampoline");
+	if (EFI_ERROR(st))
+		return st;
+	st = reserve_final_map();
+	if (EFI_ERROR(st)) {
+		loader_error("cannot read the memory map (EFI status %#lx)", (unsigned long)st);
+		return st;
+	}
+	/* memmap_normalise needs 2n + 1; each label can split one entry in three. */
+	*memmap_capacity = 2 * (final_map.buf_size / final_map.desc_size) + 1 + 2 * LOADER_MAX_ALLOCS;
+	return EFI_SUCCESS;
+}
+
+static EFI_STATUS exit_boot_services(void)
+{
+	EFI_STATUS st = EFI_SUCCESS;
+
+	for (int i = 0; i < EBS_TRIES; i++) {
+		st = efi_map_get(&final_map);
+		if (EFI_ERROR(st))
+			return st;
+		st = loader_bs->ExitBootServices(loader_image, final_map.key);
+		if (!EFI_ERROR(st))
+			return st;
+	}
+	return st;
+}
+
+/* Turn the final firmware map into boot_info's normalised, labelled map. */
+static void build_boot_memmap(struct boot_info *bi)
+{
+	size_t n = efi_map_to_raw(&final_map), count, nallocs;
+	struct memmap_entry *map = boot_info_memmap(bi);
+	int ret = memmap_normalise(final_map.buf, n, map, bi->memmap_capacity);
+
+	if (ret < 0)
+		fail_after_exit("memory map does not fit in boot_info");
+	count = (size_t)ret;
+	const struct loader_alloc *a = loader_allocations(&nallocs);
+	for (size_t i = 0; i < nallocs; i++) {
+		if (memmap_set_type(map, &count, bi->memmap_capacity, a[i].base, a[i].size,
+				    a[i].type) != 0)
+			fail_after_exit("cannot label the loader's allocations");
+	}
+	bi->memmap_count = count;
+}
+
+/*
+ * Leave boot services and enter the kernel at entry with boot_info at
+ * bi_virt, on the page tables at pml4. Returns only if ExitBootServices
+ * failed, with boot services still usable.
+ */
+EFI_STATUS handoff(struct boot_info *bi, paddr_t pml4, vaddr_t entry)
+{
+	vaddr_t bi_virt = bi->direct_map_base + bi->boot_info_phys;
+	EFI_STATUS st = exit_boot_services();
+
+	if (EFI_ERROR(st)) {
+		loader_error("ExitBootServices failed (EFI status %#lx)", (unsigned long)st);
+		return st;
+	}
+	cli();
+	build_boot_memmap(bi);
+	wrmsr(MSR_EFER, rdmsr(MSR_EFER) | EFER_NXE); /* before any NX bit is live */
+	write_cr0(read_cr0() | CR0_WP);
+	write_cr4(read_cr4() | CR4_PGE);
+	bi->tsc_at_exit = rdtsc();
+	((void (*)(uint64_t, uint64_t, uint64_t, uint64_t))trampoline)(
+		bi_virt, pml4, bi->boot_stack_top, entry);
+	__builtin_unreachable();
+}

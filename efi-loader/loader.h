@@ -1,0 +1,77 @@
+/*
+ * The loader's internal interfaces. Only efi-loader/ includes <efi.h>;
+ * everything the kernel needs crosses over in struct boot_info.
+ */
+#pragma once
+
+#include <efi.h>
+#include <boot/boot_info.h>
+#include <lib/elf.h>
+#include <lib/types.h>
+
+/* The firmware's tables, set once by efi_main. */
+extern EFI_HANDLE loader_image;
+extern EFI_SYSTEM_TABLE *loader_st;
+extern EFI_BOOT_SERVICES *loader_bs;
+
+/* console.c: every line starts "aerie-loader: ". */
+extern bool loader_debug; /* loglevel=debug */
+void loader_log(const char *fmt, ...) __printf(1, 2);
+void loader_debugf(const char *fmt, ...) __printf(1, 2);
+void loader_warn(const char *fmt, ...) __printf(1, 2);
+void loader_error(const char *fmt, ...) __printf(1, 2);
+
+/* alloc.c: page allocations that the boot memory map will label. */
+#define LOADER_MAX_ALLOCS 64
+paddr_t loader_alloc_pages(size_t pages, uint32_t memmap_type);
+void loader_free_pages(paddr_t pa, size_t pages);
+struct loader_alloc {
+	paddr_t base;
+	uint64_t size;
+	uint32_t type; /* enum memmap_type */
+};
+/* Every live allocation made through loader_alloc_pages, n in *count. */
+const struct loader_alloc *loader_allocations(size_t *count);
+
+/* file.c: read a whole file from the loader's own volume. */
+EFI_STATUS file_read(const CHAR16 *path, uint32_t memmap_type, paddr_t *pa, size_t *size);
+
+/* cmdline.c: /aerie/cmdline plus the image's load options. */
+void loader_cmdline_read(char *buf, size_t size);
+
+/* memmap.c */
+struct efi_map {
+	void *buf; /* GetMemoryMap's buffer */
+	UINTN buf_size;	 /* bytes allocated */
+	UINTN map_size;	 /* bytes filled */
+	UINTN key;
+	UINTN desc_size;
+	UINT32 desc_version;
+};
+EFI_STATUS efi_map_get(struct efi_map *m);
+/* Convert the map in m into raw memmap entries in place; returns the count. */
+size_t efi_map_to_raw(struct efi_map *m);
+
+/* paging.c */
+struct pgtable;
+EFI_STATUS paging_init(struct pgtable **pt);
+EFI_STATUS paging_map(vaddr_t va, paddr_t pa, uint64_t size, uint32_t flags, const char *what);
+
+/* kernel.c */
+struct loaded_kernel {
+	struct elf_image elf;
+	paddr_t file_pa;
+	size_t file_size;
+	paddr_t phys_base;
+	vaddr_t virt_base;
+};
+EFI_STATUS kernel_load(struct loaded_kernel *k, vaddr_t virt_base);
+EFI_STATUS kernel_map(const struct loaded_kernel *k);
+
+/* firmware.c: framebuffer and ACPI. */
+void firmware_find_framebuffer(struct boot_fb *fb);
+void firmware_find_rsdp(struct boot_info *bi);
+
+/* handoff.c */
+EFI_STATUS handoff_prepare(struct boot_info *bi, size_t *memmap_capacity);
+EFI_STATUS handoff(struct boot_info *bi, paddr_t pml4, vaddr_t entry);

@@ -1,0 +1,40 @@
+/*
+ * What generic kernel code may ask of the machine layer (arch/x86_64/).
+ * Generic code includes only this header, never arch/x86_64/ ones.
+ */
+#pragma once
+
+#include <boot/boot_info.h>
+#include <lib/types.h>
+
+/* Descriptor tables: GDT, TSS with IST stacks, IDT for all exceptions. */
+void arch_early_init(void);
+
+/* Serial port (COM1): set up, and write bytes. Safe before anything else. */
+void arch_serial_init(void);
+void arch_serial_write(const char *s, size_t n);
+
+/* Remove the loader's lower-half (trampoline) mappings from the live tables. */
+void arch_drop_lower_half(const struct boot_info *bi);
+
+/* Stop this CPU for good, interrupts off. */
+__noreturn void arch_halt(void);
+
+/*
+ * Under an emulator with an isa-debug-exit device, exit it with code (QEMU
+ * then exits with (code << 1) | 1). Returns if there is no such device.
+ */
+void arch_exit_emulator(uint8_t code);
+
+/* Print registers and a backtrace for a panic; frame may be NULL (current state). */
+struct trap_frame;
+void arch_panic_report(const struct trap_frame *frame);
+
+/* True if va is mapped in the live page tables (safe to read). */
+bool arch_is_mapped(vaddr_t va);
+
+/* Times int3 has been handled (the breakpoint handler returns). */
+uint64_t arch_breakpoint_count(void);
+
+/* A timestamp counter (the TSC). */
+uint64_t arch_timestamp(void);

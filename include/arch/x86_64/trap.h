@@ -1,0 +1,43 @@
+/*
+ * The register frame isr.S builds on every exception. Field order is the
+ * reverse of the pushes in isr.S; the static asserts pin it.
+ */
+#pragma once
+
+#include <lib/types.h>
+
+struct trap_frame {
+	uint64_t r15, r14, r13, r12, r11, r10, r9, r8;
+	uint64_t rbp, rdi, rsi, rdx, rcx, rbx, rax;
+	uint64_t vector; /* pushed by the stub */
+	uint64_t error;	 /* pushed by the CPU, or 0 by the stub */
+	uint64_t rip, cs, rflags, rsp, ss; /* pushed by the CPU */
+};
+
+_Static_assert(sizeof(struct trap_frame) == 22 * 8, "isr.S pushes 22 quadwords");
+_Static_assert(__builtin_offsetof(struct trap_frame, vector) == 15 * 8, "isr.S layout");
+_Static_assert(__builtin_offsetof(struct trap_frame, rip) == 17 * 8, "isr.S layout");
+
+#define VEC_DE 0
+#define VEC_NMI 2
+#define VEC_BP 3
+#define VEC_DF 8
+#define VEC_GP 13
+#define VEC_PF 14
+#define VEC_MC 18
+
+/* Called by isr.S with the frame on the stack. */
+void trap_dispatch(struct trap_frame *f);
+
+/* Segment selectors in our GDT. */
+#define GDT_KERNEL_CODE 0x08
+#define GDT_KERNEL_DATA 0x10
+#define GDT_TSS		0x18
+
+/* IST slots (1-based, as in the IDT gate). */
+#define IST_DOUBLE_FAULT  1
+#define IST_NMI		  2
+#define IST_MACHINE_CHECK 3
+
+void gdt_init(void);
+void idt_init(void);

@@ -1,0 +1,28 @@
+/*
+ * The kernel console: printf-style output to every console device (COM1
+ * today; the framebuffer later), with log levels. Lines from klog start
+ * "aerie: ".
+ */
+#pragma once
+
+#include <lib/types.h>
+#include <stdarg.h>
+
+enum log_level { LOG_ERROR, LOG_WARN, LOG_INFO, LOG_DEBUG };
+
+void console_init(void);
+/* Take loglevel=error|warn|info|debug from the command line. */
+void console_set_level(const char *cmdline);
+bool console_level_enabled(enum log_level level);
+
+/* Raw output, no prefix. */
+void kprintf(const char *fmt, ...) __printf(1, 2);
+void kvprintf(const char *fmt, va_list ap);
+
+/* One "aerie: " line at level (a newline is added). */
+void klog(enum log_level level, const char *fmt, ...) __printf(2, 3);
+
+#define kerror(...) klog(LOG_ERROR, __VA_ARGS__)
+#define kwarn(...)  klog(LOG_WARN, __VA_ARGS__)
+#define kinfo(...)  klog(LOG_INFO, __VA_ARGS__)
+#define kdebug(...) klog(LOG_DEBUG, __VA_ARGS__)

@@ -1,0 +1,41 @@
+/*
+ * The kernel's virtual memory layout: the one place that knows the windows.
+ * Regions are half-open [START, START + SIZE). 4-level paging, 48-bit.
+ *
+ *   0x0000_0000_0000_0000  lower half: nothing mapped once the kernel runs
+ *   0xffff_8000_0000_0000  direct map of all RAM, RW, NX       (64 TiB)
+ *   0xffff_c000_0000_0000  kernel image (PIE)                  (16 TiB)
+ *   0xffff_d000_0000_0000  heap                                (16 TiB)
+ *   0xffff_e000_0000_0000  kernel stacks with guard pages      (16 TiB)
+ *   0xffff_f000_0000_0000  MMIO: framebuffer, devices          (16 TiB)
+ *
+ * The *_FIXED_BASE values are the `nokaslr` bases, documented for GDB.
+ */
+#pragma once
+
+#define LAYOUT_DIRECT_MAP_START 0xffff800000000000ull
+#define LAYOUT_DIRECT_MAP_SIZE	0x0000400000000000ull
+#define LAYOUT_KERNEL_START	0xffffc00000000000ull
+#define LAYOUT_KERNEL_SIZE	0x0000100000000000ull
+#define LAYOUT_HEAP_START	0xffffd00000000000ull
+#define LAYOUT_HEAP_SIZE	0x0000100000000000ull
+#define LAYOUT_STACK_START	0xffffe00000000000ull
+#define LAYOUT_STACK_SIZE	0x0000100000000000ull
+#define LAYOUT_MMIO_START	0xfffff00000000000ull
+#define LAYOUT_MMIO_SIZE	0x0000100000000000ull
+
+/* Highest user-half address + 1: everything below is the lower half. */
+#define LAYOUT_LOWER_HALF_END 0x0000800000000000ull
+
+#define LAYOUT_DIRECT_MAP_FIXED_BASE LAYOUT_DIRECT_MAP_START
+#define LAYOUT_KERNEL_FIXED_BASE     LAYOUT_KERNEL_START
+#define LAYOUT_HEAP_FIXED_BASE	     LAYOUT_HEAP_START
+#define LAYOUT_STACK_FIXED_BASE	     LAYOUT_STACK_START
+#define LAYOUT_MMIO_FIXED_BASE	     LAYOUT_MMIO_START
+
+/* Boot stack: BOOT_STACK_SIZE bytes with an unmapped guard page below. */
+#define BOOT_STACK_SIZE (64 * 1024)
+
+/* True if [va, va + len) lies inside the window [start, start + size). */
+#define LAYOUT_IN_WINDOW(va, len, start, size)                                                     \
+	((va) >= (start) && (len) <= (size) && (va) - (start) <= (size) - (len))

@@ -1,0 +1,101 @@
+/*
+ * The in-kernel test runner: finds the tests in the ktest_cases section,
+ * runs those the command line selects, and prints KTAP.
+ */
+#include <arch/arch.h>
+#include <kernel/console.h>
+#include <kernel/ktest.h>
+#include <kernel/panic.h>
+#include <lib/cmdline.h>
+#include <lib/fmt.h>
+#include <lib/string.h>
+
+/* Bounds of the section, defined by the linker. */
+extern const struct ktest_case __start_ktest_cases[], __stop_ktest_cases[];
+
+void ktest_fail(struct ktest *t, const char *file, int line, const char *fmt, ...)
+{
+	va_list ap;
+	int n = fmt_snprintf(t->reason, sizeof(t->reason), "%s:%d: ", file, line);
+
+	t->failed = true;
+	if (n < 0 || (size_t)n >= sizeof(t->reason))
+		return;
+	va_start(ap, fmt);
+	fmt_vsnprintf(t->reason + n, sizeof(t->reason) - n, fmt, ap);
+	va_end(ap);
+}
+
+void ktest_skip(struct ktest *t, const char *fmt, ...)
+{
+	va_list ap;
+
+	t->skipped = true;
+	va_start(ap, fmt);
+	fmt_vsnprintf(t->reason, sizeof(t->reason), fmt, ap);
+	va_end(ap);
+}
+
+bool ktest_requested(const char *cmdline)
+{
+	return cmdline_has(cmdline, "ktest");
+}
+
+/* True if suite is in the comma-separated list (an empty list selects all). */
+static bool suite_selected(const char *list, const char *suite)
+{
+	size_t len = strlen(suite);
+
+	if (!list[0])
+		return true;
+	for (const char *p = list; *p;) {
+		const char *end = strchr(p, ',');
+		size_t n = end ? (size_t)(end - p) : strlen(p);
+		if (n == len && memcmp(p, suite, n) == 0)
+			return true;
+		p += n + (end ? 1 : 0);
+	}
+	return false;
+}
+
+static size_t count_selected(const char *list)
+{
+	size_t n = 0;
+
+	for (const struct ktest_case *c = __start_ktest_cases; c < __stop_ktest_cases; c++)
+		n += suite_selected(list, c->suite);
+	return n;
+}
+
+void ktest_run(const char *cmdline)
+{
+	char list[128];
+	size_t passed = 0, failed = 0, skipped = 0, i = 0;
+
+	if (cmdline_get(cmdline, "ktest", list, sizeof(list)) < 0)
+		list[0] = 0;
+	kprintf("KTAP version 1\n1..%zu\n", count_selected(list));
+	for (const struct ktest_case *c = __start_ktest_cases; c < __stop_ktest_cases; c++) {
+		struct ktest t = {0};
+		if (!suite_selected(list, c->suite))
+			continue;
+		c->fn(&t);
+		i++;
+		if (t.skipped) {
+			skipped++;
+			kprintf("ok %zu %s # SKIP %s\n", i, c->name, t.reason);
+		} else if (t.failed) {
+			failed++;
+			kprintf("not ok %zu %s # %s\n", i, c->name, t.reason);
+		} else {
+			passed++;
+			kprintf("ok %zu %s\n", i, c->name);
+		}
+	}
+	if (skipped)
+		kprintf("%zu passed, %zu failed, %zu skipped\n", passed, failed, skipped);
+	else
+		kprintf("%zu passed, %zu failed\n", passed, failed);
+	arch_exit_emulator(failed || i == 0 ? EXIT_TESTS_FAILED : EXIT_TESTS_PASSED);
+	arch_halt();
+}

@@ -1,0 +1,29 @@
+/*
+ * Aerie's kernel, from the loader's hand-off to idle: a table of contents.
+ * Each step's comment says what is true once it has run.
+ */
+#include <arch/arch.h>
+#include <kernel/boot.h>
+#include <kernel/console.h>
+#include <kernel/ktest.h>
+#include <kernel/symbols.h>
+#include <mm/addr.h>
+
+__noreturn void kmain(const struct boot_info *bi);
+
+__noreturn void kmain(const struct boot_info *bi)
+{
+	console_init();			 /* COM1: panics can be seen */
+	arch_early_init();		 /* GDT, TSS, IDT: exceptions are reported */
+	kinfo("kernel starting");
+	boot_info_accept(bi);		 /* the loader's hand-off is checked */
+	console_set_level(boot_info->cmdline);
+	addr_init(boot_info);		 /* phys_to_virt() works */
+	symbols_init(boot_info);	 /* backtraces name functions */
+	arch_drop_lower_half(boot_info); /* the trampoline is gone: low addresses fault */
+	boot_summary();
+	if (ktest_requested(boot_info->cmdline))
+		ktest_run(boot_info->cmdline); /* does not return */
+	kinfo("ready");
+	arch_halt();
+}
