@@ -5,6 +5,7 @@
 #include <arch/arch.h>
 #include <kernel/boot.h>
 #include <kernel/console.h>
+#include <kernel/crash.h>
 #include <kernel/ktest.h>
 #include <kernel/symbols.h>
 #include <mm/addr.h>
@@ -22,6 +23,7 @@ __noreturn void kmain(const struct boot_info *bi)
 	symbols_init(boot_info);	 /* backtraces name functions */
 	arch_drop_lower_half(boot_info); /* the trampoline is gone: low addresses fault */
 	boot_summary();
+	crash_if_requested(boot_info->cmdline); /* boot scenarios test the panic path */
 	if (ktest_requested(boot_info->cmdline))
 		ktest_run(boot_info->cmdline); /* does not return */
 	kinfo("ready");

@@ -1,0 +1,8 @@
+/* Deliberate faults on request, so boot scenarios can test the panic path. */
+#pragma once
+
+/*
+ * crash=panic | pagefault | ud | gp on the command line makes the kernel
+ * fail that way here, once boot is far enough for a full report.
+ */
+void crash_if_requested(const char *cmdline);
