@@ -81,7 +81,8 @@ EFI_STATUS handoff_prepare(struct boot_info *bi, size_t *memmap_capacity)
 		return st;
 	}
 	/* memmap_normalise needs 2n + 1; each label can split one entry in three. */
-	*memmap_capacity = 2 * (final_map.buf_size / final_map.desc_size) + 1 + 2 * LOADER_MAX_ALLOCS;
+	*memmap_capacity =
+	    2 * (final_map.buf_size / final_map.desc_size) + 1 + 2 * LOADER_MAX_ALLOCS;
 	return EFI_SUCCESS;
 }
 
@@ -139,7 +140,7 @@ EFI_STATUS handoff(struct boot_info *bi, paddr_t pml4, vaddr_t entry)
 	write_cr0(read_cr0() | CR0_WP);
 	write_cr4(read_cr4() | CR4_PGE);
 	bi->tsc_at_exit = rdtsc();
-	((void (*)(uint64_t, uint64_t, uint64_t, uint64_t))trampoline)(
-		bi_virt, pml4, bi->boot_stack_top, entry);
+	((void (*)(uint64_t, uint64_t, uint64_t, uint64_t))trampoline)(bi_virt, pml4,
+								       bi->boot_stack_top, entry);
 	__builtin_unreachable();
 }

@@ -41,9 +41,9 @@ void loader_cmdline_read(char *buf, size_t size);
 
 /* memmap.c */
 struct efi_map {
-	void *buf; /* GetMemoryMap's buffer */
-	UINTN buf_size;	 /* bytes allocated */
-	UINTN map_size;	 /* bytes filled */
+	void *buf;	/* GetMemoryMap's buffer */
+	UINTN buf_size; /* bytes allocated */
+	UINTN map_size; /* bytes filled */
 	UINTN key;
 	UINTN desc_size;
 	UINT32 desc_version;

@@ -65,7 +65,8 @@ static EFI_STATUS map_direct(const struct boot_info *bi)
 		uint64_t base = norm[i].base, end = base + norm[i].length;
 		if (!memmap_type_is_ram(norm[i].type))
 			continue;
-		while (i + 1 < count && norm[i + 1].base == end && memmap_type_is_ram(norm[i + 1].type))
+		while (i + 1 < count && norm[i + 1].base == end &&
+		       memmap_type_is_ram(norm[i + 1].type))
 			end += norm[++i].length; /* one run, so huge pages fit */
 		st = paging_map(bi->direct_map_base + base, base, end - base, flags, "direct map");
 	}

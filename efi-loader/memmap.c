@@ -97,14 +97,13 @@ size_t efi_map_to_raw(struct efi_map *m)
 	size_t n = m->map_size / m->desc_size;
 
 	for (size_t i = 0; i < n; i++) {
-		const EFI_MEMORY_DESCRIPTOR *d =
-			(const void *)((char *)m->buf + i * m->desc_size);
+		const EFI_MEMORY_DESCRIPTOR *d = (const void *)((char *)m->buf + i * m->desc_size);
 		struct memmap_entry e = {
-			.base = d->PhysicalStart,
-			/* A nonsense page count saturates; the normaliser clips it. */
-			.length = d->NumberOfPages >= (1ull << 52) ? ~0ull
-								   : d->NumberOfPages * PAGE_SIZE,
-			.type = efi_type_to_memmap(d),
+		    .base = d->PhysicalStart,
+		    /* A nonsense page count saturates; the normaliser clips it. */
+		    .length =
+			d->NumberOfPages >= (1ull << 52) ? ~0ull : d->NumberOfPages * PAGE_SIZE,
+		    .type = efi_type_to_memmap(d),
 		};
 		out[i] = e;
 	}

@@ -26,7 +26,7 @@ void boot_info_accept(const struct boot_info *bi)
 		panic("boot_info: size %u, expected %zu", bi->size, sizeof(*bi));
 	if (bi->memmap_offset < sizeof(*bi) || bi->memmap_count > bi->memmap_capacity ||
 	    bi->memmap_offset + (uint64_t)bi->memmap_capacity * sizeof(struct memmap_entry) >
-		    bi->total_size)
+		bi->total_size)
 		panic("boot_info: memory map outside boot_info");
 	if (!memmap_is_normalised(boot_info_memmap(bi), bi->memmap_count))
 		panic("boot_info: memory map is not normalised");
@@ -42,7 +42,8 @@ static void print_layout(const struct boot_info *bi)
 {
 	kdebug("layout: direct map %#llx, kernel %#llx (phys %#llx, %llu KiB)",
 	       (unsigned long long)bi->direct_map_base, (unsigned long long)bi->kernel_virt_base,
-	       (unsigned long long)bi->kernel_phys_base, (unsigned long long)bi->kernel_size / 1024);
+	       (unsigned long long)bi->kernel_phys_base,
+	       (unsigned long long)bi->kernel_size / 1024);
 	kdebug("layout: heap %#llx, stacks %#llx, mmio %#llx", (unsigned long long)bi->heap_base,
 	       (unsigned long long)bi->stack_base, (unsigned long long)bi->mmio_base);
 	const struct memmap_entry *map = boot_info_memmap(bi);
@@ -71,8 +72,8 @@ void boot_summary(void)
 	      (unsigned long long)(bi->kernel_size / 1024));
 	if (bi->fb.format != BOOT_FB_NONE)
 		kinfo("framebuffer: %ux%u", bi->fb.width, bi->fb.height);
-	kinfo("ACPI: %s", bi->rsdp_phys ? (bi->rsdp_revision >= 2 ? "RSDP 2.0+" : "RSDP 1.0")
-					: "no RSDP");
+	kinfo("ACPI: %s",
+	      bi->rsdp_phys ? (bi->rsdp_revision >= 2 ? "RSDP 2.0+" : "RSDP 1.0") : "no RSDP");
 	kinfo("KASLR: %s", (bi->flags & BOOT_FLAG_KASLR) ? "on" : "off (fixed bases)");
 	if (console_level_enabled(LOG_DEBUG))
 		print_layout(bi);

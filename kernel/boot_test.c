@@ -20,7 +20,7 @@ KTEST(boot, boot_info_valid)
 	KEXPECT(t, memmap_is_normalised(boot_info_memmap(bi), bi->memmap_count));
 	KEXPECT(t, memmap_total(boot_info_memmap(bi), bi->memmap_count, MEMMAP_USABLE) > 0);
 	KEXPECT(t, memmap_total(boot_info_memmap(bi), bi->memmap_count, MEMMAP_KERNEL) >=
-			   bi->kernel_size);
+		       bi->kernel_size);
 	KEXPECT(t, bi->tsc_at_exit > bi->tsc_at_entry);
 }
 
@@ -55,7 +55,7 @@ KTEST(boot, kmain_rip_in_kernel_window)
 
 	KEXPECT(t, in_window(rip, LAYOUT_KERNEL_START, LAYOUT_KERNEL_SIZE));
 	KEXPECT(t, rip >= boot_info->kernel_virt_base &&
-			   rip < boot_info->kernel_virt_base + boot_info->kernel_size);
+		       rip < boot_info->kernel_virt_base + boot_info->kernel_size);
 }
 
 KTEST(boot, kmain_stack_in_stack_window)
@@ -97,5 +97,6 @@ KTEST(boot, elf_relocate_pointer_table_in_data)
 	KEXPECT(t, memcmp(table[0], "alpha", 6) == 0);
 	KEXPECT(t, memcmp(table[1], "beta", 5) == 0);
 	for (int i = 0; i < 4; i++)
-		KEXPECT(t, (uint64_t)table[i] - boot_info->kernel_virt_base < boot_info->kernel_size);
+		KEXPECT(t,
+			(uint64_t)table[i] - boot_info->kernel_virt_base < boot_info->kernel_size);
 }

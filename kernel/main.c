@@ -14,10 +14,10 @@ __noreturn void kmain(const struct boot_info *bi);
 
 __noreturn void kmain(const struct boot_info *bi)
 {
-	console_init();			 /* COM1: panics can be seen */
-	arch_early_init();		 /* GDT, TSS, IDT: exceptions are reported */
+	console_init();	   /* COM1: panics can be seen */
+	arch_early_init(); /* GDT, TSS, IDT: exceptions are reported */
 	kinfo("kernel starting");
-	boot_info_accept(bi);		 /* the loader's hand-off is checked */
+	boot_info_accept(bi); /* the loader's hand-off is checked */
 	console_set_level(boot_info->cmdline);
 	addr_init(boot_info);		 /* phys_to_virt() works */
 	symbols_init(boot_info);	 /* backtraces name functions */

@@ -62,8 +62,7 @@ static void load_gdt(void)
 			 "mov %3, %%gs\n\t"
 			 "ltr %w4"
 			 :
-			 : "m"(p), "i"(GDT_KERNEL_CODE), "r"(GDT_KERNEL_DATA), "r"(0),
-			   "r"(GDT_TSS)
+			 : "m"(p), "i"(GDT_KERNEL_CODE), "r"(GDT_KERNEL_DATA), "r"(0), "r"(GDT_TSS)
 			 : "rax", "memory");
 }
 

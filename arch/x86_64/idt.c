@@ -29,12 +29,12 @@ static struct idt_gate idt[256];
 static void set_gate(int vec, uint64_t handler, uint8_t ist)
 {
 	idt[vec] = (struct idt_gate){
-		.offset_low = handler & 0xffff,
-		.selector = GDT_KERNEL_CODE,
-		.ist = ist,
-		.type = GATE_INTERRUPT,
-		.offset_mid = (handler >> 16) & 0xffff,
-		.offset_high = handler >> 32,
+	    .offset_low = handler & 0xffff,
+	    .selector = GDT_KERNEL_CODE,
+	    .ist = ist,
+	    .type = GATE_INTERRUPT,
+	    .offset_mid = (handler >> 16) & 0xffff,
+	    .offset_high = handler >> 32,
 	};
 }
 

@@ -6,18 +6,18 @@
 #include <arch/arch.h>
 #include <arch/x86_64/cpu.h>
 
-#define COM1 0x3f8
-#define REG_DATA  0 /* with DLAB: divisor low */
-#define REG_IER	  1 /* with DLAB: divisor high */
-#define REG_FCR	  2
-#define REG_LCR	  3
-#define REG_MCR	  4
-#define REG_LSR	  5
-#define LSR_THRE  0x20 /* transmit holding register empty */
-#define LCR_DLAB  0x80
-#define LCR_8N1	  0x03
-#define MCR_LOOP  0x10
-#define MCR_READY 0x0b /* DTR, RTS, OUT2 */
+#define COM1	   0x3f8
+#define REG_DATA   0 /* with DLAB: divisor low */
+#define REG_IER	   1 /* with DLAB: divisor high */
+#define REG_FCR	   2
+#define REG_LCR	   3
+#define REG_MCR	   4
+#define REG_LSR	   5
+#define LSR_THRE   0x20 /* transmit holding register empty */
+#define LCR_DLAB   0x80
+#define LCR_8N1	   0x03
+#define MCR_LOOP   0x10
+#define MCR_READY  0x0b /* DTR, RTS, OUT2 */
 #define SPIN_LIMIT 100000
 
 static bool present;

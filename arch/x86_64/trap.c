@@ -10,38 +10,38 @@
 #include <lib/fmt.h>
 
 static const char *const vector_names[32] = {
-	"#DE divide error",
-	"#DB debug",
-	"NMI",
-	"#BP breakpoint",
-	"#OF overflow",
-	"#BR bound range exceeded",
-	"#UD invalid opcode",
-	"#NM device not available",
-	"#DF double fault",
-	"coprocessor segment overrun",
-	"#TS invalid TSS",
-	"#NP segment not present",
-	"#SS stack-segment fault",
-	"#GP general protection",
-	"#PF page fault",
-	"reserved (15)",
-	"#MF x87 floating-point error",
-	"#AC alignment check",
-	"#MC machine check",
-	"#XM SIMD floating-point error",
-	"#VE virtualization exception",
-	"#CP control protection",
-	"reserved (22)",
-	"reserved (23)",
-	"reserved (24)",
-	"reserved (25)",
-	"reserved (26)",
-	"reserved (27)",
-	"#HV hypervisor injection",
-	"#VC VMM communication",
-	"#SX security exception",
-	"reserved (31)",
+    "#DE divide error",
+    "#DB debug",
+    "NMI",
+    "#BP breakpoint",
+    "#OF overflow",
+    "#BR bound range exceeded",
+    "#UD invalid opcode",
+    "#NM device not available",
+    "#DF double fault",
+    "coprocessor segment overrun",
+    "#TS invalid TSS",
+    "#NP segment not present",
+    "#SS stack-segment fault",
+    "#GP general protection",
+    "#PF page fault",
+    "reserved (15)",
+    "#MF x87 floating-point error",
+    "#AC alignment check",
+    "#MC machine check",
+    "#XM SIMD floating-point error",
+    "#VE virtualization exception",
+    "#CP control protection",
+    "reserved (22)",
+    "reserved (23)",
+    "reserved (24)",
+    "reserved (25)",
+    "reserved (26)",
+    "reserved (27)",
+    "#HV hypervisor injection",
+    "#VC VMM communication",
+    "#SX security exception",
+    "reserved (31)",
 };
 
 static uint64_t breakpoints;
@@ -60,8 +60,11 @@ uint64_t arch_breakpoint_count(void)
  */
 static void decode_pf(uint64_t e, char *buf, size_t size)
 {
-	fmt_snprintf(buf, size, "%s, %s, %s%s%s%s%s", (e & 1) ? "protection violation" : "not present",
-		     (e & 16) ? "instruction fetch" : (e & 2) ? "write" : "read",
+	fmt_snprintf(buf, size, "%s, %s, %s%s%s%s%s",
+		     (e & 1) ? "protection violation" : "not present",
+		     (e & 16)  ? "instruction fetch"
+		     : (e & 2) ? "write"
+			       : "read",
 		     (e & 4) ? "user" : "supervisor", (e & 8) ? ", reserved bit set" : "",
 		     (e & 32) ? ", protection key" : "", (e & 64) ? ", shadow stack" : "", "");
 }
@@ -76,7 +79,10 @@ static void decode_selector(uint64_t e, char *buf, size_t size)
 		fmt_snprintf(buf, size, "no selector");
 		return;
 	}
-	fmt_snprintf(buf, size, "%s index %llu%s", (e & 2) ? "IDT" : (e & 4) ? "LDT" : "GDT",
+	fmt_snprintf(buf, size, "%s index %llu%s",
+		     (e & 2)   ? "IDT"
+		     : (e & 4) ? "LDT"
+			       : "GDT",
 		     (unsigned long long)((e >> 3) & 0x1fff), (e & 1) ? ", external event" : "");
 }
 

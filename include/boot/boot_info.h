@@ -36,16 +36,16 @@ struct boot_fb {
 	uint64_t phys;	/* physical base */
 	uint64_t virt;	/* mapped in the MMIO window, RW NX; 0 if none */
 	uint64_t size;	/* bytes */
-	uint32_t width;	/* pixels */
+	uint32_t width; /* pixels */
 	uint32_t height;
-	uint32_t pitch; /* bytes per scan line */
+	uint32_t pitch;	 /* bytes per scan line */
 	uint32_t format; /* enum boot_fb_format */
 };
 
 struct boot_info {
-	uint64_t magic;	  /* BOOT_INFO_MAGIC */
-	uint32_t version; /* BOOT_INFO_VERSION */
-	uint32_t size;	  /* sizeof(struct boot_info) */
+	uint64_t magic;	     /* BOOT_INFO_MAGIC */
+	uint32_t version;    /* BOOT_INFO_VERSION */
+	uint32_t size;	     /* sizeof(struct boot_info) */
 	uint64_t total_size; /* bytes, including the memory map after the struct */
 
 	/* Normalised memory map: memmap_count entries at (char *)bi + memmap_offset. */
@@ -72,8 +72,8 @@ struct boot_info {
 	uint64_t boot_stack_bottom;
 	uint64_t boot_stack_top;
 
-	uint64_t boot_info_phys; /* where this struct lives */
-	uint64_t pml4_phys;	 /* the loader-built top-level table */
+	uint64_t boot_info_phys;  /* where this struct lives */
+	uint64_t pml4_phys;	  /* the loader-built top-level table */
 	uint64_t trampoline_phys; /* identity-mapped hand-off page; drop it */
 
 	struct boot_fb fb;

@@ -27,13 +27,12 @@ struct ktest_case {
 #define KTEST(suite_, name_)                                                                       \
 	static void ktest_fn_##name_(struct ktest *t);                                             \
 	static const struct ktest_case ktest_case_##name_                                          \
-		__attribute__((used, section("ktest_cases"), aligned(8))) = {#suite_, #name_,      \
-									      ktest_fn_##name_};   \
+	    __attribute__((used, section("ktest_cases"), aligned(8))) = {#suite_, #name_,          \
+									 ktest_fn_##name_};        \
 	static void ktest_fn_##name_(struct ktest *t)
 
 /* Record a failure with a formatted reason; the test should then return. */
-void ktest_fail(struct ktest *t, const char *file, int line, const char *fmt, ...)
-	__printf(4, 5);
+void ktest_fail(struct ktest *t, const char *file, int line, const char *fmt, ...) __printf(4, 5);
 /* Mark the test skipped with a reason; the test should then return. */
 void ktest_skip(struct ktest *t, const char *fmt, ...) __printf(2, 3);
 

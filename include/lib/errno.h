@@ -1,17 +1,17 @@
 /* Error numbers: actions return 0 or one of these, negated. */
 #pragma once
 
-#define EPERM	1
-#define ENOENT	2
-#define EIO	5
-#define E2BIG	7
-#define ENOEXEC 8
-#define ENOMEM	12
-#define EFAULT	14
-#define EBUSY	16
-#define EEXIST	17
-#define EINVAL	22
-#define ENOSPC	28
-#define ERANGE	34
-#define ENOSYS	38
+#define EPERM	  1
+#define ENOENT	  2
+#define EIO	  5
+#define E2BIG	  7
+#define ENOEXEC	  8
+#define ENOMEM	  12
+#define EFAULT	  14
+#define EBUSY	  16
+#define EEXIST	  17
+#define EINVAL	  22
+#define ENOSPC	  28
+#define ERANGE	  34
+#define ENOSYS	  38
 #define EOVERFLOW 75

@@ -30,7 +30,7 @@ typedef uint64_t vaddr_t;
 #define MiB		 (1024ull * KiB)
 #define GiB		 (1024ull * MiB)
 
-#define __packed	__attribute__((packed))
-#define __noreturn	__attribute__((noreturn))
-#define __unused	__attribute__((unused))
-#define __printf(a, b)	__attribute__((format(printf, a, b)))
+#define __packed       __attribute__((packed))
+#define __noreturn     __attribute__((noreturn))
+#define __unused       __attribute__((unused))
+#define __printf(a, b) __attribute__((format(printf, a, b)))

@@ -10,7 +10,7 @@
 #include <lib/types.h>
 
 struct addr_bases {
-	uint64_t direct_map; /* virtual address of physical 0 */
+	uint64_t direct_map;  /* virtual address of physical 0 */
 	uint64_t kernel_virt; /* kernel image: virtual base ... */
 	uint64_t kernel_phys; /* ... and the physical address it maps */
 	uint64_t kernel_size;

@@ -15,20 +15,20 @@
  * value wins, so a reserved range always beats usable RAM.
  */
 enum memmap_type {
-	MEMMAP_NONE = 0,	 /* not a type: a hole */
-	MEMMAP_USABLE = 1,	 /* free RAM */
+	MEMMAP_NONE = 0,	  /* not a type: a hole */
+	MEMMAP_USABLE = 1,	  /* free RAM */
 	MEMMAP_BOOT_SERVICES = 2, /* firmware boot-services code/data: free after boot */
-	MEMMAP_LOADER = 3,	 /* loader code/data: free once the kernel is up */
-	MEMMAP_ACPI_RECLAIM = 4, /* ACPI tables: free once parsed */
-	MEMMAP_BOOTDATA = 5,	 /* boot_info, boot stack, kernel file copy */
-	MEMMAP_PAGETABLE = 6,	 /* the loader-built page tables */
-	MEMMAP_KERNEL = 7,	 /* the loaded kernel image */
-	MEMMAP_PERSISTENT = 8,	 /* non-volatile RAM */
-	MEMMAP_ACPI_NVS = 9,	 /* firmware NVS: never touch */
-	MEMMAP_RUNTIME = 10,	 /* UEFI runtime services code/data */
-	MEMMAP_UNUSABLE = 11,	 /* RAM with errors */
-	MEMMAP_RESERVED = 12,	 /* firmware reserved */
-	MEMMAP_MMIO = 13,	 /* memory-mapped I/O, not RAM */
+	MEMMAP_LOADER = 3,	  /* loader code/data: free once the kernel is up */
+	MEMMAP_ACPI_RECLAIM = 4,  /* ACPI tables: free once parsed */
+	MEMMAP_BOOTDATA = 5,	  /* boot_info, boot stack, kernel file copy */
+	MEMMAP_PAGETABLE = 6,	  /* the loader-built page tables */
+	MEMMAP_KERNEL = 7,	  /* the loaded kernel image */
+	MEMMAP_PERSISTENT = 8,	  /* non-volatile RAM */
+	MEMMAP_ACPI_NVS = 9,	  /* firmware NVS: never touch */
+	MEMMAP_RUNTIME = 10,	  /* UEFI runtime services code/data */
+	MEMMAP_UNUSABLE = 11,	  /* RAM with errors */
+	MEMMAP_RESERVED = 12,	  /* firmware reserved */
+	MEMMAP_MMIO = 13,	  /* memory-mapped I/O, not RAM */
 	MEMMAP_TYPE_COUNT
 };
 
@@ -58,8 +58,7 @@ bool memmap_type_is_ram(uint32_t type);
  * Returns the number of entries written, or -ENOSPC if cap is too small
  * (2 * n + 1 always suffices).
  */
-int memmap_normalise(const struct memmap_entry *in, size_t n, struct memmap_entry *out,
-		     size_t cap);
+int memmap_normalise(const struct memmap_entry *in, size_t n, struct memmap_entry *out, size_t cap);
 
 /*
  * Re-type [base, base + length) in a normalised map of *n entries (capacity
@@ -67,8 +66,8 @@ int memmap_normalise(const struct memmap_entry *in, size_t n, struct memmap_entr
  * must be page aligned. Used by the loader to label what it allocated.
  * Returns 0, -EINVAL for a misaligned or empty range, or -ENOSPC.
  */
-int memmap_set_type(struct memmap_entry *map, size_t *n, size_t cap, uint64_t base,
-		    uint64_t length, uint32_t type);
+int memmap_set_type(struct memmap_entry *map, size_t *n, size_t cap, uint64_t base, uint64_t length,
+		    uint32_t type);
 
 /* True if map[0..n) satisfies every invariant in this file's header. */
 bool memmap_is_normalised(const struct memmap_entry *map, size_t n);

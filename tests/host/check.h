@@ -5,11 +5,23 @@
  */
 #pragma once
 
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 static int check_count, check_failures;
+
+/* Deterministic xorshift64 so random tests are reproducible: seed rng_state first. */
+static uint64_t rng_state;
+
+static inline uint64_t rng(void)
+{
+	rng_state ^= rng_state << 13;
+	rng_state ^= rng_state >> 7;
+	rng_state ^= rng_state << 17;
+	return rng_state;
+}
 static const char *check_reason_file;
 static int check_reason_line;
 static char check_reason[256];
@@ -39,14 +51,14 @@ static char check_reason[256];
 	do {                                                                                       \
 		const char *check_a_ = (a), *check_b_ = (b);                                       \
 		if (strcmp(check_a_, check_b_) != 0) {                                             \
-			check_fail(__FILE__, __LINE__, "%s: \"%s\" != \"%s\"", #a, check_a_,      \
+			check_fail(__FILE__, __LINE__, "%s: \"%s\" != \"%s\"", #a, check_a_,       \
 				   check_b_);                                                      \
 			return;                                                                    \
 		}                                                                                  \
 	} while (0)
 
 __attribute__((format(printf, 3, 4))) static void check_fail(const char *file, int line,
-							      const char *fmt, ...)
+							     const char *fmt, ...)
 {
 	__builtin_va_list ap;
 	__builtin_va_start(ap, fmt);

@@ -5,62 +5,44 @@
  */
 #include "check.h"
 
+#include <stddef.h>
+
 #include <lib/elf.h>
+#include <lib/elf_format.h>
 #include <lib/errno.h>
 
-/* ELF constants the builder needs, from the gABI and the x86-64 psABI. */
-#define PT_LOAD		  1
-#define PT_DYNAMIC	  2
-#define PT_INTERP	  3
-#define PT_NOTE		  4
-#define PT_TLS		  7
-#define PT_GNU_RELRO	  0x6474e552u
-#define DT_NULL		  0
-#define DT_NEEDED	  1
-#define DT_RELA		  7
-#define DT_RELASZ	  8
-#define DT_RELAENT	  9
-#define DT_REL		  17
-#define DT_TEXTREL	  22
-#define DT_JMPREL	  23
-#define DT_FLAGS	  30
-#define DT_RELR		  36
-#define DF_TEXTREL	  4
-#define R_X86_64_NONE	  0
-#define R_X86_64_64	  1
-#define R_X86_64_RELATIVE 8
-#define SHT_SYMTAB	  2
-#define SHT_STRTAB	  3
-#define STT_OBJECT	  1
-#define STT_FUNC	  2
-#define PF_R		  ELF_PF_R
-#define PF_RX		  (ELF_PF_R | ELF_PF_X)
-#define PF_RW		  (ELF_PF_R | ELF_PF_W)
+/* ELF constants the builder needs beyond include/lib/elf_format.h. */
+#define PT_NOTE	    4
+#define R_X86_64_64 1
+#define STT_OBJECT  1
+#define PF_R	    ELF_PF_R
+#define PF_RX	    (ELF_PF_R | ELF_PF_X)
+#define PF_RW	    (ELF_PF_R | ELF_PF_W)
 
 /* Field offsets inside the ELF64 structures. */
-#define E_IDENT	    0
-#define E_TYPE	    16
-#define E_MACHINE   18
-#define E_VERSION   20
-#define E_ENTRY	    24
-#define E_PHOFF	    32
-#define E_SHOFF	    40
-#define E_PHENTSIZE 54
-#define E_PHNUM	    56
-#define E_SHNUM	    60
-#define P_TYPE	    0
-#define P_FLAGS	    4
-#define P_OFFSET    8
-#define P_VADDR	    16
-#define P_FILESZ    32
-#define P_MEMSZ	    40
-#define SH_OFFSET   24
-#define SH_SIZE	    32
-#define SH_LINK	    40
-#define PHDR_SIZE   56
-#define SHDR_SIZE   64
-#define SYM_SIZE    24
-#define RELA_SIZE   24
+#define E_IDENT	    offsetof(struct elf64_ehdr, e_ident)
+#define E_TYPE	    offsetof(struct elf64_ehdr, e_type)
+#define E_MACHINE   offsetof(struct elf64_ehdr, e_machine)
+#define E_VERSION   offsetof(struct elf64_ehdr, e_version)
+#define E_ENTRY	    offsetof(struct elf64_ehdr, e_entry)
+#define E_PHOFF	    offsetof(struct elf64_ehdr, e_phoff)
+#define E_SHOFF	    offsetof(struct elf64_ehdr, e_shoff)
+#define E_PHENTSIZE offsetof(struct elf64_ehdr, e_phentsize)
+#define E_PHNUM	    offsetof(struct elf64_ehdr, e_phnum)
+#define E_SHNUM	    offsetof(struct elf64_ehdr, e_shnum)
+#define P_TYPE	    offsetof(struct elf64_phdr, p_type)
+#define P_FLAGS	    offsetof(struct elf64_phdr, p_flags)
+#define P_OFFSET    offsetof(struct elf64_phdr, p_offset)
+#define P_VADDR	    offsetof(struct elf64_phdr, p_vaddr)
+#define P_FILESZ    offsetof(struct elf64_phdr, p_filesz)
+#define P_MEMSZ	    offsetof(struct elf64_phdr, p_memsz)
+#define SH_OFFSET   offsetof(struct elf64_shdr, sh_offset)
+#define SH_SIZE	    offsetof(struct elf64_shdr, sh_size)
+#define SH_LINK	    offsetof(struct elf64_shdr, sh_link)
+#define PHDR_SIZE   sizeof(struct elf64_phdr)
+#define SHDR_SIZE   sizeof(struct elf64_shdr)
+#define SYM_SIZE    sizeof(struct elf64_sym)
+#define RELA_SIZE   sizeof(struct elf64_rela)
 
 /*
  * The built image; file offset == link address - lb:

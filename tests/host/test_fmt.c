@@ -410,18 +410,6 @@ static int call_text(snprintf_fn f, char *buf, size_t size, const char *fmt, int
 
 #undef WITH_STARS
 
-/* A deterministic xorshift64 generator so failures reproduce. */
-static uint64_t rng_state = 0x9e3779b97f4a7c15ull;
-
-/* The next pseudo-random number. */
-static uint64_t rng(void)
-{
-	rng_state ^= rng_state << 13;
-	rng_state ^= rng_state >> 7;
-	rng_state ^= rng_state << 17;
-	return rng_state;
-}
-
 /* Edge values for the integer conversions, at every width. */
 /* clang-format off */
 static const uint64_t interesting[] = {
@@ -528,6 +516,7 @@ static bool same_for_random_case(void)
 TEST(fmt_vsnprintf_matches_snprintf_randomly)
 {
 	int i;
+	rng_state = 0x9e3779b97f4a7c15ull;
 
 	for (i = 0; i < 20000; i++) {
 		if (!same_for_random_case()) {

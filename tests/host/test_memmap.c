@@ -12,17 +12,6 @@
 #define TOP	   (UINT64_MAX - PAGE_SIZE + 1) /* the highest representable end */
 #define E(b, l, t) ((struct memmap_entry){(b), (l), (t), 0})
 
-/* Deterministic xorshift64 so random tests are reproducible. */
-static uint64_t rng_state;
-
-static uint64_t rng(void)
-{
-	rng_state ^= rng_state << 13;
-	rng_state ^= rng_state >> 7;
-	rng_state ^= rng_state << 17;
-	return rng_state;
-}
-
 /* The type of the page at addr in a normalised map, MEMMAP_NONE for a hole. */
 static uint32_t type_at(const struct memmap_entry *map, size_t n, uint64_t addr)
 {

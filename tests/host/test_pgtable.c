@@ -20,17 +20,6 @@
 #define SBASE	   0xffffe00000000000ull /* stack guard page; stack above it */
 #define PERM	   (PT_WRITE | PT_EXEC | PT_USER | PT_GLOBAL | PT_NOCACHE)
 
-/* Deterministic xorshift64 so random tests are reproducible. */
-static uint64_t rng_state;
-
-static uint64_t rng(void)
-{
-	rng_state ^= rng_state << 13;
-	rng_state ^= rng_state >> 7;
-	rng_state ^= rng_state << 17;
-	return rng_state;
-}
-
 /* Simulated physical memory for table frames. */
 struct sim {
 	struct pgtable pt;

@@ -7,11 +7,11 @@
 
 #include <lib/types.h>
 
-#define MSR_EFER     0xc0000080u
-#define EFER_NXE     (1ull << 11)
-#define CR0_WP	     (1ull << 16)
-#define CR4_PGE	     (1ull << 7)
-#define RFLAGS_IF    (1ull << 9)
+#define MSR_EFER  0xc0000080u
+#define EFER_NXE  (1ull << 11)
+#define CR0_WP	  (1ull << 16)
+#define CR4_PGE	  (1ull << 7)
+#define RFLAGS_IF (1ull << 9)
 
 struct cpuid_regs {
 	uint32_t eax, ebx, ecx, edx;

@@ -9,8 +9,8 @@
 struct trap_frame {
 	uint64_t r15, r14, r13, r12, r11, r10, r9, r8;
 	uint64_t rbp, rdi, rsi, rdx, rcx, rbx, rax;
-	uint64_t vector; /* pushed by the stub */
-	uint64_t error;	 /* pushed by the CPU, or 0 by the stub */
+	uint64_t vector;		   /* pushed by the stub */
+	uint64_t error;			   /* pushed by the CPU, or 0 by the stub */
 	uint64_t rip, cs, rflags, rsp, ss; /* pushed by the CPU */
 };
 
@@ -18,13 +18,13 @@ _Static_assert(sizeof(struct trap_frame) == 22 * 8, "isr.S pushes 22 quadwords")
 _Static_assert(__builtin_offsetof(struct trap_frame, vector) == 15 * 8, "isr.S layout");
 _Static_assert(__builtin_offsetof(struct trap_frame, rip) == 17 * 8, "isr.S layout");
 
-#define VEC_DE 0
+#define VEC_DE	0
 #define VEC_NMI 2
-#define VEC_BP 3
-#define VEC_DF 8
-#define VEC_GP 13
-#define VEC_PF 14
-#define VEC_MC 18
+#define VEC_BP	3
+#define VEC_DF	8
+#define VEC_GP	13
+#define VEC_PF	14
+#define VEC_MC	18
 
 /* Called by isr.S with the frame on the stack. */
 void trap_dispatch(struct trap_frame *f);
