@@ -12,20 +12,31 @@
 static struct loader_alloc allocs[LOADER_MAX_ALLOCS];
 static size_t nallocs;
 
+/*
+ * Zero and record pages the firmware already allocated (as EfiLoaderData)
+ * so the hand-off labels them memmap_type. Returns pa, or PADDR_INVALID
+ * (pages freed) if the list is full.
+ */
+paddr_t loader_record_pages(paddr_t pa, size_t pages, uint32_t memmap_type)
+{
+	if (nallocs == LOADER_MAX_ALLOCS) {
+		loader_bs->FreePages(pa, pages);
+		return PADDR_INVALID;
+	}
+	loader_bs->SetMem((void *)pa, pages * PAGE_SIZE, 0);
+	allocs[nallocs++] = (struct loader_alloc){pa, pages * PAGE_SIZE, memmap_type};
+	return pa;
+}
+
 /* Allocate zeroed pages labelled memmap_type. Returns PADDR_INVALID on failure. */
 paddr_t loader_alloc_pages(size_t pages, uint32_t memmap_type)
 {
 	EFI_PHYSICAL_ADDRESS pa = 0;
-	EFI_STATUS st;
 
-	if (nallocs == LOADER_MAX_ALLOCS || pages == 0)
+	if (pages == 0 ||
+	    EFI_ERROR(loader_bs->AllocatePages(AllocateAnyPages, EfiLoaderData, pages, &pa)))
 		return PADDR_INVALID;
-	st = loader_bs->AllocatePages(AllocateAnyPages, EfiLoaderData, pages, &pa);
-	if (EFI_ERROR(st))
-		return PADDR_INVALID;
-	loader_bs->SetMem((void *)pa, pages * PAGE_SIZE, 0);
-	allocs[nallocs++] = (struct loader_alloc){pa, pages * PAGE_SIZE, memmap_type};
-	return pa;
+	return loader_record_pages(pa, pages, memmap_type);
 }
 
 /* Free pages from loader_alloc_pages and forget their label. */

@@ -33,10 +33,10 @@ static EFI_STATUS read_kernel_file(struct loaded_kernel *k)
 }
 
 /*
- * Read, check, load and relocate the kernel to run at virt_base.
- * On failure, prints the reason and returns an EFI error.
+ * Read /aerie/kernel.elf and check it strictly. On failure, prints the
+ * reason and returns an EFI error: a bad kernel is never entered.
  */
-EFI_STATUS kernel_load(struct loaded_kernel *k, vaddr_t virt_base)
+EFI_STATUS kernel_read(struct loaded_kernel *k)
 {
 	const char *why = "unknown";
 	EFI_STATUS st = read_kernel_file(k);
@@ -47,15 +47,21 @@ EFI_STATUS kernel_load(struct loaded_kernel *k, vaddr_t virt_base)
 		loader_error("bad kernel: %s", why);
 		return EFI_LOAD_ERROR;
 	}
-	k->phys_base = loader_alloc_pages(k->elf.span / PAGE_SIZE, MEMMAP_KERNEL);
-	if (k->phys_base == PADDR_INVALID) {
+	return EFI_SUCCESS;
+}
+
+/* Copy the checked kernel to phys_base and relocate it to run at virt_base. */
+EFI_STATUS kernel_place(struct loaded_kernel *k, paddr_t phys_base, vaddr_t virt_base)
+{
+	if (phys_base == PADDR_INVALID) {
 		loader_error("out of memory for the kernel image (%lu KiB)",
 			     (unsigned long)(k->elf.span / 1024));
 		return EFI_OUT_OF_RESOURCES;
 	}
+	k->phys_base = phys_base;
 	k->virt_base = virt_base;
-	elf_load(&k->elf, (void *)k->phys_base);
-	elf_relocate(&k->elf, (void *)k->phys_base, virt_base);
+	elf_load(&k->elf, (void *)phys_base);
+	elf_relocate(&k->elf, (void *)phys_base, virt_base);
 	loader_log("kernel: %lu KiB, %zu segments, %zu relocations",
 		   (unsigned long)(k->elf.span / 1024), k->elf.nsegs, k->elf.rela_count);
 	return EFI_SUCCESS;

@@ -24,6 +24,7 @@ void loader_error(const char *fmt, ...) __printf(1, 2);
 /* alloc.c: page allocations that the boot memory map will label. */
 #define LOADER_MAX_ALLOCS 64
 paddr_t loader_alloc_pages(size_t pages, uint32_t memmap_type);
+paddr_t loader_record_pages(paddr_t pa, size_t pages, uint32_t memmap_type);
 void loader_free_pages(paddr_t pa, size_t pages);
 struct loader_alloc {
 	paddr_t base;
@@ -65,12 +66,26 @@ struct loaded_kernel {
 	paddr_t phys_base;
 	vaddr_t virt_base;
 };
-EFI_STATUS kernel_load(struct loaded_kernel *k, vaddr_t virt_base);
+EFI_STATUS kernel_read(struct loaded_kernel *k);
+EFI_STATUS kernel_place(struct loaded_kernel *k, paddr_t phys_base, vaddr_t virt_base);
 EFI_STATUS kernel_map(const struct loaded_kernel *k);
 
 /* firmware.c: framebuffer and ACPI. */
 void firmware_find_framebuffer(struct boot_fb *fb);
 void firmware_find_rsdp(struct boot_info *bi);
+
+/* entropy.c: fresh random bits from every working source. */
+uint32_t entropy_init(void);
+uint64_t entropy_u64(void);
+uint64_t entropy_below(uint64_t n);
+
+/* layout.c: region bases and the kernel's physical spot (KASLR or fixed). */
+EFI_STATUS layout_choose(struct boot_info *bi, uint64_t kernel_span, uint64_t ram_top,
+			 bool kaslr);
+paddr_t layout_kernel_phys(const struct memmap_entry *map, size_t n, uint64_t span, bool kaslr);
+
+/* memmap.c: a normalised snapshot of the current map (caller frees with FreePool). */
+EFI_STATUS efi_map_snapshot(struct memmap_entry **map, size_t *n);
 
 /* handoff.c */
 EFI_STATUS handoff_prepare(struct boot_info *bi, size_t *memmap_capacity);

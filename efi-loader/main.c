@@ -8,8 +8,8 @@
 
 #include <arch/x86_64/cpu.h>
 #include <arch/x86_64/pgtable.h>
+#include <boot/options.h>
 #include <lib/cmdline.h>
-#include <lib/errno.h>
 #include <lib/string.h>
 #include <mm/layout.h>
 #include <mm/memmap.h>
@@ -34,48 +34,34 @@ static bool relocations_ok(void)
 	return reloc_probe[0] == reloc_probe_a && reloc_probe[1] == reloc_probe_b;
 }
 
-/* Region bases. KASLR will draw these; today they are the nokaslr bases. */
-static void choose_layout(struct boot_info *bi)
+/* Map every RAM range of the map snapshot at direct_map_base, RW NX, huge pages where possible. */
+static EFI_STATUS map_direct(const struct boot_info *bi, const struct memmap_entry *map, size_t n)
 {
-	bi->direct_map_base = LAYOUT_DIRECT_MAP_FIXED_BASE;
-	bi->kernel_virt_base = LAYOUT_KERNEL_FIXED_BASE;
-	bi->heap_base = LAYOUT_HEAP_FIXED_BASE;
-	bi->stack_base = LAYOUT_STACK_FIXED_BASE;
-	bi->mmio_base = LAYOUT_MMIO_FIXED_BASE;
-}
-
-/* Map every RAM range of the current firmware map at direct_map_base, RW NX. */
-static EFI_STATUS map_direct(const struct boot_info *bi)
-{
-	struct efi_map m = {0};
-	struct memmap_entry *norm = NULL;
 	uint32_t flags = PT_WRITE | PT_GLOBAL | PT_HUGE_2M;
-	EFI_STATUS st = efi_map_get(&m);
+	EFI_STATUS st = EFI_SUCCESS;
 
-	if (EFI_ERROR(st)) {
-		loader_error("cannot read the memory map (EFI status %#lx)", (unsigned long)st);
-		return st;
-	}
-	size_t n = efi_map_to_raw(&m), cap = 2 * n + 1;
-	st = loader_bs->AllocatePool(EfiLoaderData, cap * sizeof(*norm), (void **)&norm);
-	int count = EFI_ERROR(st) ? -ENOMEM : memmap_normalise(m.buf, n, norm, cap);
 	if (cpu_has_1g_pages())
 		flags |= PT_HUGE_1G;
-	for (int i = 0; i < count && !EFI_ERROR(st); i++) {
-		uint64_t base = norm[i].base, end = base + norm[i].length;
-		if (!memmap_type_is_ram(norm[i].type))
+	for (size_t i = 0; i < n && !EFI_ERROR(st); i++) {
+		uint64_t base = map[i].base, end = base + map[i].length;
+		if (!memmap_type_is_ram(map[i].type))
 			continue;
-		while (i + 1 < count && norm[i + 1].base == end &&
-		       memmap_type_is_ram(norm[i + 1].type))
-			end += norm[++i].length; /* one run, so huge pages fit */
+		while (i + 1 < n && map[i + 1].base == end && memmap_type_is_ram(map[i + 1].type))
+			end += map[++i].length; /* one run, so huge pages fit */
 		st = paging_map(bi->direct_map_base + base, base, end - base, flags, "direct map");
 	}
-	if (count < 0)
-		loader_error("cannot normalise the firmware memory map");
-	if (norm)
-		loader_bs->FreePool(norm);
-	loader_bs->FreePool(m.buf);
-	return count < 0 ? EFI_LOAD_ERROR : st;
+	return st;
+}
+
+/* The end of the highest RAM range: the direct map must reach it. */
+static uint64_t ram_top(const struct memmap_entry *map, size_t n)
+{
+	uint64_t top = 0;
+
+	for (size_t i = 0; i < n; i++)
+		if (memmap_type_is_ram(map[i].type))
+			top = map[i].base + map[i].length;
+	return top;
 }
 
 /* The boot stack, RW NX, with the guard page at stack_base left unmapped. */
@@ -146,6 +132,9 @@ static void fill_boot_info(struct boot_info *bi, const struct boot_info *early,
 	bi->trampoline_phys = early->trampoline_phys;
 	bi->fb = early->fb;
 	bi->tsc_at_entry = early->tsc_at_entry;
+	bi->entropy_sources = early->entropy_sources;
+	for (size_t i = 0; i < ARRAY_SIZE(bi->random_seed); i++)
+		bi->random_seed[i] = entropy_u64();
 	memcpy(bi->cmdline, early->cmdline, sizeof(bi->cmdline));
 	bi->kernel_phys_base = k->phys_base;
 	bi->kernel_virt_base = k->virt_base;
@@ -164,27 +153,47 @@ static EFI_STATUS fail(EFI_STATUS st)
 	return st;
 }
 
-/* Everything before the jump; returns only on failure. */
-static EFI_STATUS boot(struct boot_info *early)
+/* Check the kernel, choose the layout, place and map everything. */
+static EFI_STATUS load_and_map(struct boot_info *early, struct loaded_kernel *k,
+			       const struct memmap_entry *map, size_t n)
 {
-	static struct loaded_kernel k;
-	struct pgtable *pt;
-	struct boot_info *bi;
-	size_t capacity;
-	EFI_STATUS st;
+	bool kaslr = !cmdline_has(early->cmdline, "nokaslr");
+	EFI_STATUS st = layout_choose(early, k->elf.span, ram_top(map, n), kaslr);
 
-	choose_layout(early);
-	st = paging_init(&pt);
 	if (!EFI_ERROR(st))
-		st = kernel_load(&k, early->kernel_virt_base);
+		st = kernel_place(k, layout_kernel_phys(map, n, k->elf.span, kaslr),
+				  early->kernel_virt_base);
 	if (!EFI_ERROR(st))
-		st = kernel_map(&k);
+		st = kernel_map(k);
 	if (!EFI_ERROR(st))
-		st = map_direct(early);
+		st = map_direct(early, map, n);
 	if (!EFI_ERROR(st))
 		st = map_boot_stack(early);
 	if (!EFI_ERROR(st))
 		st = map_framebuffer(early);
+	return st;
+}
+
+/* Everything before the jump; returns only on failure. */
+static EFI_STATUS boot(struct boot_info *early)
+{
+	static struct loaded_kernel k;
+	struct memmap_entry *map = NULL;
+	struct pgtable *pt;
+	struct boot_info *bi;
+	size_t n = 0, capacity;
+	EFI_STATUS st;
+
+	early->entropy_sources = entropy_init();
+	st = kernel_read(&k);
+	if (!EFI_ERROR(st))
+		st = paging_init(&pt);
+	if (!EFI_ERROR(st))
+		st = efi_map_snapshot(&map, &n);
+	if (!EFI_ERROR(st))
+		st = load_and_map(early, &k, map, n);
+	if (map)
+		loader_bs->FreePool(map);
 	if (!EFI_ERROR(st))
 		st = handoff_prepare(early, &capacity);
 	if (EFI_ERROR(st))
@@ -195,6 +204,13 @@ static EFI_STATUS boot(struct boot_info *early)
 	fill_boot_info(bi, early, &k, pt->root);
 	loader_log("starting the kernel");
 	return handoff(bi, pt->root, k.virt_base + (k.elf.entry - k.elf.link_base));
+}
+
+/* Warn about each option nobody understands; the rest of the line still applies. */
+static void warn_unknown_option(const char *name, size_t len, void *ctx)
+{
+	(void)ctx;
+	loader_warn("unknown option \"%.*s\" ignored", (int)len, name);
 }
 
 /* gnu-efi's crt0 calls this with the SysV ABI: no EFIAPI here. */
@@ -217,5 +233,6 @@ EFI_STATUS efi_main(EFI_HANDLE image, EFI_SYSTEM_TABLE *st)
 	loader_debug = cmdline_get(early.cmdline, "loglevel", level, sizeof(level)) > 0 &&
 		       strcmp(level, "debug") == 0;
 	loader_log("command line: \"%s\"", early.cmdline);
+	cmdline_unknown(early.cmdline, boot_known_options, warn_unknown_option, NULL);
 	return fail(boot(&early));
 }

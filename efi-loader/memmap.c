@@ -109,3 +109,34 @@ size_t efi_map_to_raw(struct efi_map *m)
 	}
 	return n;
 }
+
+/*
+ * A normalised copy of the current firmware map in a fresh pool buffer
+ * (*map, *n entries; the caller frees it). Prints the reason on failure.
+ */
+EFI_STATUS efi_map_snapshot(struct memmap_entry **map, size_t *n)
+{
+	struct efi_map m = {0};
+	EFI_STATUS st = efi_map_get(&m);
+	int count = -1;
+
+	*map = NULL;
+	if (EFI_ERROR(st)) {
+		loader_error("cannot read the memory map (EFI status %#lx)", (unsigned long)st);
+		return st;
+	}
+	size_t raw = efi_map_to_raw(&m), cap = 2 * raw + 1;
+	st = loader_bs->AllocatePool(EfiLoaderData, cap * sizeof(**map), (void **)map);
+	if (!EFI_ERROR(st))
+		count = memmap_normalise(m.buf, raw, *map, cap);
+	loader_bs->FreePool(m.buf);
+	if (count < 0) {
+		loader_error("cannot normalise the firmware memory map");
+		if (*map)
+			loader_bs->FreePool(*map);
+		*map = NULL;
+		return EFI_LOAD_ERROR;
+	}
+	*n = (size_t)count;
+	return EFI_SUCCESS;
+}

@@ -74,7 +74,14 @@ void boot_summary(void)
 		kinfo("framebuffer: %ux%u", bi->fb.width, bi->fb.height);
 	kinfo("ACPI: %s",
 	      bi->rsdp_phys ? (bi->rsdp_revision >= 2 ? "RSDP 2.0+" : "RSDP 1.0") : "no RSDP");
-	kinfo("KASLR: %s", (bi->flags & BOOT_FLAG_KASLR) ? "on" : "off (fixed bases)");
+	kinfo("KASLR: %s; entropy from%s%s%s%s",
+	      (bi->flags & BOOT_FLAG_KASLR) ? "on" : "off (nokaslr)",
+	      (bi->entropy_sources & BOOT_ENTROPY_RDSEED) ? " RDSEED" : "",
+	      (bi->entropy_sources & BOOT_ENTROPY_RDRAND) ? " RDRAND" : "",
+	      (bi->entropy_sources & BOOT_ENTROPY_EFI_RNG) ? " EFI_RNG" : "",
+	      (bi->entropy_sources & BOOT_ENTROPY_TSC) ? " TSC" : "");
+	if (!(bi->entropy_sources & ~BOOT_ENTROPY_TSC))
+		kwarn("no hardware entropy source: the layout came from the TSC alone");
 	if (console_level_enabled(LOG_DEBUG))
 		print_layout(bi);
 }

@@ -8,6 +8,7 @@
 #include <kernel/crash.h>
 #include <kernel/ktest.h>
 #include <kernel/symbols.h>
+#include <kernel/wx_audit.h>
 #include <mm/addr.h>
 
 __noreturn void kmain(const struct boot_info *bi);
@@ -22,6 +23,7 @@ __noreturn void kmain(const struct boot_info *bi)
 	addr_init(boot_info);		 /* phys_to_virt() works */
 	symbols_init(boot_info);	 /* backtraces name functions */
 	arch_drop_lower_half(boot_info); /* the trampoline is gone: low addresses fault */
+	wx_audit_boot();		 /* no W+X, lower-half or user mapping, or panic */
 	boot_summary();
 	crash_if_requested(boot_info->cmdline); /* boot scenarios test the panic path */
 	if (ktest_requested(boot_info->cmdline))

@@ -7,6 +7,7 @@
 #include <arch/x86_64/pgtable.h>
 #include <arch/x86_64/trap.h>
 #include <mm/addr.h>
+#include <mm/layout.h>
 
 #define PIC1_DATA	0x21
 #define PIC2_DATA	0xa1
@@ -44,14 +45,44 @@ void arch_drop_lower_half(const struct boot_info *bi)
 	write_cr3(read_cr3()); /* flush: lower-half entries are not global */
 }
 
-bool arch_is_mapped(vaddr_t va)
+bool arch_translate(vaddr_t va, struct pt_leaf *leaf)
 {
 	struct pgtable pt = live_tables();
-	struct pt_leaf leaf;
 
 	if (!addr_bases.direct_map)
 		return false; /* too early: the tables cannot be read yet */
-	return pt_translate(&pt, va, &leaf);
+	return pt_translate(&pt, va, leaf);
+}
+
+bool arch_is_mapped(vaddr_t va)
+{
+	struct pt_leaf leaf;
+
+	return arch_translate(va, &leaf);
+}
+
+static int audit_leaf(const struct pt_leaf *leaf, void *arg)
+{
+	struct wx_audit *a = arg;
+	bool wx = (leaf->flags & PT_WRITE) && (leaf->flags & PT_EXEC);
+	bool low = leaf->va < LAYOUT_LOWER_HALF_END;
+	bool user = leaf->flags & PT_USER;
+
+	a->mappings++;
+	a->wx += wx;
+	a->lower_half += low;
+	a->user += user;
+	if ((wx || low || user) && !a->first_bad)
+		a->first_bad = leaf->va;
+	return 0;
+}
+
+void arch_wx_audit(struct wx_audit *a)
+{
+	struct pgtable pt = live_tables();
+
+	*a = (struct wx_audit){0};
+	pt_walk(&pt, audit_leaf, a);
 }
 
 __noreturn void arch_halt(void)

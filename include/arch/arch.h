@@ -33,6 +33,18 @@ void arch_panic_report(const struct trap_frame *frame);
 /* True if va is mapped in the live page tables (safe to read). */
 bool arch_is_mapped(vaddr_t va);
 
+/* What the W^X audit found in the live page tables. */
+struct wx_audit {
+	uint64_t mappings;   /* leaf entries */
+	uint64_t wx;	     /* writable and executable (effective) */
+	uint64_t lower_half; /* mapped below LAYOUT_LOWER_HALF_END */
+	uint64_t user;	     /* user accessible */
+	vaddr_t first_bad;   /* address of the first violation, if any */
+};
+
+/* Walk every leaf of the live tables with effective permissions. */
+void arch_wx_audit(struct wx_audit *a);
+
 /* Times int3 has been handled (the breakpoint handler returns). */
 uint64_t arch_breakpoint_count(void);
 

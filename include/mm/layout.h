@@ -33,6 +33,17 @@
 #define LAYOUT_STACK_FIXED_BASE	     LAYOUT_STACK_START
 #define LAYOUT_MMIO_FIXED_BASE	     LAYOUT_MMIO_START
 
+/*
+ * KASLR: how much of each window a region may use above its base (the base
+ * is drawn so that base + extent stays inside the window), and the step
+ * between possible bases. docs/layout.md works out the entropy.
+ */
+#define LAYOUT_DIRECT_MAP_ALIGN (2ull << 20) /* keeps 2 MiB pages possible */
+#define LAYOUT_HEAP_EXTENT	(4ull << 40)
+#define LAYOUT_HEAP_ALIGN	(2ull << 20)
+#define LAYOUT_STACK_EXTENT	(1ull << 40)
+#define LAYOUT_MMIO_EXTENT	(1ull << 40)
+
 /* Boot stack: BOOT_STACK_SIZE bytes with an unmapped guard page below. */
 #define BOOT_STACK_SIZE (64 * 1024)
 

@@ -119,3 +119,29 @@ static inline void outl(uint16_t port, uint32_t v)
 {
 	__asm__ volatile("outl %0, %1" : : "a"(v), "Nd"(port));
 }
+
+/* RDRAND (CPUID 1 ECX bit 30) and RDSEED (CPUID 7 EBX bit 18). */
+static inline bool cpu_has_rdrand(void)
+{
+	return cpuid(1, 0).ecx & (1u << 30);
+}
+
+static inline bool cpu_has_rdseed(void)
+{
+	return cpuid(0, 0).eax >= 7 && (cpuid(7, 0).ebx & (1u << 18));
+}
+
+/* One RDRAND / RDSEED read; false if the CPU had no value ready (CF = 0). */
+static inline bool rdrand64(uint64_t *v)
+{
+	bool ok;
+	__asm__ volatile("rdrand %0" : "=r"(*v), "=@ccc"(ok));
+	return ok;
+}
+
+static inline bool rdseed64(uint64_t *v)
+{
+	bool ok;
+	__asm__ volatile("rdseed %0" : "=r"(*v), "=@ccc"(ok));
+	return ok;
+}

@@ -92,3 +92,6 @@ bool pt_translate(struct pgtable *pt, vaddr_t va, struct pt_leaf *leaf);
  * fn's value if fn returns non-zero; else returns 0.
  */
 int pt_walk(struct pgtable *pt, int (*fn)(const struct pt_leaf *leaf, void *arg), void *arg);
+
+/* Kernel only (arch/x86_64/cpu.c): look va up in the live page tables. */
+bool arch_translate(vaddr_t va, struct pt_leaf *leaf);
