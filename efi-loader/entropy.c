@@ -10,8 +10,8 @@
 #include <arch/x86_64/cpu.h>
 #include <mm/kaslr.h>
 
-#define HW_RETRIES	10
-#define HEALTH_SAMPLES	8
+#define HW_RETRIES     10
+#define HEALTH_SAMPLES 8
 
 static EFI_GUID rng_guid = EFI_RNG_PROTOCOL_GUID;
 static EFI_RNG_PROTOCOL *efi_rng;

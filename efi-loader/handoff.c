@@ -7,7 +7,6 @@
 #include "loader.h"
 
 #include <arch/x86_64/cpu.h>
-#include <arch/x86_64/pgtable.h>
 #include <lib/string.h>
 #include <mm/memmap.h>
 
@@ -55,27 +54,32 @@ static EFI_STATUS reserve_final_map(void)
 }
 
 /*
- * Everything that must be allocated before the final memory map: the
- * trampoline page (identity-mapped R-X in the new tables) and the map
- * buffer. Sets *memmap_capacity to the entries boot_info must hold so that
- * normalising and labelling the final map cannot run out of room.
+ * A page holding a copy of the trampoline, allocated as loader code so it
+ * is executable under the firmware's tables too. PADDR_INVALID on failure.
  */
-EFI_STATUS handoff_prepare(struct boot_info *bi, size_t *memmap_capacity)
+paddr_t handoff_trampoline(struct boot_info *bi)
 {
 	EFI_PHYSICAL_ADDRESS pa;
-	EFI_STATUS st;
+	EFI_STATUS st = loader_bs->AllocatePages(AllocateAnyPages, EfiLoaderCode, 1, &pa);
 
-	st = loader_bs->AllocatePages(AllocateAnyPages, EfiLoaderCode, 1, &pa);
 	if (EFI_ERROR(st) || pa + PAGE_SIZE > (1ull << 47)) {
 		loader_error("cannot allocate the hand-off trampoline page");
-		return EFI_OUT_OF_RESOURCES;
+		return PADDR_INVALID;
 	}
 	memcpy((void *)pa, trampoline_start, trampoline_end - trampoline_start);
 	trampoline = bi->trampoline_phys = pa;
-	st = paging_map(pa, pa, PAGE_SIZE, PT_EXEC, "trampoline");
-	if (EFI_ERROR(st))
-		return st;
-	st = reserve_final_map();
+	return pa;
+}
+
+/*
+ * Everything that must be allocated before the final memory map: the map
+ * buffer itself. Sets *memmap_capacity to the entries boot_info must hold so
+ * that normalising and labelling the final map cannot run out of room.
+ */
+EFI_STATUS handoff_prepare(size_t *memmap_capacity)
+{
+	EFI_STATUS st = reserve_final_map();
+
 	if (EFI_ERROR(st)) {
 		loader_error("cannot read the memory map (EFI status %#lx)", (unsigned long)st);
 		return st;

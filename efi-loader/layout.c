@@ -49,16 +49,16 @@ EFI_STATUS layout_choose(struct boot_info *bi, uint64_t kernel_span, uint64_t ra
 		return EFI_UNSUPPORTED;
 	}
 	/* 2 MiB steps keep 2 MiB pages usable for the direct map and heap. */
-	bi->direct_map_base = place("direct map",
-				    (struct kaslr_region){LAYOUT_DIRECT_MAP_START,
-							  LAYOUT_DIRECT_MAP_SIZE,
-							  ALIGN_UP(ram_top, LAYOUT_DIRECT_MAP_ALIGN),
-							  LAYOUT_DIRECT_MAP_ALIGN},
-				    LAYOUT_DIRECT_MAP_FIXED_BASE, kaslr);
-	bi->kernel_virt_base = place("kernel (virtual)",
-				     (struct kaslr_region){LAYOUT_KERNEL_START, LAYOUT_KERNEL_SIZE,
-							   kernel_span, PAGE_SIZE},
-				     LAYOUT_KERNEL_FIXED_BASE, kaslr);
+	bi->direct_map_base =
+	    place("direct map",
+		  (struct kaslr_region){LAYOUT_DIRECT_MAP_START, LAYOUT_DIRECT_MAP_SIZE,
+					ALIGN_UP(ram_top, LAYOUT_DIRECT_MAP_ALIGN),
+					LAYOUT_DIRECT_MAP_ALIGN},
+		  LAYOUT_DIRECT_MAP_FIXED_BASE, kaslr);
+	bi->kernel_virt_base = place(
+	    "kernel (virtual)",
+	    (struct kaslr_region){LAYOUT_KERNEL_START, LAYOUT_KERNEL_SIZE, kernel_span, PAGE_SIZE},
+	    LAYOUT_KERNEL_FIXED_BASE, kaslr);
 	bi->heap_base = place("heap",
 			      (struct kaslr_region){LAYOUT_HEAP_START, LAYOUT_HEAP_SIZE,
 						    LAYOUT_HEAP_EXTENT, LAYOUT_HEAP_ALIGN},

@@ -55,8 +55,9 @@ size_t efi_map_to_raw(struct efi_map *m);
 
 /* paging.c */
 struct pgtable;
+struct bootmap_plan;
 EFI_STATUS paging_init(struct pgtable **pt);
-EFI_STATUS paging_map(vaddr_t va, paddr_t pa, uint64_t size, uint32_t flags, const char *what);
+EFI_STATUS paging_build(const struct bootmap_plan *plan);
 
 /* kernel.c */
 struct loaded_kernel {
@@ -68,7 +69,6 @@ struct loaded_kernel {
 };
 EFI_STATUS kernel_read(struct loaded_kernel *k);
 EFI_STATUS kernel_place(struct loaded_kernel *k, paddr_t phys_base, vaddr_t virt_base);
-EFI_STATUS kernel_map(const struct loaded_kernel *k);
 
 /* firmware.c: framebuffer and ACPI. */
 void firmware_find_framebuffer(struct boot_fb *fb);
@@ -80,13 +80,13 @@ uint64_t entropy_u64(void);
 uint64_t entropy_below(uint64_t n);
 
 /* layout.c: region bases and the kernel's physical spot (KASLR or fixed). */
-EFI_STATUS layout_choose(struct boot_info *bi, uint64_t kernel_span, uint64_t ram_top,
-			 bool kaslr);
+EFI_STATUS layout_choose(struct boot_info *bi, uint64_t kernel_span, uint64_t ram_top, bool kaslr);
 paddr_t layout_kernel_phys(const struct memmap_entry *map, size_t n, uint64_t span, bool kaslr);
 
 /* memmap.c: a normalised snapshot of the current map (caller frees with FreePool). */
 EFI_STATUS efi_map_snapshot(struct memmap_entry **map, size_t *n);
 
 /* handoff.c */
-EFI_STATUS handoff_prepare(struct boot_info *bi, size_t *memmap_capacity);
+paddr_t handoff_trampoline(struct boot_info *bi);
+EFI_STATUS handoff_prepare(size_t *memmap_capacity);
 EFI_STATUS handoff(struct boot_info *bi, paddr_t pml4, vaddr_t entry);

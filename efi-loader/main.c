@@ -7,7 +7,7 @@
 #include "loader.h"
 
 #include <arch/x86_64/cpu.h>
-#include <arch/x86_64/pgtable.h>
+#include <arch/x86_64/bootmap.h>
 #include <boot/options.h>
 #include <lib/cmdline.h>
 #include <lib/string.h>
@@ -34,25 +34,6 @@ static bool relocations_ok(void)
 	return reloc_probe[0] == reloc_probe_a && reloc_probe[1] == reloc_probe_b;
 }
 
-/* Map every RAM range of the map snapshot at direct_map_base, RW NX, huge pages where possible. */
-static EFI_STATUS map_direct(const struct boot_info *bi, const struct memmap_entry *map, size_t n)
-{
-	uint32_t flags = PT_WRITE | PT_GLOBAL | PT_HUGE_2M;
-	EFI_STATUS st = EFI_SUCCESS;
-
-	if (cpu_has_1g_pages())
-		flags |= PT_HUGE_1G;
-	for (size_t i = 0; i < n && !EFI_ERROR(st); i++) {
-		uint64_t base = map[i].base, end = base + map[i].length;
-		if (!memmap_type_is_ram(map[i].type))
-			continue;
-		while (i + 1 < n && map[i + 1].base == end && memmap_type_is_ram(map[i + 1].type))
-			end += map[++i].length; /* one run, so huge pages fit */
-		st = paging_map(bi->direct_map_base + base, base, end - base, flags, "direct map");
-	}
-	return st;
-}
-
 /* The end of the highest RAM range: the direct map must reach it. */
 static uint64_t ram_top(const struct memmap_entry *map, size_t n)
 {
@@ -64,37 +45,35 @@ static uint64_t ram_top(const struct memmap_entry *map, size_t n)
 	return top;
 }
 
-/* The boot stack, RW NX, with the guard page at stack_base left unmapped. */
-static EFI_STATUS map_boot_stack(struct boot_info *bi)
+/* Pages for the boot stack; it goes above the guard page at stack_base. */
+static EFI_STATUS alloc_boot_stack(struct boot_info *bi, struct bootmap_plan *plan)
 {
-	paddr_t pa = loader_alloc_pages(BOOT_STACK_SIZE / PAGE_SIZE, MEMMAP_BOOTDATA);
-
-	if (pa == PADDR_INVALID) {
+	plan->stack_phys = loader_alloc_pages(BOOT_STACK_SIZE / PAGE_SIZE, MEMMAP_BOOTDATA);
+	if (plan->stack_phys == PADDR_INVALID) {
 		loader_error("out of memory for the boot stack");
 		return EFI_OUT_OF_RESOURCES;
 	}
-	bi->boot_stack_bottom = bi->stack_base + PAGE_SIZE;
+	bi->boot_stack_bottom = plan->stack_bottom = bi->stack_base + PAGE_SIZE;
 	bi->boot_stack_top = bi->boot_stack_bottom + BOOT_STACK_SIZE;
-	return paging_map(bi->boot_stack_bottom, pa, BOOT_STACK_SIZE, PT_WRITE | PT_GLOBAL,
-			  "boot stack");
+	plan->stack_size = BOOT_STACK_SIZE;
+	return EFI_SUCCESS;
 }
 
-/* The framebuffer at the bottom of the MMIO window, RW NX uncached. */
-static EFI_STATUS map_framebuffer(struct boot_info *bi)
+/* The GOP framebuffer, if usable, goes at the bottom of the MMIO window. */
+static void plan_framebuffer(struct boot_info *bi, struct bootmap_plan *plan)
 {
 	struct boot_fb *fb = &bi->fb;
 
 	firmware_find_framebuffer(fb);
 	if (fb->format == BOOT_FB_NONE || fb->size == 0) {
 		loader_log("no usable framebuffer: serial console only");
-		return EFI_SUCCESS;
+		return;
 	}
-	paddr_t start = ALIGN_DOWN(fb->phys, PAGE_SIZE);
-	uint64_t size = ALIGN_UP(fb->phys + fb->size, PAGE_SIZE) - start;
-	fb->virt = bi->mmio_base + (fb->phys - start);
+	fb->virt = bi->mmio_base + (fb->phys & PAGE_MASK);
+	plan->fb_phys = fb->phys;
+	plan->fb_size = fb->size;
+	plan->fb_virt = fb->virt;
 	loader_log("framebuffer: %ux%u", fb->width, fb->height);
-	return paging_map(bi->mmio_base, start, size, PT_WRITE | PT_GLOBAL | PT_NOCACHE,
-			  "framebuffer");
 }
 
 /* The boot_info pages: the struct, then room for the memory map. */
@@ -153,25 +132,30 @@ static EFI_STATUS fail(EFI_STATUS st)
 	return st;
 }
 
-/* Check the kernel, choose the layout, place and map everything. */
+/* Choose the layout, place the kernel, and build the kernel's address space. */
 static EFI_STATUS load_and_map(struct boot_info *early, struct loaded_kernel *k,
 			       const struct memmap_entry *map, size_t n)
 {
 	bool kaslr = !cmdline_has(early->cmdline, "nokaslr");
+	struct bootmap_plan plan = {.kernel = &k->elf, .map = map, .map_count = n};
 	EFI_STATUS st = layout_choose(early, k->elf.span, ram_top(map, n), kaslr);
 
 	if (!EFI_ERROR(st))
 		st = kernel_place(k, layout_kernel_phys(map, n, k->elf.span, kaslr),
 				  early->kernel_virt_base);
 	if (!EFI_ERROR(st))
-		st = kernel_map(k);
-	if (!EFI_ERROR(st))
-		st = map_direct(early, map, n);
-	if (!EFI_ERROR(st))
-		st = map_boot_stack(early);
-	if (!EFI_ERROR(st))
-		st = map_framebuffer(early);
-	return st;
+		st = alloc_boot_stack(early, &plan);
+	if (EFI_ERROR(st))
+		return st;
+	plan_framebuffer(early, &plan);
+	plan.trampoline = handoff_trampoline(early);
+	if (plan.trampoline == PADDR_INVALID)
+		return EFI_OUT_OF_RESOURCES;
+	plan.kernel_phys = k->phys_base;
+	plan.kernel_virt = k->virt_base;
+	plan.direct_map_base = early->direct_map_base;
+	plan.huge_1g = cpu_has_1g_pages();
+	return paging_build(&plan);
 }
 
 /* Everything before the jump; returns only on failure. */
@@ -195,7 +179,7 @@ static EFI_STATUS boot(struct boot_info *early)
 	if (map)
 		loader_bs->FreePool(map);
 	if (!EFI_ERROR(st))
-		st = handoff_prepare(early, &capacity);
+		st = handoff_prepare(&capacity);
 	if (EFI_ERROR(st))
 		return st;
 	bi = alloc_boot_info(capacity);

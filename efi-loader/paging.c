@@ -6,7 +6,7 @@
  */
 #include "loader.h"
 
-#include <arch/x86_64/pgtable.h>
+#include <arch/x86_64/bootmap.h>
 #include <lib/errno.h>
 #include <mm/memmap.h>
 
@@ -52,21 +52,26 @@ EFI_STATUS paging_init(struct pgtable **pt)
 	return EFI_SUCCESS;
 }
 
-/* Map one range; a failure is reported naming what was being mapped. */
-EFI_STATUS paging_map(vaddr_t va, paddr_t pa, uint64_t size, uint32_t flags, const char *what)
+static void log_mapping(const char *what, vaddr_t va, paddr_t pa, uint64_t size)
 {
-	int err = pt_map(&table, va, pa, size, flags);
+	loader_debugf("mapped %s: %#lx -> %#lx, %lu KiB (%zu tables so far)", what,
+		      (unsigned long)va, (unsigned long)pa, (unsigned long)(size / 1024),
+		      tables_used);
+}
+
+/* Build the kernel's address space from plan; a failure names the mapping. */
+EFI_STATUS paging_build(const struct bootmap_plan *plan)
+{
+	const char *what = "?";
+	int err = bootmap_build(&table, plan, log_mapping, &what);
 
 	if (err == -ENOMEM) {
 		loader_error("out of memory for page tables (mapping %s)", what);
 		return EFI_OUT_OF_RESOURCES;
 	}
 	if (err) {
-		loader_error("cannot map %s at %#lx (error %d)", what, (unsigned long)va, err);
+		loader_error("cannot map %s (error %d)", what, err);
 		return EFI_LOAD_ERROR;
 	}
-	loader_debugf("mapped %s: %#lx -> %#lx, %lu KiB (%zu tables so far)", what,
-		      (unsigned long)va, (unsigned long)pa, (unsigned long)(size / 1024),
-		      tables_used);
 	return EFI_SUCCESS;
 }
