@@ -36,7 +36,7 @@ unsigned int kaslr_bits_x10(uint64_t n)
 
 	if (n <= 1)
 		return 0;
-	while (n >> (whole + 1))
+	while (n >> whole > 1)
 		whole++;
 	/* n / 2^whole in [1, 2) as a Q32 fixed-point number. */
 	uint64_t m = whole >= 32 ? n >> (whole - 32) : n << (32 - whole);
