@@ -49,11 +49,16 @@ static int map_image_part(struct mapper *m, const struct bootmap_plan *p, const 
 	return map(m, what, p->kernel_virt + off, p->kernel_phys + off, end - start, flags);
 }
 
-/* One segment; the part of a writable segment inside RELRO becomes read-only. */
-static int map_segment(struct mapper *m, const struct bootmap_plan *p, const struct elf_segment *s)
+/*
+ * One segment, from mapped_from on (elf_parse allows a page to be shared only
+ * by segments with the same permissions, and the previous one mapped it).
+ * The part of a writable segment inside RELRO becomes read-only.
+ */
+static int map_segment(struct mapper *m, const struct bootmap_plan *p, const struct elf_segment *s,
+		       uint64_t mapped_from)
 {
 	uint64_t rs = p->kernel->relro_start, re = p->kernel->relro_end;
-	uint64_t start = ALIGN_DOWN(s->vaddr, PAGE_SIZE);
+	uint64_t start = MAX(ALIGN_DOWN(s->vaddr, PAGE_SIZE), mapped_from);
 	uint64_t end = ALIGN_UP(s->vaddr + s->memsz, PAGE_SIZE);
 	uint32_t flags = segment_flags(s);
 	int err;
@@ -92,10 +97,14 @@ int bootmap_build(struct pgtable *pt, const struct bootmap_plan *p, bootmap_log_
 		  const char **what)
 {
 	struct mapper m = {pt, log, what};
+	uint64_t mapped_end = 0; /* link address up to which the image is mapped */
 	int err = 0;
 
-	for (size_t i = 0; i < p->kernel->nsegs && !err; i++)
-		err = map_segment(&m, p, &p->kernel->segs[i]);
+	for (size_t i = 0; i < p->kernel->nsegs && !err; i++) {
+		const struct elf_segment *s = &p->kernel->segs[i];
+		err = map_segment(&m, p, s, mapped_end);
+		mapped_end = MAX(mapped_end, ALIGN_UP(s->vaddr + s->memsz, PAGE_SIZE));
+	}
 	if (!err)
 		err = map_direct(&m, p);
 	if (!err)
