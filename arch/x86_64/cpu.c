@@ -34,12 +34,11 @@ static struct pgtable live_tables(void)
 	return (struct pgtable){.root = read_cr3() & PTE_ADDR, .table = direct_table};
 }
 
-void arch_drop_lower_half(const struct boot_info *bi)
+void arch_drop_lower_half(void)
 {
 	struct pgtable pt = live_tables();
 	uint64_t *pml4 = pt.table(&pt, pt.root);
 
-	(void)bi;
 	for (int i = 0; i < PTE_ENTRIES / 2; i++)
 		pml4[i] = 0;
 	write_cr3(read_cr3()); /* flush: lower-half entries are not global */

@@ -15,7 +15,7 @@ void arch_serial_init(void);
 void arch_serial_write(const char *s, size_t n);
 
 /* Remove the loader's lower-half (trampoline) mappings from the live tables. */
-void arch_drop_lower_half(const struct boot_info *bi);
+void arch_drop_lower_half(void);
 
 /* Stop this CPU for good, interrupts off. */
 __noreturn void arch_halt(void);
