@@ -76,8 +76,11 @@ static void plan_framebuffer(struct boot_info *bi, struct bootmap_plan *plan)
 	loader_log("framebuffer: %ux%u", fb->width, fb->height);
 }
 
-/* The boot_info pages: the struct, then room for the memory map. */
-static struct boot_info *alloc_boot_info(size_t capacity)
+/*
+ * The boot_info pages: the struct, then room for the memory map. Starts as
+ * a copy of what the early steps gathered in *early, so no field is lost.
+ */
+static struct boot_info *alloc_boot_info(size_t capacity, const struct boot_info *early)
 {
 	size_t bytes = sizeof(struct boot_info) + capacity * sizeof(struct memmap_entry);
 	paddr_t pa = loader_alloc_pages(ALIGN_UP(bytes, PAGE_SIZE) / PAGE_SIZE, MEMMAP_BOOTDATA);
@@ -87,6 +90,7 @@ static struct boot_info *alloc_boot_info(size_t capacity)
 		return NULL;
 	}
 	struct boot_info *bi = (struct boot_info *)pa;
+	*bi = *early;
 	bi->magic = BOOT_INFO_MAGIC;
 	bi->version = BOOT_INFO_VERSION;
 	bi->size = sizeof(*bi);
@@ -97,24 +101,11 @@ static struct boot_info *alloc_boot_info(size_t capacity)
 	return bi;
 }
 
-/* Copy what the early steps gathered (in a stack copy) into the real boot_info. */
-static void fill_boot_info(struct boot_info *bi, const struct boot_info *early,
-			   const struct loaded_kernel *k, paddr_t pml4)
+/* What only the end of loading knows: the kernel's place, the tables, seeds, ACPI. */
+static void fill_boot_info(struct boot_info *bi, const struct loaded_kernel *k, paddr_t pml4)
 {
-	bi->flags = early->flags;
-	bi->direct_map_base = early->direct_map_base;
-	bi->heap_base = early->heap_base;
-	bi->stack_base = early->stack_base;
-	bi->mmio_base = early->mmio_base;
-	bi->boot_stack_bottom = early->boot_stack_bottom;
-	bi->boot_stack_top = early->boot_stack_top;
-	bi->trampoline_phys = early->trampoline_phys;
-	bi->fb = early->fb;
-	bi->tsc_at_entry = early->tsc_at_entry;
-	bi->entropy_sources = early->entropy_sources;
 	for (size_t i = 0; i < ARRAY_SIZE(bi->random_seed); i++)
 		bi->random_seed[i] = entropy_u64();
-	memcpy(bi->cmdline, early->cmdline, sizeof(bi->cmdline));
 	bi->kernel_phys_base = k->phys_base;
 	bi->kernel_virt_base = k->virt_base;
 	bi->kernel_size = k->elf.span;
@@ -182,10 +173,10 @@ static EFI_STATUS boot(struct boot_info *early)
 		st = handoff_prepare(&capacity);
 	if (EFI_ERROR(st))
 		return st;
-	bi = alloc_boot_info(capacity);
+	bi = alloc_boot_info(capacity, early);
 	if (!bi)
 		return EFI_OUT_OF_RESOURCES;
-	fill_boot_info(bi, early, &k, pt->root);
+	fill_boot_info(bi, &k, pt->root);
 	loader_log("starting the kernel");
 	return handoff(bi, pt->root, k.virt_base + (k.elf.entry - k.elf.link_base));
 }
