@@ -10,6 +10,7 @@
 #include <kernel/symbols.h>
 #include <kernel/wx_audit.h>
 #include <mm/addr.h>
+#include <mm/pmm_boot.h>
 
 __noreturn void kmain(const struct boot_info *bi);
 
@@ -20,10 +21,11 @@ __noreturn void kmain(const struct boot_info *bi)
 	kinfo("kernel starting");
 	boot_info_accept(bi); /* the loader's hand-off is checked */
 	console_set_level(boot_info->cmdline);
-	addr_init(boot_info);	 /* phys_to_virt() works */
-	symbols_init(boot_info); /* backtraces name functions */
-	arch_drop_lower_half();	 /* the trampoline is gone: low addresses fault */
-	wx_audit_boot();	 /* no W+X, lower-half or user mapping, or panic */
+	addr_init(boot_info);	  /* phys_to_virt() works */
+	symbols_init(boot_info);  /* backtraces name functions */
+	arch_drop_lower_half();	  /* the trampoline is gone: low addresses fault */
+	pmm_boot_init(boot_info); /* free frames: usable, loader and boot-services RAM */
+	wx_audit_boot();	  /* no W+X, lower-half or user mapping, or panic */
 	boot_summary();
 	crash_if_requested(boot_info->cmdline); /* boot scenarios test the panic path */
 	if (ktest_requested(boot_info->cmdline))

@@ -15,3 +15,4 @@
 #define ERANGE	  34
 #define ENOSYS	  38
 #define EOVERFLOW 75
+#define EALREADY  114

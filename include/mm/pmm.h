@@ -1,0 +1,121 @@
+/*
+ * The physical frame allocator: which 4 KiB frames of RAM are free.
+ * Portable C: the kernel runs one instance over boot_info's memory map;
+ * host tests, fuzzers and `ninja bench` run others over simulated maps.
+ *
+ * Design (docs/pmm.md): one bit per frame says "free"; summary levels above
+ * it (one bit per 64-bit word below: "this word has a free frame") let an
+ * allocation walk down from a single top word to the lowest free frame in a
+ * fixed number of steps, whatever the amount of RAM. A second bitmap says
+ * which frames may ever be handed out ("allocatable"), so a free of a frame
+ * that never was allocatable, or a double free, is caught every time.
+ *
+ * Frames start reserved: pmm_init() tracks all RAM in the map but makes
+ * none of it allocatable; the caller then releases what may be used
+ * (usable RAM at once, loader and boot-services memory once it is no
+ * longer needed). Physical frame 0 is never made allocatable.
+ *
+ * Locking: every public function takes the instance's IRQ-safe spinlock, so
+ * it may be called with interrupts on or off. A per-CPU frame cache, when
+ * SMP arrives, sits in front of pmm_alloc()/pmm_free() and refills or
+ * drains through pmm_alloc_run()-style batches; the bitmaps stay the truth.
+ */
+#pragma once
+
+#include <kernel/spinlock.h>
+#include <lib/types.h>
+#include <mm/memmap.h>
+
+/* Summary levels: 64^7 frames (4 EiB) is more than any physical address width. */
+#define PMM_MAX_LEVELS 7
+
+struct pmm {
+	struct spinlock lock;
+	uint64_t base_frame;		 /* frame number of bit 0, a multiple of 2^18 (1 GiB) */
+	uint64_t nframes;		 /* frames covered by the bitmaps */
+	unsigned levels;		 /* level[0] is the leaf; level[levels - 1] is one word */
+	uint64_t *level[PMM_MAX_LEVELS]; /* bit set: frame free / word below has a free bit */
+	uint64_t *allocatable;		 /* one bit per frame: may ever be handed out */
+	uint64_t managed;		 /* allocatable frames */
+	uint64_t free;			 /* free frames */
+	size_t metadata_bytes;		 /* bytes of bitmaps in use */
+};
+
+struct pmm_stats {
+	uint64_t span_frames;	 /* frames covered, RAM or not */
+	uint64_t managed_frames; /* allocatable frames */
+	uint64_t free_frames;	 /* of those, free now */
+	uint64_t metadata_bytes; /* the allocator's own memory */
+};
+
+/* What pmm_frame_state() says about one frame. */
+enum pmm_frame_state {
+	PMM_FRAME_OUTSIDE,   /* not covered by this allocator */
+	PMM_FRAME_RESERVED,  /* covered, never allocatable (or not released yet) */
+	PMM_FRAME_ALLOCATED, /* allocatable and handed out */
+	PMM_FRAME_FREE,	     /* allocatable and free */
+};
+
+/*
+ * Bytes of metadata pmm_init() needs for this normalised map (page-aligned
+ * size, so the kernel can carve it from RAM). 0 if the map has no RAM.
+ */
+size_t pmm_metadata_size(const struct memmap_entry *map, size_t n);
+
+/*
+ * Set up p to track every RAM frame of the normalised map map[0..n),
+ * with every frame reserved.
+ * => meta: meta_size bytes (at least pmm_metadata_size()), 8-byte aligned,
+ *    owned by p from now on.
+ * Returns 0, -ENOMEM if the map has no RAM, -ENOSPC if meta is too small.
+ */
+int pmm_init(struct pmm *p, const struct memmap_entry *map, size_t n, void *meta, size_t meta_size);
+
+/*
+ * Make [base, base + length) allocatable and free. Frame 0 is skipped.
+ * => base and length page aligned, length > 0, inside the tracked span.
+ * Returns 0; -EINVAL for a bad range; -EEXIST if any frame in it is already
+ * allocatable (then nothing changes).
+ */
+int pmm_release(struct pmm *p, paddr_t base, uint64_t length);
+
+/* The lowest free frame, now allocated; PADDR_INVALID if none is free. */
+paddr_t pmm_alloc(struct pmm *p);
+
+/*
+ * count contiguous free frames starting at a multiple of align (bytes, a
+ * power of two, at least PAGE_SIZE), now allocated; the lowest such run.
+ * Returns its base, or PADDR_INVALID if there is none or the arguments are bad.
+ */
+paddr_t pmm_alloc_run(struct pmm *p, uint64_t count, uint64_t align);
+
+/*
+ * Give back the frame at pa. A refused free changes nothing and calls
+ * pmm_report() with the reason.
+ * Returns 0; -EINVAL if pa is misaligned or outside the allocator;
+ * -EPERM if the frame was never allocatable; -EALREADY if it is already free.
+ */
+int pmm_free(struct pmm *p, paddr_t pa);
+
+/* Give back count frames from pa, all or nothing; errors as pmm_free(). */
+int pmm_free_run(struct pmm *p, paddr_t pa, uint64_t count);
+
+/* The state of the frame holding pa (any address in it). */
+enum pmm_frame_state pmm_frame_state(struct pmm *p, paddr_t pa);
+
+/* A consistent snapshot of the counters. */
+void pmm_stats(struct pmm *p, struct pmm_stats *s);
+
+/*
+ * Verify every invariant: each summary bit matches the word below, free
+ * frames are allocatable, the counters match the bitmaps, frame 0 is
+ * reserved. O(frames / 64). For tests and debugging.
+ */
+bool pmm_check(struct pmm *p);
+
+/*
+ * Called by pmm_free()/pmm_free_run() for every refused free, with a short
+ * reason ("double free", ...), the frame and the caller's return address.
+ * Each environment provides it: the kernel logs an error naming the caller.
+ */
+void pmm_report(const char *reason, paddr_t pa, const void *caller);
