@@ -4,22 +4,23 @@
  * never touches the frames it hands out, so it works the same over real
  * RAM in the kernel and over a simulated map on the host.
  *
- * Bitmaps, one bit per position, bit i of word w is position 64 * w + i:
+ * Three structures, bit i of word w standing for position 64 * w + i:
  *
- *	level[levels-1]  1 word       bit set: that word of the level below
- *	...                           has a set bit
- *	level[1]         words / 64
- *	level[0]         frames / 64  bit set: that frame is free
- *	allocatable      frames / 64  bit set: that frame may be handed out
+ *	freemap      level[0]: frame free; levels above: word below non-zero
+ *	fullmap      level[0]: freemap word all ones (64 free frames);
+ *	             levels above: word below non-zero
+ *	allocatable  frame may ever be handed out
  *
- * Invariants (pmm_check): a summary bit is set exactly when the word it
- * stands for is non-zero; free implies allocatable; bits past the end are 0.
+ * Invariants (pmm_check): every summary bit matches the word it stands
+ * for; fullmap matches the freemap; free implies allocatable; bits past the
+ * end are 0; the counters match the bitmaps; frame 0 is never allocatable.
  */
 #include <lib/errno.h>
 #include <lib/string.h>
 #include <mm/pmm.h>
 
 #define NONE	   UINT64_MAX
+#define ALL	   UINT64_MAX	/* a word of 64 free frames */
 #define BASE_ALIGN (1ull << 18) /* frames: bit 0 sits on a 1 GiB boundary */
 
 /* Types the allocator may ever be asked to release; others are never tracked. */
@@ -45,66 +46,144 @@ static bool map_span(const struct memmap_entry *map, size_t n, uint64_t *first, 
 	return true;
 }
 
-/* Words per level for nframes frames; returns the number of levels. */
-static unsigned level_words(uint64_t nframes, uint64_t words[PMM_MAX_LEVELS])
+/* Size the levels of a tree over bits positions; returns its total words. */
+static uint64_t tree_size(struct pmm_tree *t, uint64_t bits)
 {
-	unsigned levels = 0;
-	uint64_t bits = nframes;
+	uint64_t total = 0;
 
+	t->levels = 0;
 	do {
-		words[levels] = (bits + 63) / 64;
-		bits = words[levels++];
-	} while (bits > 1 && levels < PMM_MAX_LEVELS);
-	return levels;
+		bits = (bits + 63) / 64;
+		t->words[t->levels++] = bits;
+		total += bits;
+	} while (bits > 1 && t->levels < PMM_MAX_LEVELS);
+	return total;
 }
 
-/* Bytes of bitmaps for nframes frames (before page rounding). */
-static size_t metadata_bytes(uint64_t nframes)
+/* Sizes of all three structures for nframes frames; returns total words. */
+static uint64_t layout_words(struct pmm *p, uint64_t nframes)
 {
-	uint64_t words[PMM_MAX_LEVELS];
-	unsigned levels = level_words(nframes, words);
-	uint64_t total = words[0]; /* the allocatable bitmap */
+	uint64_t total = tree_size(&p->freemap, nframes);
 
-	for (unsigned i = 0; i < levels; i++)
-		total += words[i];
-	return total * sizeof(uint64_t);
+	total += tree_size(&p->fullmap, p->freemap.words[0]);
+	return total + p->freemap.words[0]; /* the allocatable bitmap */
+}
+
+/* Point the tree's levels into the metadata at next; returns what follows. */
+static uint64_t *tree_place(struct pmm_tree *t, uint64_t *next)
+{
+	for (unsigned i = 0; i < t->levels; i++) {
+		t->level[i] = next;
+		next += t->words[i];
+	}
+	return next;
 }
 
 size_t pmm_metadata_size(const struct memmap_entry *map, size_t n)
 {
 	uint64_t first, end;
+	struct pmm scratch;
 
 	if (!map_span(map, n, &first, &end))
 		return 0;
-	return ALIGN_UP(metadata_bytes(end - first), PAGE_SIZE);
+	return ALIGN_UP(layout_words(&scratch, end - first) * sizeof(uint64_t), PAGE_SIZE);
 }
 
 int pmm_init(struct pmm *p, const struct memmap_entry *map, size_t n, void *meta, size_t meta_size)
 {
-	uint64_t first, end, words[PMM_MAX_LEVELS];
-	uint64_t *next = meta;
+	uint64_t first, end;
 
 	if (!map_span(map, n, &first, &end))
 		return -ENOMEM;
-	size_t bytes = metadata_bytes(end - first);
+	memset(p, 0, sizeof(*p));
+	size_t bytes = layout_words(p, end - first) * sizeof(uint64_t);
 	if (meta_size < bytes)
 		return -ENOSPC;
 	memset(meta, 0, bytes);
-	memset(p, 0, sizeof(*p));
 	p->base_frame = first;
 	p->nframes = end - first;
-	p->levels = level_words(p->nframes, words);
-	p->allocatable = next;
-	next += words[0];
-	for (unsigned i = 0; i < p->levels; i++) {
-		p->level[i] = next;
-		next += words[i];
-	}
+	p->allocatable = tree_place(&p->fullmap, tree_place(&p->freemap, meta));
+	p->low_word = NONE;
 	p->metadata_bytes = bytes;
 	return 0;
 }
 
-/* --- bitmap ranges -------------------------------------------------------- */
+/* --- bit trees ------------------------------------------------------------- */
+
+static uint64_t bit(uint64_t pos)
+{
+	return 1ull << (pos % 64);
+}
+
+static bool test_bit(const uint64_t *bm, uint64_t pos)
+{
+	return bm[pos / 64] & bit(pos);
+}
+
+/* Set bit pos of level lv, and the bits above while the words were empty. */
+static void tree_set(struct pmm_tree *t, unsigned lv, uint64_t pos)
+{
+	for (; lv < t->levels; lv++, pos /= 64) {
+		uint64_t old = t->level[lv][pos / 64];
+		t->level[lv][pos / 64] = old | bit(pos);
+		if (old)
+			return;
+	}
+}
+
+/* Clear bit pos of level lv, and the bits above while the words become empty. */
+static void tree_clear(struct pmm_tree *t, unsigned lv, uint64_t pos)
+{
+	for (; lv < t->levels; lv++, pos /= 64) {
+		t->level[lv][pos / 64] &= ~bit(pos);
+		if (t->level[lv][pos / 64])
+			return;
+	}
+}
+
+/* The lowest set position of the tree's level 0 at or after pos; NONE if none. */
+static uint64_t tree_next(const struct pmm_tree *t, uint64_t pos)
+{
+	unsigned lv = 0;
+
+	if (pos / 64 >= t->words[0])
+		return NONE;
+	for (;;) { /* climb until a word has a set bit at or after pos */
+		uint64_t hits = t->level[lv][pos / 64] & (ALL << (pos % 64));
+		if (hits) {
+			pos = pos / 64 * 64 + __builtin_ctzll(hits);
+			break;
+		}
+		pos = pos / 64 + 1; /* the next word of this level, as a position one level up */
+		if (++lv == t->levels || pos >= t->words[lv - 1])
+			return NONE;
+	}
+	while (lv-- > 0) /* descend to the lowest set bit below */
+		pos = pos * 64 + __builtin_ctzll(t->level[lv][pos]);
+	return pos;
+}
+
+/*
+ * Store a new value in freemap word w and keep both summaries right: the
+ * freemap's when the word turns empty or non-empty, the fullmap when it
+ * turns all-free or stops being so.
+ */
+static void leaf_store(struct pmm *p, uint64_t w, uint64_t new)
+{
+	uint64_t old = p->freemap.level[0][w];
+
+	p->freemap.level[0][w] = new;
+	if (new &&w < p->low_word)
+		p->low_word = w;
+	if (!old && new)
+		tree_set(&p->freemap, 1, w);
+	else if (old && !new)
+		tree_clear(&p->freemap, 1, w);
+	if (new == ALL && old != ALL)
+		tree_set(&p->fullmap, 0, w);
+	else if (old == ALL && new != ALL)
+		tree_clear(&p->fullmap, 0, w);
+}
 
 /* The bits of word w that lie in positions [from, to). */
 static uint64_t word_mask(uint64_t w, uint64_t from, uint64_t to)
@@ -112,7 +191,7 @@ static uint64_t word_mask(uint64_t w, uint64_t from, uint64_t to)
 	uint64_t lo = MAX(from, w * 64) - w * 64;
 	uint64_t hi = MIN(to, w * 64 + 64) - w * 64;
 
-	return hi - lo == 64 ? ~0ull : ((1ull << (hi - lo)) - 1) << lo;
+	return hi - lo == 64 ? ALL : ((1ull << (hi - lo)) - 1) << lo;
 }
 
 /* First position in [from, to) whose bit equals want; NONE if there is none. */
@@ -126,70 +205,13 @@ static uint64_t bits_find(const uint64_t *bm, uint64_t from, uint64_t to, bool w
 	return NONE;
 }
 
-/* Leaf word w went from empty to non-empty: set its bits up the summary. */
-static void summary_mark(struct pmm *p, uint64_t w)
-{
-	for (unsigned lv = 1; lv < p->levels; lv++, w /= 64) {
-		uint64_t old = p->level[lv][w / 64];
-		p->level[lv][w / 64] = old | 1ull << (w % 64);
-		if (old)
-			return;
-	}
-}
-
-/* Leaf word w became empty: clear its bits up the summary. */
-static void summary_unmark(struct pmm *p, uint64_t w)
-{
-	for (unsigned lv = 1; lv < p->levels; lv++, w /= 64) {
-		p->level[lv][w / 64] &= ~(1ull << (w % 64));
-		if (p->level[lv][w / 64])
-			return;
-	}
-}
-
-/* Mark frames [from, to) free in the leaf and the summary. */
-static void leaf_set(struct pmm *p, uint64_t from, uint64_t to)
+/* Mark frames [from, to) free (free true) or allocated. */
+static void leaf_range(struct pmm *p, uint64_t from, uint64_t to, bool free)
 {
 	for (uint64_t w = from / 64; w <= (to - 1) / 64; w++) {
-		uint64_t old = p->level[0][w];
-		p->level[0][w] = old | word_mask(w, from, to);
-		if (!old)
-			summary_mark(p, w);
+		uint64_t m = word_mask(w, from, to), old = p->freemap.level[0][w];
+		leaf_store(p, w, free ? old | m : old & ~m);
 	}
-}
-
-/* Mark frames [from, to) allocated in the leaf and the summary. */
-static void leaf_clear(struct pmm *p, uint64_t from, uint64_t to)
-{
-	for (uint64_t w = from / 64; w <= (to - 1) / 64; w++) {
-		p->level[0][w] &= ~word_mask(w, from, to);
-		if (!p->level[0][w])
-			summary_unmark(p, w);
-	}
-}
-
-/* The lowest free frame index at or after i; NONE if there is none. */
-static uint64_t next_free(const struct pmm *p, uint64_t i)
-{
-	unsigned lv = 0;
-	uint64_t words[PMM_MAX_LEVELS];
-
-	if (i >= p->nframes)
-		return NONE;
-	level_words(p->nframes, words);
-	for (;;) { /* climb until a word has a set bit at or after i */
-		uint64_t hits = p->level[lv][i / 64] & (~0ull << (i % 64));
-		if (hits) {
-			i = i / 64 * 64 + __builtin_ctzll(hits);
-			break;
-		}
-		i = i / 64 + 1; /* the next word of this level, as a position one level up */
-		if (++lv == p->levels || i >= words[lv - 1])
-			return NONE;
-	}
-	while (lv-- > 0) /* descend to the lowest set bit below */
-		i = i * 64 + __builtin_ctzll(p->level[lv][i]);
-	return i;
 }
 
 /* --- frame numbers ---------------------------------------------------------- */
@@ -203,19 +225,7 @@ static uint64_t frame_index(const struct pmm *p, paddr_t pa)
 	return (pa >> PAGE_SHIFT) - p->base_frame;
 }
 
-static paddr_t frame_addr(const struct pmm *p, uint64_t i)
-{
-	return (p->base_frame + i) << PAGE_SHIFT;
-}
-
-static bool test_bit(const uint64_t *bm, uint64_t i)
-{
-	return bm[i / 64] >> (i % 64) & 1;
-}
-
-/* --- the API ------------------------------------------------------------------ */
-
-/* Check a range of count frames from pa; its first index, or NONE. */
+/* The first index of count frames from pa, all inside p; NONE if not. */
 static uint64_t range_index(const struct pmm *p, paddr_t pa, uint64_t count)
 {
 	uint64_t i = frame_index(p, pa);
@@ -224,6 +234,80 @@ static uint64_t range_index(const struct pmm *p, paddr_t pa, uint64_t count)
 		return NONE;
 	return i;
 }
+
+static paddr_t frame_addr(const struct pmm *p, uint64_t i)
+{
+	return (p->base_frame + i) << PAGE_SHIFT;
+}
+
+/* --- finding runs --------------------------------------------------------- */
+
+/* The lowest index at or after i that lies on an align-frame physical boundary. */
+static uint64_t align_index(const struct pmm *p, uint64_t i, uint64_t align)
+{
+	return ALIGN_UP(p->base_frame + i, align) - p->base_frame;
+}
+
+/*
+ * Is the aligned run from i free? Returns i if so, NONE if it cannot fit
+ * below the end, or the first busy frame in it.
+ */
+static uint64_t try_run(const struct pmm *p, uint64_t i, uint64_t count, bool *found)
+{
+	*found = false;
+	if (i >= p->nframes || count > p->nframes - i)
+		return NONE;
+	uint64_t busy = bits_find(p->freemap.level[0], i, i + count, false);
+	*found = busy == NONE;
+	return *found ? i : busy;
+}
+
+/* Short runs: try each free frame (in order, through the summary) as a start. */
+static uint64_t find_short_run(const struct pmm *p, uint64_t count, uint64_t align)
+{
+	bool found;
+
+	for (uint64_t i = tree_next(&p->freemap, 0); i != NONE;) {
+		i = try_run(p, align_index(p, i, align), count, &found);
+		if (found || i == NONE)
+			return i;
+		i = tree_next(&p->freemap, i + 1);
+	}
+	return NONE;
+}
+
+/*
+ * Long runs always contain a whole free word: try each such word (through
+ * the fullmap), starting the run as low as the free frames before it allow.
+ * Fragmented memory with no free word costs one look at the fullmap.
+ */
+static uint64_t find_long_run(const struct pmm *p, uint64_t count, uint64_t align)
+{
+	const uint64_t *leaf = p->freemap.level[0];
+	bool found;
+
+	for (uint64_t w = tree_next(&p->fullmap, 0); w != NONE;) {
+		uint64_t start = w * 64;
+		if (w > 0 && leaf[w - 1] != ALL) /* free frames at the top of the word before */
+			start -= __builtin_clzll(~leaf[w - 1]);
+		uint64_t i = try_run(p, align_index(p, start, align), count, &found);
+		if (found || i == NONE)
+			return i;
+		w = tree_next(&p->fullmap, i / 64 + 1); /* a later run starts after i */
+	}
+	return NONE;
+}
+
+/* The lowest run of count free frames on an align-frame boundary. */
+static uint64_t find_run(const struct pmm *p, uint64_t count, uint64_t align)
+{
+	/* A run of 127 frames, or of 64 starting on a word, covers a whole word. */
+	if (count >= 127 || (count >= 64 && align >= 64))
+		return find_long_run(p, count, align);
+	return find_short_run(p, count, align);
+}
+
+/* --- the API ------------------------------------------------------------------ */
 
 int pmm_release(struct pmm *p, paddr_t base, uint64_t length)
 {
@@ -246,7 +330,7 @@ int pmm_release(struct pmm *p, paddr_t base, uint64_t length)
 	}
 	for (uint64_t w = from / 64; w <= (to - 1) / 64; w++)
 		p->allocatable[w] |= word_mask(w, from, to);
-	leaf_set(p, from, to);
+	leaf_range(p, from, to, true);
 	p->managed += to - from;
 	p->free += to - from;
 out:
@@ -254,38 +338,36 @@ out:
 	return err;
 }
 
+/*
+ * The lowest non-empty freemap word, NONE if all are empty. Usually the
+ * low_word hint itself; otherwise the summary leads from the hint to the
+ * next non-empty word, which is then the new hint.
+ */
+static uint64_t lowest_free_word(struct pmm *p)
+{
+	if (p->low_word >= p->freemap.words[0])
+		return NONE;
+	if (p->freemap.level[0][p->low_word])
+		return p->low_word;
+	uint64_t i = tree_next(&p->freemap, p->low_word * 64);
+	p->low_word = i == NONE ? NONE : i / 64;
+	return p->low_word;
+}
+
 paddr_t pmm_alloc(struct pmm *p)
 {
 	paddr_t pa = PADDR_INVALID;
 	unsigned long flags = spin_lock_irqsave(&p->lock);
+	uint64_t w = lowest_free_word(p);
 
-	if (p->levels && p->level[p->levels - 1][0]) {
-		uint64_t i = 0;
-		for (unsigned lv = p->levels; lv-- > 0;)
-			i = i * 64 + __builtin_ctzll(p->level[lv][i]);
-		p->level[0][i / 64] &= ~(1ull << (i % 64));
-		if (!p->level[0][i / 64])
-			summary_unmark(p, i / 64);
+	if (w != NONE) {
+		uint64_t word = p->freemap.level[0][w];
+		leaf_store(p, w, word & (word - 1)); /* clear the lowest set bit */
 		p->free--;
-		pa = frame_addr(p, i);
+		pa = frame_addr(p, w * 64 + __builtin_ctzll(word));
 	}
 	spin_unlock_irqrestore(&p->lock, flags);
 	return pa;
-}
-
-/* The lowest run of count free frames starting on an align_frames boundary. */
-static uint64_t find_run(const struct pmm *p, uint64_t count, uint64_t align_frames)
-{
-	for (uint64_t i = next_free(p, 0); i != NONE; i = next_free(p, i)) {
-		uint64_t start = ALIGN_UP(p->base_frame + i, align_frames) - p->base_frame;
-		if (start >= p->nframes || count > p->nframes - start)
-			return NONE;
-		uint64_t busy = bits_find(p->level[0], start, start + count, false);
-		if (busy == NONE)
-			return start;
-		i = busy + 1;
-	}
-	return NONE;
 }
 
 paddr_t pmm_alloc_run(struct pmm *p, uint64_t count, uint64_t align)
@@ -298,7 +380,7 @@ paddr_t pmm_alloc_run(struct pmm *p, uint64_t count, uint64_t align)
 	if (count <= p->free) {
 		uint64_t i = find_run(p, count, align >> PAGE_SHIFT);
 		if (i != NONE) {
-			leaf_clear(p, i, i + count);
+			leaf_range(p, i, i + count, false);
 			p->free -= count;
 			pa = frame_addr(p, i);
 		}
@@ -316,7 +398,7 @@ static int free_refusal(const struct pmm *p, uint64_t i, uint64_t count, uint64_
 	*bad = bits_find(p->allocatable, i, i + count, false);
 	if (*bad != NONE)
 		return -EPERM;
-	*bad = bits_find(p->level[0], i, i + count, true);
+	*bad = bits_find(p->freemap.level[0], i, i + count, true);
 	if (*bad != NONE)
 		return -EALREADY;
 	return 0;
@@ -344,7 +426,7 @@ static int free_frames(struct pmm *p, paddr_t pa, uint64_t count, const void *ca
 		unsigned long flags = spin_lock_irqsave(&p->lock);
 		err = free_refusal(p, i, count, &bad);
 		if (!err) {
-			leaf_set(p, i, i + count);
+			leaf_range(p, i, i + count, true);
 			p->free += count;
 		}
 		spin_unlock_irqrestore(&p->lock, flags);
@@ -360,13 +442,11 @@ int pmm_free(struct pmm *p, paddr_t pa)
 
 	/* The common case, inline: one allocated frame. */
 	if (i != NONE) {
-		uint64_t bit = 1ull << (i % 64), w = i / 64;
+		uint64_t w = i / 64, old;
 		unsigned long flags = spin_lock_irqsave(&p->lock);
-		if ((p->allocatable[w] & bit) && !(p->level[0][w] & bit)) {
-			uint64_t old = p->level[0][w];
-			p->level[0][w] = old | bit;
-			if (!old)
-				summary_mark(p, w);
+		old = p->freemap.level[0][w];
+		if ((p->allocatable[w] & bit(i)) && !(old & bit(i))) {
+			leaf_store(p, w, old | bit(i));
 			p->free++;
 			spin_unlock_irqrestore(&p->lock, flags);
 			return 0;
@@ -390,8 +470,10 @@ enum pmm_frame_state pmm_frame_state(struct pmm *p, paddr_t pa)
 		unsigned long flags = spin_lock_irqsave(&p->lock);
 		if (!test_bit(p->allocatable, i))
 			state = PMM_FRAME_RESERVED;
+		else if (test_bit(p->freemap.level[0], i))
+			state = PMM_FRAME_FREE;
 		else
-			state = test_bit(p->level[0], i) ? PMM_FRAME_FREE : PMM_FRAME_ALLOCATED;
+			state = PMM_FRAME_ALLOCATED;
 		spin_unlock_irqrestore(&p->lock, flags);
 	}
 	return state;
@@ -408,42 +490,50 @@ void pmm_stats(struct pmm *p, struct pmm_stats *s)
 	spin_unlock_irqrestore(&p->lock, flags);
 }
 
-/* Each bit of level lv stands for one word of level lv - 1: check them all. */
-static bool check_summary(const struct pmm *p, unsigned lv, const uint64_t *words)
+/* --- self-check ------------------------------------------------------------- */
+
+/* Each summary bit of the tree matches the word it stands for; no stray bits. */
+static bool check_tree(const struct pmm_tree *t)
 {
-	for (uint64_t j = 0; j < words[lv] * 64; j++) {
-		bool want = j < words[lv - 1] && p->level[lv - 1][j] != 0;
-		if (test_bit(p->level[lv], j) != want)
-			return false;
-	}
+	for (unsigned lv = 1; lv < t->levels; lv++)
+		for (uint64_t j = 0; j < t->words[lv] * 64; j++)
+			if (test_bit(t->level[lv], j) !=
+			    (j < t->words[lv - 1] && t->level[lv - 1][j]))
+				return false;
 	return true;
 }
 
-/* Leaf and allocatable words: free implies allocatable, counts, tail bits. */
-static bool check_leaf(const struct pmm *p, const uint64_t *words)
+/* Leaf words: free implies allocatable, no bits past the end, fullmap, counts. */
+static bool check_leaf(const struct pmm *p)
 {
+	const uint64_t *leaf = p->freemap.level[0];
 	uint64_t managed = 0, free = 0;
 
-	for (uint64_t w = 0; w < words[0]; w++) {
-		uint64_t valid = word_mask(w, 0, p->nframes);
-		if ((p->level[0][w] & ~p->allocatable[w]) || (p->allocatable[w] & ~valid))
+	for (uint64_t w = 0; w < p->freemap.words[0]; w++) {
+		if ((leaf[w] & ~p->allocatable[w]) ||
+		    (p->allocatable[w] & ~word_mask(w, 0, p->nframes)) ||
+		    test_bit(p->fullmap.level[0], w) != (leaf[w] == ALL))
 			return false;
 		managed += __builtin_popcountll(p->allocatable[w]);
-		free += __builtin_popcountll(p->level[0][w]);
+		free += __builtin_popcountll(leaf[w]);
 	}
+	for (uint64_t j = p->freemap.words[0]; j < p->fullmap.words[0] * 64; j++)
+		if (test_bit(p->fullmap.level[0], j))
+			return false;
 	return managed == p->managed && free == p->free;
 }
 
 bool pmm_check(struct pmm *p)
 {
-	uint64_t words[PMM_MAX_LEVELS];
+	struct pmm sized;
 	unsigned long flags = spin_lock_irqsave(&p->lock);
-	bool ok = p->levels == level_words(p->nframes, words) && check_leaf(p, words);
+	bool ok = layout_words(&sized, p->nframes) * sizeof(uint64_t) == p->metadata_bytes &&
+		  check_leaf(p) && check_tree(&p->freemap) && check_tree(&p->fullmap);
 
-	for (unsigned lv = 1; ok && lv < p->levels; lv++)
-		ok = check_summary(p, lv, words);
 	if (ok && p->base_frame == 0 && p->nframes)
 		ok = !test_bit(p->allocatable, 0);
+	for (uint64_t w = 0; ok && w < MIN(p->low_word, p->freemap.words[0]); w++)
+		ok = !p->freemap.level[0][w];
 	spin_unlock_irqrestore(&p->lock, flags);
 	return ok;
 }

@@ -289,6 +289,47 @@ def run_kaslr_compare(workdir):
     return name, 0, [f"same {', '.join(same)} in both boots"] if same else [], log1 + log2
 
 
+MEMMAP_RE = r"^aerie: memmap: \[(0x[0-9a-f]+), (0x[0-9a-f]+)\) (\S+)$"
+PMM_RE = (r"^aerie: pmm: (\d+) frames free \(\d+ KiB\) of (\d+) managed; "
+          r"metadata (\d+) KiB \((\d+) frames\)$")
+FREED_AT_BOOT = {"usable", "loader", "boot-services"}
+RAM_TYPES = FREED_AT_BOOT | {"acpi-reclaim", "bootdata", "pagetable", "kernel", "persistent",
+                             "acpi-nvs", "runtime"}
+
+
+def check_free_memory(log):
+    """Problems with the kernel's free-frame figure, recomputed from its printed map."""
+    entries = [(int(b, 16), int(e, 16), kind) for b, e, kind in re.findall(MEMMAP_RE, log, re.M)]
+    pmm = re.search(PMM_RE, log, re.M)
+    if not entries or not pmm:
+        return ["no memory map or pmm line in the log (loglevel=debug)"]
+    free, managed, meta_kib, meta_frames = map(int, pmm.groups())
+    expect = sum((e - b) // 4096 for b, e, kind in entries if kind in FREED_AT_BOOT)
+    if any(b == 0 and kind in FREED_AT_BOOT for b, _, kind in entries):
+        expect -= 1  # frame 0 is never handed out
+    expect -= meta_frames
+    ram = sum(e - b for b, e, kind in entries if kind in RAM_TYPES)
+    problems = []
+    if free != expect or managed != expect:
+        problems.append(f"pmm says {free} free / {managed} managed, the map gives {expect}")
+    if meta_kib * 1024 > ram * 0.0001 + 4096:
+        problems.append(f"metadata {meta_kib} KiB is over 0.01% of {ram >> 20} MiB RAM")
+    return problems
+
+
+def run_memory_size(workdir, mem):
+    """Boot with mem of RAM: ktest passes and the free-frame figure matches the map."""
+    image = Image(workdir, f"mem{mem}")
+    image.put("/aerie/cmdline", b"ktest loglevel=debug\n")
+    status, log, elapsed = boot(image, workdir, mem=mem)
+    problems = check_free_memory(log)
+    if status != EXIT_TESTS_PASSED or not re.search(r"^\d+ passed, 0 failed$", log, re.M):
+        problems.append(describe_exit(status, elapsed) if status != EXIT_TESTS_FAILED
+                        else "ktest failed")
+    name = f"boot: -m {mem} passes ktest and frees exactly what the map allows"
+    return name, elapsed, problems, log
+
+
 def run_scenario(workdir, index, scenario):
     name, change, expect, forbid, want_status, qemu = scenario
     image = Image(workdir, f"scenario{index}")
@@ -317,8 +358,11 @@ def run_boots(report):
     with tempfile.TemporaryDirectory(prefix="aerie-test-") as workdir:
         with concurrent.futures.ThreadPoolExecutor(max_workers=2) as pool:
             ktest = pool.submit(ktest_boot, workdir)
-            scenarios = [pool.submit(run_scenario, workdir, i, s)
-                         for i, s in enumerate(SCENARIOS)]
+            # The 8 GiB boot is the longest: start it early so it is not the tail.
+            scenarios = [pool.submit(run_memory_size, workdir, mem)
+                         for mem in ["8G", "1G", "128M"]]
+            scenarios += [pool.submit(run_scenario, workdir, i, s)
+                          for i, s in enumerate(SCENARIOS)]
             scenarios.append(pool.submit(run_kaslr_compare, workdir))
             report_ktest(report, *ktest.result())
             for future in scenarios:

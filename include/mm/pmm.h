@@ -5,10 +5,12 @@
  *
  * Design (docs/pmm.md): one bit per frame says "free"; summary levels above
  * it (one bit per 64-bit word below: "this word has a free frame") let an
- * allocation walk down from a single top word to the lowest free frame in a
- * fixed number of steps, whatever the amount of RAM. A second bitmap says
- * which frames may ever be handed out ("allocatable"), so a free of a frame
- * that never was allocatable, or a double free, is caught every time.
+ * allocation walk down from a single top word to the lowest free frame in
+ * ceil(log64(frames)) steps. A second tree marks words whose 64 frames are
+ * all free, so long runs are found without visiting every small hole. A
+ * bitmap says which frames may ever be handed out ("allocatable"), so a
+ * free of a frame that never was allocatable, or a double free, is caught
+ * every time.
  *
  * Frames start reserved: pmm_init() tracks all RAM in the map but makes
  * none of it allocatable; the caller then releases what may be used
@@ -29,16 +31,28 @@
 /* Summary levels: 64^7 frames (4 EiB) is more than any physical address width. */
 #define PMM_MAX_LEVELS 7
 
+/*
+ * A bitmap with summary levels: level[0] is the bitmap itself; a bit of
+ * level[i + 1] is set exactly when word j of level[i] is non-zero, for its
+ * position j. The top level is a single word.
+ */
+struct pmm_tree {
+	unsigned levels;
+	uint64_t *level[PMM_MAX_LEVELS];
+	uint64_t words[PMM_MAX_LEVELS]; /* words in each level */
+};
+
 struct pmm {
 	struct spinlock lock;
-	uint64_t base_frame;		 /* frame number of bit 0, a multiple of 2^18 (1 GiB) */
-	uint64_t nframes;		 /* frames covered by the bitmaps */
-	unsigned levels;		 /* level[0] is the leaf; level[levels - 1] is one word */
-	uint64_t *level[PMM_MAX_LEVELS]; /* bit set: frame free / word below has a free bit */
-	uint64_t *allocatable;		 /* one bit per frame: may ever be handed out */
-	uint64_t managed;		 /* allocatable frames */
-	uint64_t free;			 /* free frames */
-	size_t metadata_bytes;		 /* bytes of bitmaps in use */
+	uint64_t base_frame;	 /* frame number of bit 0, a multiple of 2^18 (1 GiB) */
+	uint64_t nframes;	 /* frames covered by the bitmaps */
+	struct pmm_tree freemap; /* one bit per frame: free */
+	struct pmm_tree fullmap; /* one bit per freemap word: all 64 frames free */
+	uint64_t *allocatable;	 /* one bit per frame: may ever be handed out */
+	uint64_t low_word;	 /* freemap words below this one are empty */
+	uint64_t managed;	 /* allocatable frames */
+	uint64_t free;		 /* free frames */
+	size_t metadata_bytes;	 /* bytes of bitmaps in use */
 };
 
 struct pmm_stats {
