@@ -612,6 +612,27 @@ static void verdict_sanity(void)
 			   (unsigned long long)runs_fitted);
 }
 
+/* Two lock round trips, as one alloc+free pair takes: the floor under every pair. */
+static void lock_pairs(void *ctx, uint64_t ops)
+{
+	struct spinlock *l = ctx;
+
+	for (uint64_t i = 0; i < ops; i++) {
+		spin_unlock_irqrestore(l, spin_lock_irqsave(l));
+		spin_unlock_irqrestore(l, spin_lock_irqsave(l));
+	}
+}
+
+static void print_lock_floor(void)
+{
+	static struct spinlock lock = SPINLOCK_INIT;
+	struct bench_result r;
+
+	bench_run(lock_pairs, &lock, 100000, BENCH_BATCHES, &r);
+	bench_row(SUITE, "lock floor: 2 x lock+unlock", "-", &r,
+		  "what one alloc+free pair spends on its lock");
+}
+
 void bench_pmm(void)
 {
 	bench_info("pmm: each figure pools %d rounds x %d batches, rounds interleaved across sizes;"
@@ -619,6 +640,7 @@ void bench_pmm(void)
 		   ROUNDS, ROUND_BATCHES, BENCH_BATCHES);
 	measure_all();
 	print_table();
+	print_lock_floor();
 	verdict_pair(C_EMPTY);
 	verdict_pair(C_BATCH);
 	verdict_pair(C_HALF);
