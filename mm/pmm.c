@@ -92,13 +92,15 @@ size_t pmm_metadata_size(const struct memmap_entry *map, size_t n)
 int pmm_init(struct pmm *p, const struct memmap_entry *map, size_t n, void *meta, size_t meta_size)
 {
 	uint64_t first, end;
+	struct pmm sized;
 
 	if (!map_span(map, n, &first, &end))
 		return -ENOMEM;
-	memset(p, 0, sizeof(*p));
-	size_t bytes = layout_words(p, end - first) * sizeof(uint64_t);
+	size_t bytes = layout_words(&sized, end - first) * sizeof(uint64_t);
 	if (meta_size < bytes)
 		return -ENOSPC;
+	memset(p, 0, sizeof(*p));
+	layout_words(p, end - first);
 	memset(meta, 0, bytes);
 	p->base_frame = first;
 	p->nframes = end - first;
@@ -164,24 +166,24 @@ static uint64_t tree_next(const struct pmm_tree *t, uint64_t pos)
 }
 
 /*
- * Store a new value in freemap word w and keep both summaries right: the
+ * Store val in freemap word w and keep both summaries right: the
  * freemap's when the word turns empty or non-empty, the fullmap when it
  * turns all-free or stops being so.
  */
-static void leaf_store(struct pmm *p, uint64_t w, uint64_t new)
+static void leaf_store(struct pmm *p, uint64_t w, uint64_t val)
 {
 	uint64_t old = p->freemap.level[0][w];
 
-	p->freemap.level[0][w] = new;
-	if (new &&w < p->low_word)
+	p->freemap.level[0][w] = val;
+	if (val && w < p->low_word)
 		p->low_word = w;
-	if (!old && new)
+	if (!old && val)
 		tree_set(&p->freemap, 1, w);
-	else if (old && !new)
+	else if (old && !val)
 		tree_clear(&p->freemap, 1, w);
-	if (new == ALL && old != ALL)
+	if (val == ALL && old != ALL)
 		tree_set(&p->fullmap, 0, w);
-	else if (old == ALL && new != ALL)
+	else if (old == ALL && val != ALL)
 		tree_clear(&p->fullmap, 0, w);
 }
 

@@ -28,7 +28,7 @@
 #include <lib/types.h>
 #include <mm/memmap.h>
 
-/* Summary levels: 64^7 frames (4 EiB) is more than any physical address width. */
+/* Summary levels: 64^7 frames (16 PiB) is more than x86-64's 52-bit physical space. */
 #define PMM_MAX_LEVELS 7
 
 /*
@@ -77,11 +77,13 @@ enum pmm_frame_state {
 size_t pmm_metadata_size(const struct memmap_entry *map, size_t n);
 
 /*
- * Set up p to track every RAM frame of the normalised map map[0..n),
- * with every frame reserved.
+ * Set up p to track the frames of the normalised map map[0..n) from the
+ * lowest to the highest frame of a type that may one day be released
+ * (MEMMAP_USABLE up to MEMMAP_KERNEL; not NVS, runtime or persistent
+ * memory), with every frame reserved. On error p is left as it was.
  * => meta: meta_size bytes (at least pmm_metadata_size()), 8-byte aligned,
  *    owned by p from now on.
- * Returns 0, -ENOMEM if the map has no RAM, -ENOSPC if meta is too small.
+ * Returns 0, -ENOMEM if the map has no such frame, -ENOSPC if meta is too small.
  */
 int pmm_init(struct pmm *p, const struct memmap_entry *map, size_t n, void *meta, size_t meta_size);
 
