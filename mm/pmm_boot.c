@@ -66,7 +66,7 @@ static void release_entry(const struct boot_info *bi, const struct memmap_entry 
 	paddr_t lo = e->base, hi = e->base + e->length;
 	paddr_t rsdp = ALIGN_DOWN(bi->rsdp_phys, PAGE_SIZE);
 
-	if (bi->rsdp_phys && rsdp >= lo && rsdp < hi && e->type != MEMMAP_USABLE) {
+	if (bi->rsdp_phys && rsdp >= lo && rsdp < hi) {
 		release_around(lo, rsdp, metadata_base, metadata_base + metadata_length);
 		lo = MIN(hi, rsdp + 2 * PAGE_SIZE); /* the 36-byte RSDP may cross a page */
 	}

@@ -18,7 +18,7 @@ struct spinlock {
 
 #define SPINLOCK_INIT                                                                              \
 	{                                                                                          \
-		0                                                                                  \
+		.locked = 0                                                                        \
 	}
 
 /* Disable interrupts, take the lock; returns the interrupt state to restore. */
