@@ -92,15 +92,14 @@ size_t pmm_metadata_size(const struct memmap_entry *map, size_t n)
 int pmm_init(struct pmm *p, const struct memmap_entry *map, size_t n, void *meta, size_t meta_size)
 {
 	uint64_t first, end;
-	struct pmm sized;
+	struct pmm fresh = {0};
 
 	if (!map_span(map, n, &first, &end))
 		return -ENOMEM;
-	size_t bytes = layout_words(&sized, end - first) * sizeof(uint64_t);
+	size_t bytes = layout_words(&fresh, end - first) * sizeof(uint64_t);
 	if (meta_size < bytes)
 		return -ENOSPC;
-	memset(p, 0, sizeof(*p));
-	layout_words(p, end - first);
+	*p = fresh;
 	memset(meta, 0, bytes);
 	p->base_frame = first;
 	p->nframes = end - first;

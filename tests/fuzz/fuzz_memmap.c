@@ -9,6 +9,8 @@
 #include <lib/errno.h>
 #include <lib/string.h>
 
+#include "fuzz.h"
+
 #define MAX_IN	    300
 #define MAX_OUT	    (2 * MAX_IN + 1)
 #define MAX_OPS	    8
@@ -16,31 +18,10 @@
 #define P	    PAGE_SIZE
 #define TOP	    (UINT64_MAX - PAGE_SIZE + 1)
 
-#define ASSERT(c)                                                                                  \
-	do {                                                                                       \
-		if (!(c))                                                                          \
-			__builtin_trap();                                                          \
-	} while (0)
-
-struct reader {
-	const uint8_t *p;
-	size_t n;
-};
-
 static struct memmap_entry in[MAX_IN], out[MAX_OUT], tight[MAX_OUT];
 static struct memmap_entry map[MAX_OUT + 2 * MAX_OPS], prev[MAX_OUT + 2 * MAX_OPS];
 static uint64_t samples[MAX_SAMPLES];
 static size_t nsamples;
-
-/* Read a little-endian integer of the given width; zeroes once input runs out. */
-static uint64_t rd(struct reader *r, int bytes)
-{
-	uint64_t v = 0;
-
-	for (int i = 0; i < bytes && r->n; i++, r->p++, r->n--)
-		v |= (uint64_t)*r->p << (8 * i);
-	return v;
-}
 
 /* Decode one raw entry: byte 0 holds the type and how to read base and length. */
 static void decode_entry(struct reader *r, struct memmap_entry *e)
@@ -270,7 +251,7 @@ static void check_set_type(struct reader *r, size_t *n)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	struct reader r = {data, size};
+	struct reader r = {data, size, 0}; /* zeroes once the input runs out */
 	size_t n = (size_t)rd(&r, 2) % (MAX_IN + 1), k, nmap;
 	uint64_t raw_bytes = 0;
 	int rc;

@@ -18,6 +18,8 @@
 
 #include <stdlib.h>
 
+#include "fuzz.h"
+
 #define MAX_RAW	   16
 #define MAX_MAP	   (2 * MAX_RAW + 1)
 #define MAX_FRAMES (1u << 20) /* the largest span an input may have: 4 GiB */
@@ -25,47 +27,6 @@
 #define MAX_RUN	   600
 #define P	   PAGE_SIZE
 #define NONE	   UINT64_MAX
-
-#define ASSERT(c)                                                                                  \
-	do {                                                                                       \
-		if (!(c))                                                                          \
-			__builtin_trap();                                                          \
-	} while (0)
-
-/*
- * The input as a byte stream. Once it runs out, bytes come from an
- * xorshift seeded by a hash of the whole input if rng is non-zero (so short
- * inputs still drive a long, reproducible operation sequence), else zeroes.
- */
-struct reader {
-	const uint8_t *p;
-	size_t n;
-	uint64_t rng;
-};
-
-static uint8_t rd_byte(struct reader *r)
-{
-	if (r->n) {
-		r->n--;
-		return *r->p++;
-	}
-	if (!r->rng)
-		return 0;
-	r->rng ^= r->rng << 13;
-	r->rng ^= r->rng >> 7;
-	r->rng ^= r->rng << 17;
-	return (uint8_t)(r->rng >> 32);
-}
-
-/* Read a little-endian integer of the given width. */
-static uint64_t rd(struct reader *r, int bytes)
-{
-	uint64_t v = 0;
-
-	for (int i = 0; i < bytes; i++)
-		v |= (uint64_t)rd_byte(r) << (8 * i);
-	return v;
-}
 
 /* FNV-1a of the input, never 0: the seed for the bytes after its end. */
 static uint64_t seed_of(const uint8_t *data, size_t size)
