@@ -17,12 +17,6 @@ static paddr_t chunk;	   /* current chunk of table frames */
 static size_t chunk_used;  /* frames handed out from it */
 static size_t tables_used; /* all frames, for the debug log */
 
-static uint64_t *table_ptr(struct pgtable *pt, paddr_t pa)
-{
-	(void)pt;
-	return (uint64_t *)pa;
-}
-
 /* A zeroed frame for a table (chunks are zeroed when allocated). */
 static paddr_t alloc_table(struct pgtable *pt)
 {
@@ -41,7 +35,7 @@ static paddr_t alloc_table(struct pgtable *pt)
 EFI_STATUS paging_init(struct pgtable **pt)
 {
 	chunk = PADDR_INVALID;
-	table.table = table_ptr;
+	table.table_base = 0; /* identity-mapped by the firmware */
 	table.alloc_table = alloc_table;
 	table.root = alloc_table(&table);
 	if (table.root == PADDR_INVALID) {

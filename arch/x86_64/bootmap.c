@@ -114,7 +114,7 @@ int bootmap_build(struct pgtable *pt, const struct bootmap_plan *p, bootmap_log_
 		paddr_t start = ALIGN_DOWN(p->fb_phys, PAGE_SIZE);
 		err = map(&m, "framebuffer", ALIGN_DOWN(p->fb_virt, PAGE_SIZE), start,
 			  ALIGN_UP(p->fb_phys + p->fb_size, PAGE_SIZE) - start,
-			  PT_WRITE | PT_GLOBAL | PT_NOCACHE);
+			  PT_WRITE | PT_GLOBAL | PT_UC);
 	}
 	if (!err && p->trampoline != PADDR_INVALID)
 		err = map(&m, "trampoline", p->trampoline, p->trampoline, PAGE_SIZE, PT_EXEC);

@@ -22,22 +22,16 @@ void arch_early_init(void)
 	outb(PIC2_DATA, 0xff);
 }
 
-static uint64_t *direct_table(struct pgtable *pt, paddr_t pa)
-{
-	(void)pt;
-	return phys_to_virt(pa);
-}
-
 /* The live page tables, read through the direct map. */
 static struct pgtable live_tables(void)
 {
-	return (struct pgtable){.root = read_cr3() & PTE_ADDR, .table = direct_table};
+	return (struct pgtable){.root = read_cr3() & PTE_ADDR, .table_base = addr_bases.direct_map};
 }
 
 void arch_drop_lower_half(void)
 {
 	struct pgtable pt = live_tables();
-	uint64_t *pml4 = pt.table(&pt, pt.root);
+	uint64_t *pml4 = phys_to_virt(pt.root);
 
 	for (int i = 0; i < PTE_ENTRIES / 2; i++)
 		pml4[i] = 0;

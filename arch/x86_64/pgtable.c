@@ -1,20 +1,37 @@
 /*
  * x86-64 page tables as data (see include/arch/x86_64/pgtable.h).
  * Owns the PTE encoding; never touches CR3 or the TLB: callers load and
- * flush.
+ * flush, guided by what pt->flush records.
+ *
+ * Range operations work on 48-bit addresses (bits 63..48 dropped, so the
+ * upper half is one contiguous range above 2^47) and turn them back into
+ * canonical ones only when reporting.
  */
 #include <arch/x86_64/pgtable.h>
 #include <lib/errno.h>
 
-#define LEVELS 4 /* PML4, PDPT, PD, PT */
+#define LEVELS	 4 /* PML4, PDPT, PD, PT */
+#define VA_BITS	 48
+#define VA_MASK	 ((1ull << VA_BITS) - 1)
+#define ENTRY_HW (~PTE_COUNT_MASK) /* the bits the CPU reads */
 
 /* Bytes one entry covers at each level: index 0 is the PML4. */
 static const uint64_t level_span[LEVELS] = {512 * PAGE_SIZE_1G, PAGE_SIZE_1G, PAGE_SIZE_2M,
 					    PAGE_SIZE};
 
-static unsigned int index_at(vaddr_t va, int level)
+static inline unsigned int index_at(vaddr_t va, int level)
 {
 	return (va >> (39 - 9 * level)) & (PTE_ENTRIES - 1);
+}
+
+static inline uint64_t *table_at(const struct pgtable *pt, paddr_t pa)
+{
+	return (uint64_t *)(pt->table_base + pa);
+}
+
+static inline bool is_leaf(uint64_t e, int level)
+{
+	return level == LEVELS - 1 || (level > 0 && (e & PTE_PS));
 }
 
 bool pt_is_canonical(vaddr_t va)
@@ -24,13 +41,51 @@ bool pt_is_canonical(vaddr_t va)
 	return top == 0 || top == 0x1ffff;
 }
 
-/* Sign-extend bit 47 so a walk reports canonical addresses. */
+/* Sign-extend bit 47 so reports carry canonical addresses. */
 static vaddr_t canonical(vaddr_t va)
 {
-	return (va & (1ull << 47)) ? (va | 0xffff000000000000ull) : va;
+	return (va & (1ull << 47)) ? (va | ~VA_MASK) : va;
 }
 
-/* The leaf PTE bits for mapping flags at a level (PS for huge leaves). */
+/* ---- present-entry counts, kept in ignored bits of entries 0 and 1 ---- */
+
+static unsigned int count_get(const uint64_t *t)
+{
+	return ((t[0] >> PTE_COUNT_SHIFT) & 0x7f) | (((t[1] >> PTE_COUNT_SHIFT) & 0x7f) << 7);
+}
+
+static void count_set(uint64_t *t, unsigned int n)
+{
+	t[0] = (t[0] & ENTRY_HW) | ((uint64_t)(n & 0x7f) << PTE_COUNT_SHIFT);
+	t[1] = (t[1] & ENTRY_HW) | ((uint64_t)(n >> 7) << PTE_COUNT_SHIFT);
+}
+
+/* Entry i's hardware bits. */
+static inline uint64_t entry_get(const uint64_t *t, unsigned int i)
+{
+	return t[i] & ENTRY_HW;
+}
+
+/* Overwrite entry i's hardware bits, keeping the count bits it may carry. */
+static inline void entry_put(uint64_t *t, unsigned int i, uint64_t v)
+{
+	t[i] = (t[i] & PTE_COUNT_MASK) | v;
+}
+
+static void entry_add(uint64_t *t, unsigned int i, uint64_t v)
+{
+	entry_put(t, i, v);
+	count_set(t, count_get(t) + 1);
+}
+
+static void entry_remove(uint64_t *t, unsigned int i)
+{
+	entry_put(t, i, 0);
+	count_set(t, count_get(t) - 1);
+}
+
+/* ---- encoding ---- */
+
 static uint64_t leaf_bits(uint32_t flags, int level)
 {
 	uint64_t e = PTE_P;
@@ -41,11 +96,21 @@ static uint64_t leaf_bits(uint32_t flags, int level)
 		e |= PTE_NX;
 	if (flags & PT_GLOBAL)
 		e |= PTE_G;
-	if (flags & PT_NOCACHE)
+	if (flags & PT_USER)
+		e |= PTE_U;
+	if (flags & PT_UC)
 		e |= PTE_PCD | PTE_PWT;
+	else if (flags & PT_WC)
+		e |= PTE_PWT;
 	if (level < LEVELS - 1)
 		e |= PTE_PS;
 	return e;
+}
+
+/* An entry pointing at a table: everything allowed, the leaves decide. */
+static uint64_t table_bits(paddr_t frame, bool user)
+{
+	return frame | PTE_P | PTE_W | (user ? PTE_U : 0);
 }
 
 /* The deepest level whose leaf can map va -> pa with size bytes left. */
@@ -58,76 +123,377 @@ static int leaf_level(vaddr_t va, paddr_t pa, uint64_t left, uint32_t flags)
 	return 3;
 }
 
-/*
- * The table that entry e (at level) points to, allocating one if e is empty.
- * Returns NULL with *err set: -EEXIST if e is a huge leaf, -ENOMEM.
- */
-static uint64_t *next_table(struct pgtable *pt, uint64_t *e, int level, int *err)
+/* ---- TLB bookkeeping ---- */
+
+static void flush_note(struct pgtable *pt, vaddr_t va48)
 {
-	if (*e & PTE_P) {
-		if (level > 0 && (*e & PTE_PS)) {
-			*err = -EEXIST;
-			return NULL;
-		}
-		return pt->table(pt, *e & PTE_ADDR);
-	}
-	paddr_t frame = pt->alloc_table(pt);
-	if (frame == PADDR_INVALID) {
-		*err = -ENOMEM;
-		return NULL;
-	}
-	*e = frame | PTE_P | PTE_W;
-	return pt->table(pt, frame);
+	struct pt_flush *f = pt->flush;
+
+	if (!f)
+		return;
+	if (f->count < PT_FLUSH_MAX)
+		f->va[f->count++] = canonical(va48);
+	else
+		f->all = true;
 }
 
-/* Install one leaf at level for va -> pa. Returns 0, -EEXIST or -ENOMEM. */
-static int map_one(struct pgtable *pt, vaddr_t va, paddr_t pa, int level, uint32_t flags)
+static void flush_everything(struct pgtable *pt)
 {
-	uint64_t *table = pt->table(pt, pt->root);
-	int err = 0;
+	if (pt->flush)
+		pt->flush->all = true;
+}
 
-	for (int l = 0; l < level; l++) {
-		table = next_table(pt, &table[index_at(va, l)], l, &err);
-		if (!table)
-			return err;
-	}
-	uint64_t *e = &table[index_at(va, level)];
-	if (*e & PTE_P)
-		return -EEXIST;
-	*e = pa | leaf_bits(flags, level);
+/* ---- splitting and freeing ---- */
+
+/*
+ * Replace the huge leaf at t[i] (level, mapping va48) by a table of 512
+ * leaves one level down with the same translation and flags.
+ */
+static int split_leaf(struct pgtable *pt, uint64_t *t, unsigned int i, int level, vaddr_t va48)
+{
+	uint64_t e = entry_get(t, i), step = level_span[level + 1];
+	paddr_t pa = e & PTE_ADDR & ~(level_span[level] - 1);
+	uint64_t bits = (e & ~PTE_ADDR & ~PTE_PS) | (level + 1 < LEVELS - 1 ? PTE_PS : 0);
+	paddr_t frame = pt->alloc_table(pt);
+
+	if (frame == PADDR_INVALID)
+		return -ENOMEM;
+	uint64_t *child = table_at(pt, frame);
+	for (unsigned int j = 0; j < PTE_ENTRIES; j++)
+		child[j] = (pa + j * step) | bits;
+	count_set(child, PTE_ENTRIES);
+	entry_put(t, i, table_bits(frame, e & PTE_U));
+	flush_note(pt, va48); /* the page size changed: drop the huge TLB entry */
 	return 0;
 }
 
-static bool map_args_ok(vaddr_t va, paddr_t pa, uint64_t size, uint32_t flags)
+/* Free the table at frame (level) and every table below it. */
+static void free_tree(struct pgtable *pt, paddr_t frame, int level)
 {
+	uint64_t *t = table_at(pt, frame);
+
+	for (unsigned int i = 0; i < PTE_ENTRIES; i++) {
+		uint64_t e = t[i];
+		if ((e & PTE_P) && !is_leaf(e, level))
+			free_tree(pt, e & PTE_ADDR, level + 1);
+	}
+	if (pt->free_table)
+		pt->free_table(pt, frame);
+}
+
+/* Split huge leaves until a leaf boundary falls at va48. */
+static int split_at(struct pgtable *pt, vaddr_t va48)
+{
+	uint64_t *t = table_at(pt, pt->root);
+
+	if (IS_ALIGNED(va48, PAGE_SIZE_1G))
+		return 0; /* a boundary at every level below the root */
+	for (int l = 0; l < LEVELS - 1; l++) {
+		unsigned int i = index_at(va48, l);
+		uint64_t e = t[i];
+		if (!(e & PTE_P))
+			return 0;
+		if (is_leaf(e, l)) {
+			if (IS_ALIGNED(va48, level_span[l]))
+				return 0;
+			int err = split_leaf(pt, t, i, l, ALIGN_DOWN(va48, level_span[l]));
+			if (err)
+				return err;
+		}
+		t = table_at(pt, t[i] & PTE_ADDR);
+	}
+	return 0;
+}
+
+/*
+ * Free the tables on va48's path that hold no entry, deepest first (after a
+ * map ran out of frames half-way down).
+ */
+static void prune_path(struct pgtable *pt, vaddr_t va48)
+{
+	uint64_t *path[LEVELS];
+	uint64_t *t = table_at(pt, pt->root);
+	int depth = 0;
+
+	for (; depth < LEVELS - 1; depth++) {
+		uint64_t e = t[index_at(va48, depth)];
+		path[depth] = t;
+		if (!(e & PTE_P) || is_leaf(e, depth))
+			break;
+		t = table_at(pt, e & PTE_ADDR);
+		path[depth + 1] = t;
+	}
+	for (int l = depth; l > 0; l--) {
+		uint64_t *parent = path[l - 1];
+		unsigned int i = index_at(va48, l - 1);
+		if (!(parent[i] & PTE_P) || count_get(table_at(pt, parent[i] & PTE_ADDR)) != 0)
+			return;
+		paddr_t frame = parent[i] & PTE_ADDR;
+		entry_remove(parent, i);
+		if (pt->free_table)
+			pt->free_table(pt, frame);
+	}
+}
+
+/* ---- map ---- */
+
+static int map_args(const struct pgtable *pt, vaddr_t va, paddr_t pa, uint64_t size,
+		    uint32_t flags)
+{
+	unsigned int bits = pt->phys_bits ? pt->phys_bits : PT_MAX_PHYS_BITS;
+
 	if (!IS_ALIGNED(va | pa | size, PAGE_SIZE) || size == 0)
-		return false;
-	if ((flags & PT_WRITE) && (flags & PT_EXEC))
-		return false;
+		return -EINVAL;
 	if (va + size - 1 < va || pa + size - 1 < pa)
-		return false;
+		return -EINVAL;
 	if (!pt_is_canonical(va) || !pt_is_canonical(va + size - 1))
-		return false;
+		return -EINVAL;
 	/* Both ends canonical but in different halves means it crosses the hole. */
 	if ((va >> 63) != ((va + size - 1) >> 63))
-		return false;
-	return ((pa + size - 1) >> PT_MAX_PHYS_BITS) == 0;
+		return -EINVAL;
+	if ((flags & PT_WRITE) && (flags & PT_EXEC))
+		return -EPERM;
+	if (bits > PT_MAX_PHYS_BITS || ((pa + size - 1) >> bits) != 0)
+		return -ERANGE;
+	return 0;
 }
+
+/*
+ * The table at level on va's path, creating the tables above it. A huge leaf
+ * on the way is split when replacing, else it is -EEXIST.
+ */
+static uint64_t *table_for(struct pgtable *pt, vaddr_t va, int level, uint32_t flags, int *err)
+{
+	uint64_t *t = table_at(pt, pt->root);
+
+	for (int l = 0; l < level; l++) {
+		unsigned int i = index_at(va, l);
+		uint64_t e = t[i];
+		if (!(e & PTE_P)) {
+			paddr_t frame = pt->alloc_table(pt);
+			if (frame == PADDR_INVALID) {
+				*err = -ENOMEM;
+				return NULL;
+			}
+			entry_add(t, i, table_bits(frame, flags & PT_USER));
+		} else if (is_leaf(e, l)) {
+			if (!(flags & PT_REPLACE)) {
+				*err = -EEXIST;
+				return NULL;
+			}
+			*err = split_leaf(pt, t, i, l, ALIGN_DOWN(va & VA_MASK, level_span[l]));
+			if (*err)
+				return NULL;
+		} else if ((flags & PT_USER) && !(e & PTE_U)) {
+			entry_put(t, i, entry_get(t, i) | PTE_U);
+		}
+		t = table_at(pt, t[i] & PTE_ADDR);
+	}
+	return t;
+}
+
+/* Install one leaf at level for va -> pa. */
+static int map_one(struct pgtable *pt, vaddr_t va, paddr_t pa, int level, uint32_t flags)
+{
+	int err = 0;
+	uint64_t *t = table_for(pt, va, level, flags, &err);
+
+	if (!t)
+		return err;
+	unsigned int i = index_at(va, level);
+	uint64_t old = t[i], v = pa | leaf_bits(flags, level);
+	if (!(old & PTE_P)) {
+		entry_add(t, i, v);
+		return 0;
+	}
+	if (!(flags & PT_REPLACE))
+		return -EEXIST;
+	if (!is_leaf(old, level)) {
+		free_tree(pt, old & PTE_ADDR, level + 1); /* a huge leaf replaces a table */
+		flush_everything(pt);
+	} else if ((old & ENTRY_HW) != v) {
+		flush_note(pt, va & VA_MASK);
+	}
+	entry_put(t, i, v);
+	return 0;
+}
+
+static void unmap_range(struct pgtable *pt, vaddr_t va48, vaddr_t end48);
 
 int pt_map(struct pgtable *pt, vaddr_t va, paddr_t pa, uint64_t size, uint32_t flags)
 {
-	if (!map_args_ok(va, pa, size, flags))
-		return -EINVAL;
+	int err = map_args(pt, va, pa, size, flags);
+	vaddr_t start = va;
+
+	if (err)
+		return err;
 	while (size) {
 		int level = leaf_level(va, pa, size, flags);
-		int err = map_one(pt, va, pa, level, flags);
+		err = map_one(pt, va, pa, level, flags);
 		if (err)
-			return err;
+			break;
 		va += level_span[level];
 		pa += level_span[level];
 		size -= level_span[level];
 	}
-	return 0;
+	if (err == -ENOMEM)
+		prune_path(pt, va & VA_MASK);
+	if (err && !(flags & PT_REPLACE) && va != start)
+		unmap_range(pt, start & VA_MASK, va & VA_MASK); /* all ours: no split needed */
+	return err;
+}
+
+/* ---- unmap and protect ---- */
+
+static bool range_args_ok(vaddr_t va, uint64_t size)
+{
+	if (!IS_ALIGNED(va | size, PAGE_SIZE) || size == 0 || va + size - 1 < va)
+		return false;
+	if (!pt_is_canonical(va) || !pt_is_canonical(va + size - 1))
+		return false;
+	return (va >> 63) == ((va + size - 1) >> 63);
+}
+
+/*
+ * Clear the leaves of table t (level, covering from base48) inside
+ * [va48, end48), which holds no partly covered huge leaf. Tables left empty
+ * are freed.
+ */
+static void unmap_table(struct pgtable *pt, uint64_t *t, int level, vaddr_t base48, vaddr_t va48,
+			vaddr_t end48)
+{
+	uint64_t span = level_span[level];
+	unsigned int last = index_at(end48 - 1, level);
+
+	for (unsigned int i = index_at(va48, level); i <= last; i++) {
+		uint64_t e = t[i];
+		vaddr_t lo = base48 + i * span;
+		if (!(e & PTE_P))
+			continue;
+		if (is_leaf(e, level)) {
+			entry_remove(t, i);
+			flush_note(pt, lo);
+			continue;
+		}
+		uint64_t *child = table_at(pt, e & PTE_ADDR);
+		unmap_table(pt, child, level + 1, lo, MAX(va48, lo), MIN(end48, lo + span));
+		if (count_get(child) == 0 && pt->free_table) {
+			entry_remove(t, i);
+			pt->free_table(pt, e & PTE_ADDR);
+			flush_note(pt, lo); /* paging-structure caches may hold it */
+		}
+	}
+}
+
+static void unmap_range(struct pgtable *pt, vaddr_t va48, vaddr_t end48)
+{
+	unmap_table(pt, table_at(pt, pt->root), 0, 0, va48, end48);
+}
+
+/* Split at both ends of [va48, end48) so no huge leaf is partly inside. */
+static int split_edges(struct pgtable *pt, vaddr_t va48, vaddr_t end48)
+{
+	int err = split_at(pt, va48);
+
+	if (!err && !(end48 >> VA_BITS))
+		err = split_at(pt, end48);
+	return err;
+}
+
+int pt_unmap(struct pgtable *pt, vaddr_t va, uint64_t size)
+{
+	vaddr_t va48 = va & VA_MASK;
+	int err;
+
+	if (!range_args_ok(va, size))
+		return -EINVAL;
+	err = split_edges(pt, va48, va48 + size);
+	if (!err)
+		unmap_range(pt, va48, va48 + size);
+	return err;
+}
+
+/* True if every page of [va48, end48) under table t (level, from base48) is mapped. */
+static bool range_mapped(const struct pgtable *pt, const uint64_t *t, int level, vaddr_t base48,
+			 vaddr_t va48, vaddr_t end48)
+{
+	uint64_t span = level_span[level];
+	unsigned int last = index_at(end48 - 1, level);
+
+	for (unsigned int i = index_at(va48, level); i <= last; i++) {
+		uint64_t e = t[i];
+		vaddr_t lo = base48 + i * span;
+		if (!(e & PTE_P))
+			return false;
+		if (!is_leaf(e, level) &&
+		    !range_mapped(pt, table_at(pt, e & PTE_ADDR), level + 1, lo, MAX(va48, lo),
+				  MIN(end48, lo + span)))
+			return false;
+	}
+	return true;
+}
+
+/* Give the leaves of t inside [va48, end48) the bits of flags. */
+static void protect_table(struct pgtable *pt, uint64_t *t, int level, vaddr_t base48,
+			  vaddr_t va48, vaddr_t end48, uint32_t flags)
+{
+	uint64_t span = level_span[level];
+	unsigned int last = index_at(end48 - 1, level);
+
+	for (unsigned int i = index_at(va48, level); i <= last; i++) {
+		uint64_t e = entry_get(t, i);
+		vaddr_t lo = base48 + i * span;
+		if (!is_leaf(e, level)) {
+			if ((flags & PT_USER) && !(e & PTE_U))
+				entry_put(t, i, e | PTE_U);
+			protect_table(pt, table_at(pt, e & PTE_ADDR), level + 1, lo, MAX(va48, lo),
+				      MIN(end48, lo + span), flags);
+			continue;
+		}
+		uint64_t v = (e & PTE_ADDR) | leaf_bits(flags, level);
+		if (v != e) {
+			entry_put(t, i, v);
+			flush_note(pt, lo);
+		}
+	}
+}
+
+int pt_protect(struct pgtable *pt, vaddr_t va, uint64_t size, uint32_t flags)
+{
+	vaddr_t va48 = va & VA_MASK, end48 = va48 + size;
+	uint64_t *root = table_at(pt, pt->root);
+	int err;
+
+	if (!range_args_ok(va, size))
+		return -EINVAL;
+	if ((flags & PT_WRITE) && (flags & PT_EXEC))
+		return -EPERM;
+	if (!range_mapped(pt, root, 0, 0, va48, end48))
+		return -ENOENT;
+	err = split_edges(pt, va48, end48);
+	if (!err)
+		protect_table(pt, root, 0, 0, va48, end48, flags);
+	return err;
+}
+
+/* ---- lookups and walks ---- */
+
+paddr_t pt_lookup(const struct pgtable *pt, vaddr_t va)
+{
+	const uint64_t *t = table_at(pt, pt->root);
+
+	if (!pt_is_canonical(va))
+		return PADDR_INVALID;
+	for (int level = 0;; level++) {
+		uint64_t e = t[index_at(va, level)];
+		if (!(e & PTE_P))
+			return PADDR_INVALID;
+		if (is_leaf(e, level)) {
+			uint64_t offset = level_span[level] - 1;
+			return (e & PTE_ADDR & ~offset) | (va & offset);
+		}
+		t = table_at(pt, e & PTE_ADDR);
+	}
 }
 
 /* Effective flags after one more level: W only if every level has it, X if no NX. */
@@ -142,63 +508,60 @@ static uint32_t fold_flags(uint32_t flags, uint64_t e)
 	return flags;
 }
 
-static void fill_leaf(struct pt_leaf *leaf, vaddr_t va, uint64_t e, int level, uint32_t flags)
+static void fill_leaf(struct pt_leaf *leaf, vaddr_t va48, uint64_t e, int level, uint32_t flags)
 {
 	leaf->size = level_span[level];
-	leaf->va = canonical(ALIGN_DOWN(va, leaf->size));
+	leaf->va = canonical(ALIGN_DOWN(va48, leaf->size));
 	leaf->pa = e & PTE_ADDR & ~(leaf->size - 1);
 	leaf->flags = flags;
 	if (e & PTE_G)
 		leaf->flags |= PT_GLOBAL;
 	if (e & PTE_PCD)
-		leaf->flags |= PT_NOCACHE;
+		leaf->flags |= PT_UC;
+	else if (e & PTE_PWT)
+		leaf->flags |= PT_WC;
 }
 
-static bool is_leaf(uint64_t e, int level)
+bool pt_translate(const struct pgtable *pt, vaddr_t va, struct pt_leaf *leaf)
 {
-	return level == LEVELS - 1 || (level > 0 && (e & PTE_PS));
-}
-
-bool pt_translate(struct pgtable *pt, vaddr_t va, struct pt_leaf *leaf)
-{
-	uint64_t *table = pt->table(pt, pt->root);
+	const uint64_t *t = table_at(pt, pt->root);
 	uint32_t flags = PT_WRITE | PT_EXEC | PT_USER;
 
 	if (!pt_is_canonical(va))
 		return false;
 	for (int level = 0; level < LEVELS; level++) {
-		uint64_t e = table[index_at(va, level)];
+		uint64_t e = t[index_at(va, level)];
 		if (!(e & PTE_P))
 			return false;
 		flags = fold_flags(flags, e);
 		if (is_leaf(e, level)) {
-			fill_leaf(leaf, va, e, level, flags);
+			fill_leaf(leaf, va & VA_MASK, e, level, flags);
 			return true;
 		}
-		table = pt->table(pt, e & PTE_ADDR);
+		t = table_at(pt, e & PTE_ADDR);
 	}
 	return false;
 }
 
-/* Walk one table at level covering addresses from base; see pt_walk(). */
-static int walk_table(struct pgtable *pt, paddr_t frame, int level, vaddr_t base, uint32_t flags,
-		      int (*fn)(const struct pt_leaf *, void *), void *arg)
+/* Walk one table at level covering addresses from base48; see pt_walk(). */
+static int walk_table(const struct pgtable *pt, paddr_t frame, int level, vaddr_t base48,
+		      uint32_t flags, int (*fn)(const struct pt_leaf *, void *), void *arg)
 {
-	uint64_t *table = pt->table(pt, frame);
+	const uint64_t *table = table_at(pt, frame);
 
 	for (unsigned int i = 0; i < PTE_ENTRIES; i++) {
 		uint64_t e = table[i];
 		if (!(e & PTE_P))
 			continue;
-		vaddr_t va = base + i * level_span[level];
+		vaddr_t va48 = base48 + i * level_span[level];
 		uint32_t f = fold_flags(flags, e);
 		int ret;
 		if (is_leaf(e, level)) {
 			struct pt_leaf leaf;
-			fill_leaf(&leaf, va, e, level, f);
+			fill_leaf(&leaf, va48, e, level, f);
 			ret = fn(&leaf, arg);
 		} else {
-			ret = walk_table(pt, e & PTE_ADDR, level + 1, va, f, fn, arg);
+			ret = walk_table(pt, e & PTE_ADDR, level + 1, va48, f, fn, arg);
 		}
 		if (ret)
 			return ret;
@@ -206,7 +569,88 @@ static int walk_table(struct pgtable *pt, paddr_t frame, int level, vaddr_t base
 	return 0;
 }
 
-int pt_walk(struct pgtable *pt, int (*fn)(const struct pt_leaf *leaf, void *arg), void *arg)
+int pt_walk(const struct pgtable *pt, int (*fn)(const struct pt_leaf *leaf, void *arg), void *arg)
 {
 	return walk_table(pt, pt->root, 0, 0, PT_WRITE | PT_EXEC | PT_USER, fn, arg);
+}
+
+static void walk_tables(const struct pgtable *pt, paddr_t frame, int level,
+			void (*fn)(paddr_t, void *), void *arg)
+{
+	const uint64_t *t = table_at(pt, frame);
+
+	for (unsigned int i = 0; i < PTE_ENTRIES; i++)
+		if ((t[i] & PTE_P) && !is_leaf(t[i], level))
+			walk_tables(pt, t[i] & PTE_ADDR, level + 1, fn, arg);
+	fn(frame, arg);
+}
+
+void pt_walk_tables(const struct pgtable *pt, void (*fn)(paddr_t table, void *arg), void *arg)
+{
+	walk_tables(pt, pt->root, 0, fn, arg);
+}
+
+/* ---- invariants ---- */
+
+static void check_fail(struct pt_check *c, const char *problem, vaddr_t va48)
+{
+	if (!c->problem) {
+		c->problem = problem;
+		c->problem_va = canonical(va48);
+	}
+}
+
+/* The bits no entry of ours ever sets: PAT, protection keys, ignored ones. */
+static bool entry_bits_ok(uint64_t e, int level, uint64_t phys_limit)
+{
+	uint64_t addr = e & PTE_ADDR;
+
+	if (e & (0x7full << 52 | 0xfull << 59 | 0xe00ull))
+		return false;
+	if (!is_leaf(e, level))
+		return !(e & (PTE_PS | PTE_NX | PTE_G)) && (e & PTE_W) && addr < phys_limit;
+	if (level < LEVELS - 1 && !IS_ALIGNED(addr, level_span[level]))
+		return false; /* also catches the huge-page PAT bit (12) */
+	return addr + level_span[level] - 1 < phys_limit;
+}
+
+static void check_table(const struct pgtable *pt, paddr_t frame, int level, vaddr_t base48,
+			uint64_t phys_limit, struct pt_check *c)
+{
+	const uint64_t *t = table_at(pt, frame);
+	unsigned int present = 0;
+
+	c->tables++;
+	for (unsigned int i = 0; i < PTE_ENTRIES; i++) {
+		uint64_t e = entry_get(t, i);
+		vaddr_t va48 = base48 + i * level_span[level];
+		if (!(e & PTE_P)) {
+			if (e)
+				check_fail(c, "stray bits in a non-present entry", va48);
+			continue;
+		}
+		present++;
+		if (!entry_bits_ok(e, level, phys_limit))
+			check_fail(c, "bad bits in an entry", va48);
+		if (!is_leaf(e, level)) {
+			check_table(pt, e & PTE_ADDR, level + 1, va48, phys_limit, c);
+			continue;
+		}
+		c->leaves[level - 1]++;
+		if ((e & PTE_W) && !(e & PTE_NX))
+			check_fail(c, "writable and executable leaf", va48);
+	}
+	if (present != count_get(t))
+		check_fail(c, "stored count differs from present entries", base48);
+	if (present == 0 && level > 0)
+		c->empty_tables++;
+}
+
+int pt_check(const struct pgtable *pt, struct pt_check *c)
+{
+	unsigned int bits = pt->phys_bits ? pt->phys_bits : PT_MAX_PHYS_BITS;
+
+	*c = (struct pt_check){0};
+	check_table(pt, pt->root, 0, 0, 1ull << bits, c);
+	return c->problem ? -EIO : 0;
 }

@@ -26,30 +26,19 @@
 #define SIM_MAX_FRAMES 32768
 #define RAW_MAX	       256
 #define MAP_MAX	       1024
-#define FLAG_MASK      (PT_WRITE | PT_EXEC | PT_USER | PT_GLOBAL | PT_NOCACHE)
+#define FLAG_MASK      (PT_WRITE | PT_EXEC | PT_USER | PT_GLOBAL | PT_UC)
 #define RANDOM_PLANS   24
 
 /* ---- simulated physical memory for table frames ------------------------ */
 
 struct sim {
 	struct pgtable pt;
-	uint8_t *frame[SIM_MAX_FRAMES];
+	uint8_t *mem; /* SIM_MAX_FRAMES frames, the first `used` handed out */
 	size_t used;  /* frames handed out, root included */
 	size_t limit; /* alloc_table fails once used reaches this */
 };
 
 static struct sim sim;
-
-static uint64_t *sim_table(struct pgtable *pt, paddr_t pa)
-{
-	struct sim *s = pt->ctx;
-
-	if (pa < SIM_BASE || !IS_ALIGNED(pa, P) || (pa - SIM_BASE) / P >= s->used) {
-		fprintf(stderr, "table(): bad frame %#llx\n", (unsigned long long)pa);
-		abort();
-	}
-	return (uint64_t *)s->frame[(pa - SIM_BASE) / P];
-}
 
 static paddr_t sim_alloc(struct pgtable *pt)
 {
@@ -57,16 +46,12 @@ static paddr_t sim_alloc(struct pgtable *pt)
 
 	if (s->used >= s->limit || s->used >= SIM_MAX_FRAMES)
 		return PADDR_INVALID;
-	s->frame[s->used] = calloc(1, P);
-	if (!s->frame[s->used])
-		abort();
+	memset(s->mem + s->used * P, 0, P);
 	return SIM_BASE + s->used++ * P;
 }
 
 static void sim_free(void)
 {
-	for (size_t i = 0; i < sim.used; i++)
-		free(sim.frame[i]);
 	sim.used = 0;
 }
 
@@ -74,8 +59,12 @@ static void sim_free(void)
 static struct pgtable *sim_new(size_t limit)
 {
 	sim_free();
+	if (!sim.mem)
+		sim.mem = malloc(SIM_MAX_FRAMES * P);
+	if (!sim.mem)
+		abort();
 	sim.limit = SIM_MAX_FRAMES;
-	sim.pt.table = sim_table;
+	sim.pt.table_base = (uintptr_t)sim.mem - SIM_BASE;
 	sim.pt.alloc_table = sim_alloc;
 	sim.pt.ctx = &sim;
 	sim.pt.root = sim_alloc(&sim.pt);
@@ -535,7 +524,7 @@ static int check_leaf(const struct pt_leaf *l, void *arg)
 		WCHECK(l->va == p->trampoline && l->pa == p->trampoline && l->size == P,
 		       "lower-half leaf %#llx -> %#llx size %#llx is not the trampoline %#llx",
 		       HX(l->va), HX(l->pa), HX(l->size), HX(p->trampoline));
-		WCHECK((l->flags & (PT_WRITE | PT_EXEC | PT_NOCACHE)) == PT_EXEC,
+		WCHECK((l->flags & (PT_WRITE | PT_EXEC | PT_UC)) == PT_EXEC,
 		       "trampoline has flags %#x, want R-X", l->flags);
 		w->trampoline_bytes += l->size;
 		return 0;
@@ -550,7 +539,7 @@ static int check_leaf(const struct pt_leaf *l, void *arg)
 		       HX(p->stack_bottom));
 		WCHECK(l->pa == p->stack_phys + (l->va - p->stack_bottom),
 		       "stack leaf %#llx -> %#llx", HX(l->va), HX(l->pa));
-		WCHECK((l->flags & (PT_WRITE | PT_EXEC | PT_NOCACHE)) == PT_WRITE,
+		WCHECK((l->flags & (PT_WRITE | PT_EXEC | PT_UC)) == PT_WRITE,
 		       "stack leaf %#llx has flags %#x, want RW- NX", HX(l->va), l->flags);
 		w->stack_bytes += l->size;
 		return 0;
@@ -562,7 +551,7 @@ static int check_leaf(const struct pt_leaf *l, void *arg)
 		       "MMIO-window leaf %#llx outside the framebuffer", HX(l->va));
 		WCHECK(l->pa == ALIGN_DOWN(p->fb_phys, P) + (l->va - v0),
 		       "framebuffer leaf %#llx -> %#llx", HX(l->va), HX(l->pa));
-		WCHECK((l->flags & (PT_WRITE | PT_EXEC | PT_NOCACHE)) == (PT_WRITE | PT_NOCACHE),
+		WCHECK((l->flags & (PT_WRITE | PT_EXEC | PT_UC)) == (PT_WRITE | PT_UC),
 		       "framebuffer leaf %#llx has flags %#x, want RW- NX uncached", HX(l->va),
 		       l->flags);
 		w->fb_bytes += l->size;
@@ -754,8 +743,8 @@ static bool check_framebuffer(const struct config *c)
 		VCHECK(xlate(va, &pa, &flags), "framebuffer page %#llx unmapped", HX(va));
 		VCHECK(pa == ALIGN_DOWN(p->fb_phys, P) + (va - v0),
 		       "framebuffer page %#llx -> %#llx", HX(va), HX(pa));
-		VCHECK((flags & (PT_WRITE | PT_EXEC | PT_USER | PT_NOCACHE)) ==
-			   (PT_WRITE | PT_NOCACHE),
+		VCHECK((flags & (PT_WRITE | PT_EXEC | PT_USER | PT_UC)) ==
+			   (PT_WRITE | PT_UC),
 		       "framebuffer page %#llx has flags %#x, want RW- NX uncached", HX(va), flags);
 	}
 	VCHECK(unmapped(v0 - P) && unmapped(v1), "pages around the framebuffer are mapped");

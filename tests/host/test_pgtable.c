@@ -18,7 +18,7 @@
 #define DMAP	   0xffff800000000000ull /* direct map */
 #define KBASE	   0xffffc00000000000ull /* kernel image */
 #define SBASE	   0xffffe00000000000ull /* stack guard page; stack above it */
-#define PERM	   (PT_WRITE | PT_EXEC | PT_USER | PT_GLOBAL | PT_NOCACHE)
+#define PERM	   (PT_WRITE | PT_EXEC | PT_USER | PT_GLOBAL | PT_UC)
 
 /* Simulated physical memory for table frames. */
 struct sim {
@@ -66,7 +66,7 @@ static struct sim *sim_new(size_t limit)
 	memset(s->mem, 0xa5, sizeof(s->mem));
 	s->used = 0;
 	s->limit = SIM_FRAMES;
-	s->pt.table = sim_table;
+	s->pt.table_base = (uintptr_t)s->mem - SIM_BASE;
 	s->pt.alloc_table = sim_alloc;
 	s->pt.ctx = s;
 	s->pt.root = sim_alloc(&s->pt);
@@ -167,8 +167,8 @@ TEST(pt_map_flags_reach_leaf)
 	    {PT_WRITE, PTE_W | PTE_NX},
 	    {PT_EXEC, 0},
 	    {PT_GLOBAL, PTE_G | PTE_NX},
-	    {PT_NOCACHE, PTE_PCD | PTE_PWT | PTE_NX},
-	    {PT_WRITE | PT_GLOBAL | PT_NOCACHE, PTE_W | PTE_G | PTE_PCD | PTE_PWT | PTE_NX},
+	    {PT_UC, PTE_PCD | PTE_PWT | PTE_NX},
+	    {PT_WRITE | PT_GLOBAL | PT_UC, PTE_W | PTE_G | PTE_PCD | PTE_PWT | PTE_NX},
 	    {PT_EXEC | PT_GLOBAL, PTE_G},
 	};
 	struct sim *s = sim_new(SIM_FRAMES);
@@ -507,7 +507,7 @@ TEST(pt_walk_visits_leaves_in_order)
 	    /* Mapped in scrambled order; listed here in address order. */
 	    {0x1000, 0x5000, P, PT_EXEC},
 	    {0x200000, 0x400000, M2, PT_WRITE | PT_HUGE_2M},
-	    {0x00007fffffe00000ull, 0x600000, P, PT_NOCACHE},
+	    {0x00007fffffe00000ull, 0x600000, P, PT_UC},
 	    {0xffff800000000000ull, 0, G1, PT_WRITE | PT_GLOBAL | PT_HUGE_1G},
 	    {0xffff800040000000ull, 0x40000000, P, PT_WRITE | PT_GLOBAL},
 	    {0xffffc00000000000ull, 0x1000000, P, PT_EXEC | PT_GLOBAL},
@@ -833,10 +833,10 @@ static const uint32_t model_flags[] = {
     PT_WRITE,
     PT_EXEC,
     PT_GLOBAL,
-    PT_NOCACHE,
+    PT_UC,
     PT_WRITE | PT_GLOBAL,
     PT_EXEC | PT_GLOBAL,
-    PT_WRITE | PT_NOCACHE,
+    PT_WRITE | PT_UC,
     PT_WRITE | PT_EXEC,
 };
 
