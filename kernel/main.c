@@ -11,6 +11,7 @@
 #include <kernel/wx_audit.h>
 #include <mm/addr.h>
 #include <mm/pmm_boot.h>
+#include <mm/vmm.h>
 
 __noreturn void kmain(const struct boot_info *bi);
 
@@ -25,6 +26,8 @@ __noreturn void kmain(const struct boot_info *bi)
 	symbols_init(boot_info);  /* backtraces name functions */
 	arch_drop_lower_half();	  /* the trampoline is gone: low addresses fault */
 	pmm_boot_init(boot_info); /* free frames: usable, loader and boot-services RAM */
+	arch_mmu_init(boot_info->cmdline); /* WP, NX, SMEP, SMAP, UMIP, PCID, PAT */
+	vmm_init(boot_info);		   /* the kernel's own tables; loader's freed */
 	wx_audit_boot();	  /* no W+X, lower-half or user mapping, or panic */
 	boot_summary();
 	crash_if_requested(boot_info->cmdline); /* boot scenarios test the panic path */

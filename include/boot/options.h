@@ -11,5 +11,10 @@ static const char *const boot_known_options[] = {
 	"nokaslr",  /* fixed, documented bases (include/mm/layout.h) */
 	"ktest",    /* run in-kernel tests: ktest or ktest=suite,suite */
 	"crash",    /* crash=panic|pagefault|gp|ud: fault on purpose */
+	"nosmep",   /* leave CR4.SMEP off */
+	"nosmap",   /* leave CR4.SMAP off */
+	"noumip",   /* leave CR4.UMIP off */
+	"nopcid",   /* leave CR4.PCIDE off */
+	"noinvpcid", /* flush with CR4.PGE toggles instead of INVPCID */
 	NULL,
 };

@@ -8,9 +8,15 @@
 #include <lib/types.h>
 
 #define MSR_EFER  0xc0000080u
+#define MSR_PAT	  0x277u
 #define EFER_NXE  (1ull << 11)
 #define CR0_WP	  (1ull << 16)
 #define CR4_PGE	  (1ull << 7)
+#define CR4_UMIP  (1ull << 11)
+#define CR4_PCIDE (1ull << 17)
+#define CR4_SMEP  (1ull << 20)
+#define CR4_SMAP  (1ull << 21)
+#define CR3_NOFLUSH (1ull << 63) /* with PCIDE: keep this PCID's TLB entries */
 #define RFLAGS_IF (1ull << 9)
 
 struct cpuid_regs {
@@ -94,6 +100,25 @@ static inline void sti(void)
 static inline void hlt(void)
 {
 	__asm__ volatile("hlt" ::: "memory");
+}
+
+/* INVPCID types: one address in one PCID, one PCID, all incl. global, all but global. */
+#define INVPCID_ADDRESS	   0
+#define INVPCID_CONTEXT	   1
+#define INVPCID_ALL_GLOBAL 2
+#define INVPCID_ALL	   3
+
+static inline void invpcid(uint64_t type, uint64_t pcid, vaddr_t va)
+{
+	struct {
+		uint64_t pcid, va;
+	} desc = {pcid, va};
+	__asm__ volatile("invpcid %0, %1" : : "m"(desc), "r"(type) : "memory");
+}
+
+static inline void wbinvd(void)
+{
+	__asm__ volatile("wbinvd" ::: "memory");
 }
 
 static inline void invlpg(vaddr_t va)

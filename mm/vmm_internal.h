@@ -1,0 +1,20 @@
+/*
+ * Shared by the files of the kernel's address space (mm/vmm*.c) only: the
+ * tables, their lock, and the end-of-change step. Everyone else uses
+ * include/mm/vmm.h.
+ */
+#pragma once
+
+#include <arch/mmu.h>
+#include <kernel/spinlock.h>
+
+extern struct pgtable vmm_kernel_pt;
+extern struct spinlock vmm_lock;
+
+/* Point vmm_kernel_pt at a root, with frames from the frame allocator. */
+void vmm_tables_setup(paddr_t root);
+/* A zeroed table frame from the frame allocator, counted. */
+paddr_t vmm_table_alloc(void);
+/* With vmm_lock held, after a change: flush the TLB, free emptied tables. */
+void vmm_finish_change(void);
+void vmm_count_demand_fault(void);
