@@ -1026,7 +1026,7 @@ TEST(bootmap_refuses_writable_executable_segment)
 	/* The hand-made image's text made RWX, as elf_parse would never allow. */
 	fixed_config(&cfg, true, LAYOUT_DIRECT_MAP_START);
 	cfg.img.segs[1].flags = ELF_PF_R | ELF_PF_W | ELF_PF_X;
-	CHECK_EQ(build(&cfg, SIM_MAX_FRAMES, &what), -EINVAL);
+	CHECK_EQ(build(&cfg, SIM_MAX_FRAMES, &what), -EPERM);
 	CHECK(what != NULL);
 	CHECK_STR(what, "kernel segment");
 	CHECK(walk_all(&cfg) != NULL);
