@@ -22,7 +22,7 @@
 struct pgtable vmm_kernel_pt;
 struct spinlock vmm_lock = SPINLOCK_INIT;
 
-static struct pt_flush pending;	      /* TLB work of the current change */
+static struct pt_flush pending;		       /* TLB work of the current change */
 static paddr_t tables_to_free = PADDR_INVALID; /* linked through their first word */
 static struct vmm_stats stats;
 
@@ -88,7 +88,7 @@ void vmm_finish_change(void)
 
 /* ---- policy ---- */
 
-#define MAP_FLAGS (VMM_WRITE | VMM_EXEC | VMM_USER | VMM_WC | VMM_UC | VMM_HUGE | VMM_REPLACE)
+#define MAP_FLAGS  (VMM_WRITE | VMM_EXEC | VMM_USER | VMM_WC | VMM_UC | VMM_HUGE | VMM_REPLACE)
 #define PROT_FLAGS (VMM_WRITE | VMM_EXEC | VMM_USER | VMM_WC | VMM_UC)
 
 /*

@@ -74,12 +74,13 @@ static void build_tables(const struct pgtable *loader, const struct boot_info *b
 static void tighten(const struct boot_info *bi)
 {
 	vaddr_t alias = bi->direct_map_base + bi->kernel_phys_base;
-	int err = pt_protect(&vmm_kernel_pt, alias, ALIGN_UP(bi->kernel_size, PAGE_SIZE),
-			     PT_GLOBAL);
+	int err =
+	    pt_protect(&vmm_kernel_pt, alias, ALIGN_UP(bi->kernel_size, PAGE_SIZE), PT_GLOBAL);
 
 	if (!err && bi->fb.virt) {
 		vaddr_t va = ALIGN_DOWN(bi->fb.virt, PAGE_SIZE);
-		err = pt_protect(&vmm_kernel_pt, va, ALIGN_UP(bi->fb.virt + bi->fb.size, PAGE_SIZE) - va,
+		err = pt_protect(&vmm_kernel_pt, va,
+				 ALIGN_UP(bi->fb.virt + bi->fb.size, PAGE_SIZE) - va,
 				 PT_WRITE | PT_GLOBAL | PT_WC);
 	}
 	if (err)
@@ -104,8 +105,8 @@ static bool same_page(vaddr_t va, paddr_t pa, uint32_t old_flags)
 {
 	struct pt_leaf now;
 
-	return pt_translate(&vmm_kernel_pt, va, &now) &&
-	       now.pa + (va - now.va) == pa && no_wider(now.flags, old_flags);
+	return pt_translate(&vmm_kernel_pt, va, &now) && now.pa + (va - now.va) == pa &&
+	       no_wider(now.flags, old_flags);
 }
 
 /* One loader leaf: its first and last page must mean the same in the new tables. */
@@ -113,8 +114,8 @@ static int compare_leaf(const struct pt_leaf *leaf, void *arg)
 {
 	struct compare *c = arg;
 	vaddr_t last = leaf->va + leaf->size - PAGE_SIZE;
-	bool direct = LAYOUT_IN_WINDOW(leaf->va, leaf->size, LAYOUT_DIRECT_MAP_START,
-				       LAYOUT_DIRECT_MAP_SIZE);
+	bool direct =
+	    LAYOUT_IN_WINDOW(leaf->va, leaf->size, LAYOUT_DIRECT_MAP_START, LAYOUT_DIRECT_MAP_SIZE);
 
 	c->leaves++;
 	if (same_page(leaf->va, leaf->pa, leaf->flags) &&
@@ -143,7 +144,8 @@ static void check_table_frame(paddr_t pa, void *arg)
 
 	t->count++;
 	for (uint32_t i = 0; i < t->bi->memmap_count; i++)
-		if (e[i].type == MEMMAP_PAGETABLE && pa >= e[i].base && pa - e[i].base < e[i].length)
+		if (e[i].type == MEMMAP_PAGETABLE && pa >= e[i].base &&
+		    pa - e[i].base < e[i].length)
 			return;
 	panic("vmm: loader page table at %#llx lies outside page-table memory",
 	      (unsigned long long)pa);

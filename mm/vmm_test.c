@@ -352,10 +352,11 @@ static void time_flushes(vaddr_t va)
 			inv[r] = t1 - t0;
 			full[r] = t2 - t1;
 		}
-		kprintf("# vmm: emulated TSC cycles: INVLPG x%zu + refill %llu, full flush + refill "
-			"%llu (working set %d pages)\n",
-			ns[k], (unsigned long long)median(inv, ROUNDS),
-			(unsigned long long)median(full, ROUNDS), WORKING_SET);
+		kprintf(
+		    "# vmm: emulated TSC cycles: INVLPG x%zu + refill %llu, full flush + refill "
+		    "%llu (working set %d pages)\n",
+		    ns[k], (unsigned long long)median(inv, ROUNDS),
+		    (unsigned long long)median(full, ROUNDS), WORKING_SET);
 	}
 }
 

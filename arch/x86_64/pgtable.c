@@ -72,16 +72,31 @@ static inline void entry_put(uint64_t *t, unsigned int i, uint64_t v)
 	t[i] = (t[i] & PTE_COUNT_MASK) | v;
 }
 
+/*
+ * Add delta to the count. The low 7 bits sit in entry 0: adding there and
+ * carrying into entry 1 touches entry 1 only when the low part wraps.
+ */
+static void count_add(uint64_t *t, int delta)
+{
+	unsigned int low = ((t[0] >> PTE_COUNT_SHIFT) & 0x7f) + delta;
+
+	if (low > 0x7f) {
+		count_set(t, count_get(t) + delta);
+		return;
+	}
+	t[0] = (t[0] & ENTRY_HW) | ((uint64_t)low << PTE_COUNT_SHIFT);
+}
+
 static void entry_add(uint64_t *t, unsigned int i, uint64_t v)
 {
 	entry_put(t, i, v);
-	count_set(t, count_get(t) + 1);
+	count_add(t, 1);
 }
 
 static void entry_remove(uint64_t *t, unsigned int i)
 {
 	entry_put(t, i, 0);
-	count_set(t, count_get(t) - 1);
+	count_add(t, -1);
 }
 
 /* ---- encoding ---- */
@@ -237,8 +252,7 @@ static void prune_path(struct pgtable *pt, vaddr_t va48)
 
 /* ---- map ---- */
 
-static int map_args(const struct pgtable *pt, vaddr_t va, paddr_t pa, uint64_t size,
-		    uint32_t flags)
+static int map_args(const struct pgtable *pt, vaddr_t va, paddr_t pa, uint64_t size, uint32_t flags)
 {
 	unsigned int bits = pt->phys_bits ? pt->phys_bits : PT_MAX_PHYS_BITS;
 
@@ -400,6 +414,54 @@ static int split_edges(struct pgtable *pt, vaddr_t va48, vaddr_t end48)
 	return err;
 }
 
+/*
+ * The common case, one walk instead of three: [va48, end48) lies inside one
+ * 2 MiB region. Clears the leaves in its page table, writes the count once
+ * and frees emptied tables back up the path. Returns false, having done
+ * nothing, when a huge leaf is on the path (the general code splits it).
+ */
+static bool unmap_in_pt(struct pgtable *pt, vaddr_t va48, vaddr_t end48)
+{
+	uint64_t *path[LEVELS];
+	uint64_t *t = table_at(pt, pt->root);
+
+	for (int l = 0; l < LEVELS - 1; l++) {
+		uint64_t e = t[index_at(va48, l)];
+		path[l] = t;
+		if (!(e & PTE_P))
+			return true; /* nothing mapped there */
+		if (is_leaf(e, l))
+			return false;
+		t = table_at(pt, e & PTE_ADDR);
+	}
+	path[LEVELS - 1] = t;
+	unsigned int n = count_get(t), removed = 0;
+	unsigned int last = index_at(end48 - 1, LEVELS - 1);
+	for (unsigned int i = index_at(va48, LEVELS - 1); i <= last; i++) {
+		if (!(t[i] & PTE_P))
+			continue;
+		entry_put(t, i, 0);
+		removed++;
+		flush_note(pt, (va48 & ~(PAGE_SIZE_2M - 1)) + (uint64_t)i * PAGE_SIZE);
+	}
+	if (!removed)
+		return true;
+	count_set(t, n - removed);
+	if (n - removed || !pt->free_table)
+		return true;
+	for (int l = LEVELS - 1; l > 0; l--) {
+		uint64_t *parent = path[l - 1];
+		unsigned int i = index_at(va48, l - 1);
+		paddr_t frame = parent[i] & PTE_ADDR;
+		if (count_get(table_at(pt, frame)) != 0)
+			break;
+		entry_remove(parent, i);
+		pt->free_table(pt, frame);
+		flush_note(pt, ALIGN_DOWN(va48, level_span[l - 1]));
+	}
+	return true;
+}
+
 int pt_unmap(struct pgtable *pt, vaddr_t va, uint64_t size)
 {
 	vaddr_t va48 = va & VA_MASK;
@@ -407,6 +469,9 @@ int pt_unmap(struct pgtable *pt, vaddr_t va, uint64_t size)
 
 	if (!range_args_ok(va, size))
 		return -EINVAL;
+	if (size <= PAGE_SIZE_2M && (va48 >> 21) == ((va48 + size - 1) >> 21) &&
+	    unmap_in_pt(pt, va48, va48 + size))
+		return 0;
 	err = split_edges(pt, va48, va48 + size);
 	if (!err)
 		unmap_range(pt, va48, va48 + size);
@@ -425,17 +490,16 @@ static bool range_mapped(const struct pgtable *pt, const uint64_t *t, int level,
 		vaddr_t lo = base48 + i * span;
 		if (!(e & PTE_P))
 			return false;
-		if (!is_leaf(e, level) &&
-		    !range_mapped(pt, table_at(pt, e & PTE_ADDR), level + 1, lo, MAX(va48, lo),
-				  MIN(end48, lo + span)))
+		if (!is_leaf(e, level) && !range_mapped(pt, table_at(pt, e & PTE_ADDR), level + 1,
+							lo, MAX(va48, lo), MIN(end48, lo + span)))
 			return false;
 	}
 	return true;
 }
 
 /* Give the leaves of t inside [va48, end48) the bits of flags. */
-static void protect_table(struct pgtable *pt, uint64_t *t, int level, vaddr_t base48,
-			  vaddr_t va48, vaddr_t end48, uint32_t flags)
+static void protect_table(struct pgtable *pt, uint64_t *t, int level, vaddr_t base48, vaddr_t va48,
+			  vaddr_t end48, uint32_t flags)
 {
 	uint64_t span = level_span[level];
 	unsigned int last = index_at(end48 - 1, level);
@@ -478,24 +542,6 @@ int pt_protect(struct pgtable *pt, vaddr_t va, uint64_t size, uint32_t flags)
 
 /* ---- lookups and walks ---- */
 
-paddr_t pt_lookup(const struct pgtable *pt, vaddr_t va)
-{
-	const uint64_t *t = table_at(pt, pt->root);
-
-	if (!pt_is_canonical(va))
-		return PADDR_INVALID;
-	for (int level = 0;; level++) {
-		uint64_t e = t[index_at(va, level)];
-		if (!(e & PTE_P))
-			return PADDR_INVALID;
-		if (is_leaf(e, level)) {
-			uint64_t offset = level_span[level] - 1;
-			return (e & PTE_ADDR & ~offset) | (va & offset);
-		}
-		t = table_at(pt, e & PTE_ADDR);
-	}
-}
-
 /* Effective flags after one more level: W only if every level has it, X if no NX. */
 static uint32_t fold_flags(uint32_t flags, uint64_t e)
 {
@@ -525,7 +571,7 @@ static void fill_leaf(struct pt_leaf *leaf, vaddr_t va48, uint64_t e, int level,
 bool pt_translate(const struct pgtable *pt, vaddr_t va, struct pt_leaf *leaf)
 {
 	const uint64_t *t = table_at(pt, pt->root);
-	uint32_t flags = PT_WRITE | PT_EXEC | PT_USER;
+	uint64_t all = ~0ull, any = 0; /* AND and OR of the entries on the path */
 
 	if (!pt_is_canonical(va))
 		return false;
@@ -533,8 +579,11 @@ bool pt_translate(const struct pgtable *pt, vaddr_t va, struct pt_leaf *leaf)
 		uint64_t e = t[index_at(va, level)];
 		if (!(e & PTE_P))
 			return false;
-		flags = fold_flags(flags, e);
+		all &= e;
+		any |= e;
 		if (is_leaf(e, level)) {
+			uint32_t flags = (all & PTE_W ? PT_WRITE : 0) |
+					 (any & PTE_NX ? 0 : PT_EXEC) | (all & PTE_U ? PT_USER : 0);
 			fill_leaf(leaf, va & VA_MASK, e, level, flags);
 			return true;
 		}

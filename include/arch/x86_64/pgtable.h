@@ -145,15 +145,33 @@ int pt_protect(struct pgtable *pt, vaddr_t va, uint64_t size, uint32_t flags);
  */
 bool pt_translate(const struct pgtable *pt, vaddr_t va, struct pt_leaf *leaf);
 
-/* The physical address va maps to, or PADDR_INVALID: the fast path. */
-paddr_t pt_lookup(const struct pgtable *pt, vaddr_t va);
+/*
+ * The physical address va maps to, or PADDR_INVALID: the fast path, inline
+ * because a call costs as much as the walk when the tables are in cache.
+ */
+static inline paddr_t pt_lookup(const struct pgtable *pt, vaddr_t va)
+{
+	const uint64_t *t = (const uint64_t *)(pt->table_base + pt->root);
+
+	if ((uint64_t)((int64_t)va >> 47) + 1 > 1)
+		return PADDR_INVALID; /* not canonical */
+	for (int shift = 39;; shift -= 9) {
+		uint64_t e = t[(va >> shift) & (PTE_ENTRIES - 1)];
+		if (!(e & PTE_P))
+			return PADDR_INVALID;
+		if (shift == 12 || (shift < 39 && (e & PTE_PS))) {
+			uint64_t offset = (1ull << shift) - 1;
+			return (e & PTE_ADDR & ~offset) | (va & offset);
+		}
+		t = (const uint64_t *)(pt->table_base + (e & PTE_ADDR));
+	}
+}
 
 /*
  * Call fn for every leaf mapping, in address order. Stops early and returns
  * fn's value if fn returns non-zero; else returns 0.
  */
-int pt_walk(const struct pgtable *pt, int (*fn)(const struct pt_leaf *leaf, void *arg),
-	    void *arg);
+int pt_walk(const struct pgtable *pt, int (*fn)(const struct pt_leaf *leaf, void *arg), void *arg);
 
 /* Call fn for every table frame, root included (table frames to reclaim). */
 void pt_walk_tables(const struct pgtable *pt, void (*fn)(paddr_t table, void *arg), void *arg);
