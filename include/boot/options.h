@@ -7,14 +7,14 @@
 #include <lib/types.h>
 
 static const char *const boot_known_options[] = {
-	"loglevel", /* error | warn | info | debug */
-	"nokaslr",  /* fixed, documented bases (include/mm/layout.h) */
-	"ktest",    /* run in-kernel tests: ktest or ktest=suite,suite */
-	"crash",    /* crash=panic|pagefault|gp|ud: fault on purpose */
-	"nosmep",   /* leave CR4.SMEP off */
-	"nosmap",   /* leave CR4.SMAP off */
-	"noumip",   /* leave CR4.UMIP off */
-	"nopcid",   /* leave CR4.PCIDE off */
-	"noinvpcid", /* flush with CR4.PGE toggles instead of INVPCID */
-	NULL,
+    "loglevel",	 /* error | warn | info | debug */
+    "nokaslr",	 /* fixed, documented bases (include/mm/layout.h) */
+    "ktest",	 /* run in-kernel tests: ktest or ktest=suite,suite */
+    "crash",	 /* crash=panic|null|nx|wtext|overflow|gp|ud: fault on purpose */
+    "nosmep",	 /* leave CR4.SMEP off */
+    "nosmap",	 /* leave CR4.SMAP off */
+    "noumip",	 /* leave CR4.UMIP off */
+    "nopcid",	 /* leave CR4.PCIDE off */
+    "noinvpcid", /* flush with CR4.PGE toggles instead of INVPCID */
+    NULL,
 };
