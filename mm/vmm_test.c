@@ -269,6 +269,12 @@ KTEST(vmm, vmm_boot_layout_framebuffer_wc_kernel_alias_read_only)
 		KEXPECT(t, vmm_query(boot_info->fb.virt, &leaf));
 		KEXPECT_EQ(t, leaf.flags & (PT_WRITE | PT_EXEC | PT_CACHE_MASK), PT_WRITE | PT_WC);
 	}
+	/* MMIO: the local APIC's page, uncached, in the MMIO window; never touched. */
+	vaddr_t mmio = ALIGN_UP(boot_info->mmio_base, PAGE_SIZE_2M) + PAGE_SIZE_1G;
+	KEXPECT_EQ(t, vmm_map(mmio, 0xfee00000, PAGE_SIZE, VMM_WRITE | VMM_UC), 0);
+	KEXPECT(t, vmm_query(mmio, &leaf));
+	KEXPECT_EQ(t, leaf.flags & (PT_WRITE | PT_EXEC | PT_CACHE_MASK), PT_WRITE | PT_UC);
+	KEXPECT_EQ(t, vmm_unmap(mmio, PAGE_SIZE), 0);
 	KEXPECT_EQ(t, vmm_check(&c), 0);
 	KEXPECT_EQ(t, c.empty_tables, 0);
 	KEXPECT_EQ(t, c.tables, tables());

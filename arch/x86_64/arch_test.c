@@ -2,7 +2,10 @@
 #include <arch/arch.h>
 #include <arch/x86_64/cpu.h>
 #include <arch/x86_64/pgtable.h>
+#include <kernel/boot.h>
 #include <kernel/ktest.h>
+#include <mm/pmm_boot.h>
+#include <mm/vmm.h>
 
 KTEST(arch, trap_int3_returns)
 {
@@ -29,6 +32,53 @@ KTEST(arch, arch_wx_audit_live_tables_clean)
 	KEXPECT_EQ(t, a.wx, 0);
 	KEXPECT_EQ(t, a.lower_half, 0);
 	KEXPECT_EQ(t, a.user, 0);
+}
+
+/* A W+X page planted behind the vmm's back, and a user page: the audit sees both. */
+KTEST(arch, arch_wx_audit_catches_planted_mappings)
+{
+	paddr_t pa = pmm_alloc(&pmm_kernel);
+	vaddr_t va = ALIGN_UP(boot_info->heap_base, PAGE_SIZE_2M) + 13 * PAGE_SIZE_2M;
+	vaddr_t user = 0x400000;
+	struct wx_audit a;
+	uint64_t *pte;
+
+	KEXPECT(t, pa != PADDR_INVALID);
+	KEXPECT_EQ(t, vmm_map(va, pa, PAGE_SIZE, 0), 0);
+	pte = arch_live_pte(va);
+	KEXPECT(t, pte != NULL);
+	*pte = (*pte | PTE_W) & ~PTE_NX;
+	arch_tlb_flush_page(va);
+	arch_wx_audit(&a);
+	*pte = (*pte & ~PTE_W) | PTE_NX;
+	arch_tlb_flush_page(va);
+	KEXPECT_EQ(t, a.wx, 1);
+	KEXPECT_EQ(t, a.first_bad, va);
+	KEXPECT_EQ(t, vmm_map(user, pa, PAGE_SIZE, VMM_USER), 0);
+	arch_wx_audit(&a);
+	KEXPECT_EQ(t, vmm_unmap(user, PAGE_SIZE), 0);
+	KEXPECT_EQ(t, a.wx, 0);
+	KEXPECT_EQ(t, a.lower_half, 1);
+	KEXPECT_EQ(t, a.user, 1);
+	KEXPECT_EQ(t, a.first_bad, user);
+	KEXPECT_EQ(t, vmm_unmap(va, PAGE_SIZE), 0);
+	KEXPECT_EQ(t, pmm_free(&pmm_kernel, pa), 0);
+	arch_wx_audit(&a);
+	KEXPECT_EQ(t, a.wx + a.lower_half + a.user, 0);
+}
+
+KTEST(arch, cpu_protections_match_the_boot_log)
+{
+	const struct arch_mmu_features *f = arch_mmu_features();
+	uint64_t cr4 = read_cr4();
+
+	KEXPECT_EQ(t, !!(cr4 & CR4_SMEP), f->smep);
+	KEXPECT_EQ(t, !!(cr4 & CR4_SMAP), f->smap);
+	KEXPECT_EQ(t, !!(cr4 & CR4_UMIP), f->umip);
+	KEXPECT_EQ(t, !!(cr4 & CR4_PCIDE), f->pcid);
+	KEXPECT_EQ(t, !!(cr4 & CR4_PGE), f->pge);
+	if (f->pat)
+		KEXPECT_EQ(t, rdmsr(MSR_PAT), 0x0007010600070106ull); /* WB WC UC- UC, twice */
 }
 
 /* Effective permissions of one kernel address in the live tables. */

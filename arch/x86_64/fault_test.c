@@ -268,23 +268,6 @@ KTEST(fault, probe_exec_direct_map_is_nx)
 	pmm_free(&pmm_kernel, pa);
 }
 
-/*
- * The live leaf entry for a 4 KiB page at va, read from the tables through
- * the direct map; NULL if va is unmapped or under a huge page.
- */
-static uint64_t *live_pte(vaddr_t va)
-{
-	uint64_t *table = phys_to_virt(arch_tables_root());
-
-	for (int shift = 39; shift > 12; shift -= 9) {
-		uint64_t e = table[(va >> shift) & (PTE_ENTRIES - 1)];
-		if (!(e & PTE_P) || (e & PTE_PS))
-			return NULL;
-		table = phys_to_virt(e & PTE_ADDR);
-	}
-	return &table[(va >> 12) & (PTE_ENTRIES - 1)];
-}
-
 KTEST(fault, probe_read_reserved_bit_is_reserved)
 {
 	unsigned int bits = arch_mmu_features()->phys_bits;
@@ -299,7 +282,7 @@ KTEST(fault, probe_read_reserved_bit_is_reserved)
 	}
 	if (!page_map(t, &p, heap_window_va(16), VMM_WRITE))
 		return;
-	pte = live_pte(p.va);
+	pte = arch_live_pte(p.va);
 	if (!pte) {
 		ktest_fail(t, __FILE__, __LINE__, "no 4 KiB PTE for %#llx",
 			   (unsigned long long)p.va);

@@ -14,6 +14,7 @@
 #include <kernel/console.h>
 #include <kernel/panic.h>
 #include <lib/cmdline.h>
+#include <mm/addr.h>
 
 /*
  * PAT entries 0-3 (and again 4-7): WB, WC, UC-, UC. PWT alone selects entry
@@ -118,6 +119,19 @@ paddr_t arch_tables_root(void)
 void arch_tables_load(paddr_t root)
 {
 	write_cr3(root); /* PCID 0; without CR3_NOFLUSH its non-global entries go */
+}
+
+uint64_t *arch_live_pte(vaddr_t va)
+{
+	uint64_t *table = phys_to_virt(arch_tables_root());
+
+	for (int shift = 39; shift > 12; shift -= 9) {
+		uint64_t e = table[(va >> shift) & (PTE_ENTRIES - 1)];
+		if (!(e & PTE_P) || (e & PTE_PS))
+			return NULL;
+		table = phys_to_virt(e & PTE_ADDR);
+	}
+	return &table[(va >> 12) & (PTE_ENTRIES - 1)];
 }
 
 void arch_tlb_flush_page(vaddr_t va)

@@ -33,6 +33,13 @@ const struct arch_mmu_features *arch_mmu_features(void);
 paddr_t arch_tables_root(void);
 void arch_tables_load(paddr_t root);
 
+/*
+ * For tests that plant a bad entry on purpose: the live 4 KiB leaf entry
+ * for va, through the direct map; NULL if va is unmapped or under a huge
+ * page. Flush after changing it.
+ */
+uint64_t *arch_live_pte(vaddr_t va);
+
 /* Drop the TLB entry for one page (any size) holding va. */
 void arch_tlb_flush_page(vaddr_t va);
 /* Drop every TLB entry, global ones included. */
