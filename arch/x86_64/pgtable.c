@@ -298,9 +298,9 @@ static uint64_t *table_for(struct pgtable *pt, vaddr_t va, int level, uint32_t f
 			*err = split_leaf(pt, t, i, l, ALIGN_DOWN(va & VA_MASK, level_span[l]));
 			if (*err)
 				return NULL;
-		} else if ((flags & PT_USER) && !(e & PTE_U)) {
-			entry_put(t, i, entry_get(t, i) | PTE_U);
 		}
+		if ((flags & PT_USER) && !(t[i] & PTE_U))
+			entry_put(t, i, entry_get(t, i) | PTE_U); /* user leaves need U above */
 		t = table_at(pt, t[i] & PTE_ADDR);
 	}
 	return t;
@@ -658,13 +658,16 @@ static bool entry_bits_ok(uint64_t e, int level, uint64_t phys_limit)
 		return false;
 	if (!is_leaf(e, level))
 		return !(e & (PTE_PS | PTE_NX | PTE_G)) && (e & PTE_W) && addr < phys_limit;
+	if (level == LEVELS - 1 && (e & PTE_PS))
+		return false; /* the PAT bit of a 4 KiB entry */
 	if (level < LEVELS - 1 && !IS_ALIGNED(addr, level_span[level]))
 		return false; /* also catches the huge-page PAT bit (12) */
 	return addr + level_span[level] - 1 < phys_limit;
 }
 
+/* user_path: every entry above this table has U. */
 static void check_table(const struct pgtable *pt, paddr_t frame, int level, vaddr_t base48,
-			uint64_t phys_limit, struct pt_check *c)
+			bool user_path, uint64_t phys_limit, struct pt_check *c)
 {
 	const uint64_t *t = table_at(pt, frame);
 	unsigned int present = 0;
@@ -682,12 +685,15 @@ static void check_table(const struct pgtable *pt, paddr_t frame, int level, vadd
 		if (!entry_bits_ok(e, level, phys_limit))
 			check_fail(c, "bad bits in an entry", va48);
 		if (!is_leaf(e, level)) {
-			check_table(pt, e & PTE_ADDR, level + 1, va48, phys_limit, c);
+			check_table(pt, e & PTE_ADDR, level + 1, va48, user_path && (e & PTE_U),
+				    phys_limit, c);
 			continue;
 		}
 		c->leaves[level - 1]++;
 		if ((e & PTE_W) && !(e & PTE_NX))
 			check_fail(c, "writable and executable leaf", va48);
+		if ((e & PTE_U) && !user_path)
+			check_fail(c, "user leaf under a supervisor entry", va48);
 	}
 	if (present != count_get(t))
 		check_fail(c, "stored count differs from present entries", base48);
@@ -700,6 +706,6 @@ int pt_check(const struct pgtable *pt, struct pt_check *c)
 	unsigned int bits = pt->phys_bits ? pt->phys_bits : PT_MAX_PHYS_BITS;
 
 	*c = (struct pt_check){0};
-	check_table(pt, pt->root, 0, 0, 1ull << bits, c);
+	check_table(pt, pt->root, 0, 0, true, 1ull << bits, c);
 	return c->problem ? -EIO : 0;
 }

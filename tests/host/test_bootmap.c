@@ -1035,14 +1035,14 @@ TEST(bootmap_refuses_writable_executable_segment)
 	/* RWX data with RELRO over its first page: the writable rest is refused. */
 	fixed_config(&cfg, true, LAYOUT_DIRECT_MAP_START);
 	cfg.img.segs[2].flags = ELF_PF_R | ELF_PF_W | ELF_PF_X;
-	CHECK_EQ(build(&cfg, SIM_MAX_FRAMES, &what), -EINVAL);
+	CHECK_EQ(build(&cfg, SIM_MAX_FRAMES, &what), -EPERM);
 	CHECK(what != NULL);
 	CHECK_STR(what, "kernel data");
 
 	/* The first segment, so nothing at all is mapped. */
 	fixed_config(&cfg, true, LAYOUT_DIRECT_MAP_START);
 	cfg.img.segs[0].flags = ELF_PF_R | ELF_PF_W | ELF_PF_X;
-	CHECK_EQ(build(&cfg, SIM_MAX_FRAMES, &what), -EINVAL);
+	CHECK_EQ(build(&cfg, SIM_MAX_FRAMES, &what), -EPERM);
 	CHECK_STR(what, "kernel segment");
 	CHECK_EQ(log_calls, 0);
 }

@@ -1,9 +1,11 @@
 /*
- * Host tests for arch/x86_64/pgtable.c: building, translating and walking
- * page tables kept in a simulated physical memory (an arena of 4 KiB frames
- * at a fake physical base with a bump allocator that can be made to run
- * out), checked against hand-worked cases, hand-crafted upper-level entries,
- * loader-like layouts for random memory maps and a per-page model.
+ * Host tests for arch/x86_64/pgtable.c: building, changing, translating,
+ * walking and checking page tables kept in a simulated physical memory (an
+ * arena of 4 KiB frames at a fake physical base, with a free list so tables
+ * given back are reused and leaks show, and a limit to make it run out).
+ * Checked against hand-worked cases, hand-crafted entries, loader-like
+ * layouts for random memory maps and a per-page model of map, unmap,
+ * protect and replace that predicts every leaf.
  */
 #include <arch/x86_64/pgtable.h>
 #include <lib/errno.h>
@@ -18,14 +20,20 @@
 #define DMAP	   0xffff800000000000ull /* direct map */
 #define KBASE	   0xffffc00000000000ull /* kernel image */
 #define SBASE	   0xffffe00000000000ull /* stack guard page; stack above it */
-#define PERM	   (PT_WRITE | PT_EXEC | PT_USER | PT_GLOBAL | PT_UC)
+#define TOP_PAGE   0xfffffffffffff000ull
 
 /* Simulated physical memory for table frames. */
 struct sim {
 	struct pgtable pt;
-	uint8_t mem[SIM_FRAMES * P];
-	size_t used;  /* frames handed out, root included */
-	size_t limit; /* alloc_table fails once used reaches this */
+	struct pt_flush flush; /* where pt.flush points once a test asks for it */
+	_Alignas(4096) uint8_t mem[SIM_FRAMES * P];
+	bool in_use[SIM_FRAMES];
+	uint16_t free_list[SIM_FRAMES];
+	size_t nfree;
+	size_t next;  /* frames from here up were never handed out */
+	size_t used;  /* frames in use, root included */
+	size_t limit; /* alloc_table fails while used is at this */
+	size_t freed; /* frames given back through free_table */
 };
 
 static struct sim *sim_of(struct pgtable *pt)
@@ -33,51 +41,126 @@ static struct sim *sim_of(struct pgtable *pt)
 	return pt->ctx;
 }
 
-static uint64_t *sim_table(struct pgtable *pt, paddr_t pa)
+/* The frame index of table pa; aborts unless pa is a table frame in use. */
+static size_t sim_frame(struct sim *s, paddr_t pa, const char *who)
 {
-	struct sim *s = sim_of(pt);
+	size_t i = (pa - SIM_BASE) / P;
 
-	if (pa < SIM_BASE || !IS_ALIGNED(pa, P) || (pa - SIM_BASE) / P >= s->used) {
-		fprintf(stderr, "table(): bad frame %#llx\n", (unsigned long long)pa);
+	if (pa < SIM_BASE || !IS_ALIGNED(pa, P) || i >= SIM_FRAMES || !s->in_use[i]) {
+		fprintf(stderr, "%s: bad frame %#llx\n", who, (unsigned long long)pa);
 		abort();
 	}
-	return (uint64_t *)(s->mem + (pa - SIM_BASE));
+	return i;
+}
+
+static uint64_t *sim_table(struct sim *s, paddr_t pa)
+{
+	return (uint64_t *)(s->mem + sim_frame(s, pa, "sim_table") * P);
 }
 
 static paddr_t sim_alloc(struct pgtable *pt)
 {
 	struct sim *s = sim_of(pt);
+	size_t i;
 
-	if (s->used >= s->limit || s->used >= SIM_FRAMES)
+	if (s->used >= s->limit || (s->nfree == 0 && s->next >= SIM_FRAMES))
 		return PADDR_INVALID;
-	memset(s->mem + s->used * P, 0, P);
-	return SIM_BASE + s->used++ * P;
+	i = s->nfree ? s->free_list[--s->nfree] : s->next++;
+	memset(s->mem + i * P, 0, P);
+	s->in_use[i] = true;
+	s->used++;
+	return SIM_BASE + i * P;
+}
+
+/* Take a table back, poisoned so a later use of it shows. */
+static void sim_free(struct pgtable *pt, paddr_t pa)
+{
+	struct sim *s = sim_of(pt);
+	size_t i = sim_frame(s, pa, "free_table");
+
+	if (pa == pt->root) {
+		fprintf(stderr, "free_table: the root\n");
+		abort();
+	}
+	memset(s->mem + i * P, 0xa5, P);
+	s->in_use[i] = false;
+	s->free_list[s->nfree++] = (uint16_t)i;
+	s->used--;
+	s->freed++;
 }
 
 /*
  * A fresh address space: garbage-filled memory, one root frame, limit frames
- * in all. There is one simulated memory, so this discards the previous one.
+ * in all, free_table set, no flush record. There is one simulated memory, so
+ * this discards the previous one.
  */
 static struct sim *sim_new(size_t limit)
 {
 	static struct sim sim;
 	struct sim *s = &sim;
 
+	memset(s, 0, sizeof(*s));
 	memset(s->mem, 0xa5, sizeof(s->mem));
-	s->used = 0;
 	s->limit = SIM_FRAMES;
 	s->pt.table_base = (uintptr_t)s->mem - SIM_BASE;
 	s->pt.alloc_table = sim_alloc;
+	s->pt.free_table = sim_free;
 	s->pt.ctx = s;
 	s->pt.root = sim_alloc(&s->pt);
 	s->limit = limit;
 	return s;
 }
 
+/* Record TLB work in s->flush from now on, starting empty. */
+static struct pt_flush *sim_flush(struct sim *s)
+{
+	memset(&s->flush, 0, sizeof(s->flush));
+	s->pt.flush = &s->flush;
+	return &s->flush;
+}
+
+/*
+ * What is wrong with s, or NULL: pt_check must pass, count exactly the
+ * frames in use as tables and (with free_table set) find no empty table.
+ */
+static const char *sim_problem(struct sim *s)
+{
+	static char why[200];
+	struct pt_check c;
+
+	if (pt_check(&s->pt, &c) != 0)
+		snprintf(why, sizeof(why), "pt_check: %s at %#llx", c.problem,
+			 (unsigned long long)c.problem_va);
+	else if (c.tables != s->used)
+		snprintf(why, sizeof(why), "pt_check counts %llu tables, %zu frames in use",
+			 (unsigned long long)c.tables, s->used);
+	else if (s->pt.free_table && c.empty_tables)
+		snprintf(why, sizeof(why), "%llu empty tables kept",
+			 (unsigned long long)c.empty_tables);
+	else
+		return NULL;
+	return why;
+}
+
+#define CHECK_SIM(s)                                                                               \
+	do {                                                                                       \
+		const char *why_ = sim_problem(s);                                                 \
+		if (why_) {                                                                        \
+			check_fail(__FILE__, __LINE__, "%s", why_);                                \
+			return;                                                                    \
+		}                                                                                  \
+	} while (0)
+
+/* An entry's hardware bits: without the present-entry count entries 0 and 1 carry. */
+static uint64_t hw(uint64_t e)
+{
+	return e & ~PTE_COUNT_MASK;
+}
+
 /* The entry for va at level (0 = PML4) or NULL if an upper entry is absent or a leaf. */
 static uint64_t *entry_at(struct sim *s, vaddr_t va, int level)
 {
-	uint64_t *t = sim_table(&s->pt, s->pt.root);
+	uint64_t *t = sim_table(s, s->pt.root);
 
 	for (int l = 0;; l++) {
 		uint64_t *e = &t[(va >> (39 - 9 * l)) & 511];
@@ -85,8 +168,28 @@ static uint64_t *entry_at(struct sim *s, vaddr_t va, int level)
 			return e;
 		if (!(*e & PTE_P) || (l > 0 && (*e & PTE_PS)))
 			return NULL;
-		t = sim_table(&s->pt, *e & PTE_ADDR);
+		t = sim_table(s, *e & PTE_ADDR);
 	}
+}
+
+/* The table holding va's entry at level (see entry_at). */
+static uint64_t *table_of(struct sim *s, vaddr_t va, int level)
+{
+	uint64_t *e = entry_at(s, va, level);
+
+	return e ? e - ((va >> (39 - 9 * level)) & 511) : NULL;
+}
+
+/* The permissions and cache type pt_translate reports for a mapping made with flags. */
+static uint32_t perm_of(uint32_t flags)
+{
+	uint32_t f = flags & (PT_WRITE | PT_EXEC | PT_GLOBAL | PT_USER);
+
+	if (flags & PT_UC)
+		f |= PT_UC;
+	else if (flags & PT_WC)
+		f |= PT_WC;
+	return f;
 }
 
 /* Collects the leaves a walk reports. */
@@ -116,6 +219,36 @@ static struct leaves *walk_all(struct sim *s)
 	if (pt_walk(&s->pt, collect, &ls) != 0)
 		abort();
 	return &ls;
+}
+
+/* True if va translates to pa with flags in a leaf of size bytes. */
+static bool maps_as(struct sim *s, vaddr_t va, paddr_t pa, uint32_t flags, uint64_t size)
+{
+	struct pt_leaf leaf;
+
+	return pt_translate(&s->pt, va, &leaf) && leaf.pa + (va - leaf.va) == pa &&
+	       leaf.flags == flags && leaf.size == size && pt_lookup(&s->pt, va) == pa;
+}
+
+/* True if no page of [va, va + size) translates. */
+static bool unmapped(struct sim *s, vaddr_t va, uint64_t size)
+{
+	struct pt_leaf leaf;
+
+	for (uint64_t off = 0; off < size; off += P)
+		if (pt_translate(&s->pt, va + off, &leaf) ||
+		    pt_lookup(&s->pt, va + off) != PADDR_INVALID)
+			return false;
+	return true;
+}
+
+/* True if the flush record names an address in [va, va + size). */
+static bool flushed(const struct pt_flush *f, vaddr_t va, uint64_t size)
+{
+	for (unsigned int i = 0; i < f->count && i < PT_FLUSH_MAX; i++)
+		if (f->va[i] - va < size)
+			return true;
+	return false;
 }
 
 TEST(pt_is_canonical_boundaries)
@@ -149,12 +282,15 @@ TEST(pt_map_maps_4k_pages)
 
 	uint64_t *e = entry_at(s, 0x400000, 3);
 	CHECK(e);
-	CHECK_EQ(*e, 0x7000000 | PTE_P | PTE_NX);
+	CHECK_EQ(hw(*e), 0x7000000 | PTE_P | PTE_NX);
 	/* Upper entries are present and writable, never NX, U or PS. */
 	for (int l = 0; l < 3; l++) {
 		uint64_t u = *entry_at(s, 0x400000, l);
-		CHECK_EQ(u & ~PTE_ADDR, PTE_P | PTE_W);
+		CHECK_EQ(hw(u) & ~PTE_ADDR, PTE_P | PTE_W);
 	}
+	/* Entry 0 of each table carries its count of present entries (low 7 bits). */
+	CHECK_EQ((*e & PTE_COUNT_MASK) >> PTE_COUNT_SHIFT, 4);
+	CHECK_SIM(s);
 }
 
 TEST(pt_map_flags_reach_leaf)
@@ -184,7 +320,7 @@ TEST(pt_map_flags_reach_leaf)
 		CHECK_EQ(leaf.pa, pa);
 		CHECK_EQ(leaf.size, P);
 		CHECK_EQ(leaf.flags, cases[i].flags);
-		CHECK_EQ(*entry_at(s, va, 3), pa | PTE_P | cases[i].bits);
+		CHECK_EQ(hw(*entry_at(s, va, 3)), pa | PTE_P | cases[i].bits);
 	}
 }
 
@@ -203,7 +339,8 @@ TEST(pt_map_uses_2m_leaves_when_allowed)
 		CHECK_EQ(ls->l[i].size, M2);
 		CHECK_EQ(ls->l[i].flags, PT_WRITE);
 	}
-	CHECK_EQ(*entry_at(s, 0x40000000, 2), 0x80000000 | PTE_P | PTE_W | PTE_PS | PTE_NX);
+	CHECK_EQ(hw(*entry_at(s, 0x40000000, 2)), 0x80000000 | PTE_P | PTE_W | PTE_PS | PTE_NX);
+	CHECK_SIM(s);
 
 	/* The middle of a huge page reports the huge page. */
 	CHECK(pt_translate(&s->pt, 0x40000000 + M2 + 0x12345, &leaf));
@@ -227,7 +364,7 @@ TEST(pt_map_uses_1g_leaves_when_allowed)
 
 	CHECK_EQ(pt_map(&s->pt, va, 4 * G1, G1, PT_HUGE_1G | PT_HUGE_2M | PT_GLOBAL), 0);
 	CHECK_EQ(s->used, 2); /* PML4 and PDPT only */
-	CHECK_EQ(*entry_at(s, va, 1), 4 * G1 | PTE_P | PTE_PS | PTE_G | PTE_NX);
+	CHECK_EQ(hw(*entry_at(s, va, 1)), 4 * G1 | PTE_P | PTE_PS | PTE_G | PTE_NX);
 	CHECK(pt_translate(&s->pt, va + G1 - 1, &leaf));
 	CHECK_EQ(leaf.va, va);
 	CHECK_EQ(leaf.pa, 4 * G1);
@@ -355,10 +492,15 @@ TEST(pt_map_rejects_write_exec)
 {
 	struct sim *s = sim_new(SIM_FRAMES);
 
-	CHECK_EQ(pt_map(&s->pt, 0x1000, 0x1000, P, PT_WRITE | PT_EXEC), -EINVAL);
-	CHECK_EQ(pt_map(&s->pt, 0x200000, 0x200000, M2, PT_WRITE | PT_EXEC | PT_HUGE_2M), -EINVAL);
-	CHECK_EQ(s->used, 1);
-	CHECK_EQ(walk_all(s)->n, 0);
+	CHECK_EQ(pt_map(&s->pt, 0x1000, 0x1000, P, PT_WRITE | PT_EXEC), -EPERM);
+	CHECK_EQ(pt_map(&s->pt, 0x200000, 0x200000, M2, PT_WRITE | PT_EXEC | PT_HUGE_2M), -EPERM);
+	/* Not even to replace an existing mapping. */
+	CHECK_EQ(pt_map(&s->pt, 0x1000, 0x1000, P, PT_WRITE), 0);
+	CHECK_EQ(pt_map(&s->pt, 0x1000, 0x1000, P, PT_WRITE | PT_EXEC | PT_REPLACE), -EPERM);
+	CHECK(maps_as(s, 0x1000, 0x1000, PT_WRITE, P));
+	CHECK_EQ(s->used, 4);
+	CHECK_EQ(walk_all(s)->n, 1);
+	CHECK_SIM(s);
 }
 
 TEST(pt_map_rejects_bad_arguments)
@@ -386,10 +528,12 @@ TEST(pt_map_rejects_bad_arguments)
 	CHECK_EQ(pt_map(&s->pt, 0xffff800000000000ull, 0x1000, 0x0000800000000000ull + P, 0),
 		 -EINVAL);
 	CHECK_EQ(pt_map(&s->pt, 0x1000, 0xfffffffffffff000ull, 2 * P, 0), -EINVAL);
-	/* pa beyond 2^52, at the start or the end. */
-	CHECK_EQ(pt_map(&s->pt, 0x1000, top_pa, P, 0), -EINVAL);
-	CHECK_EQ(pt_map(&s->pt, 0x1000, top_pa - P, 2 * P, 0), -EINVAL);
-	CHECK_EQ(pt_map(&s->pt, 0x1000, 0x8000000000000000ull, P, 0), -EINVAL);
+	/* Bad arguments win over W+X. */
+	CHECK_EQ(pt_map(&s->pt, 0x1001, 0x1000, P, PT_WRITE | PT_EXEC), -EINVAL);
+	/* pa beyond 2^52, at the start or the end: out of range, not malformed. */
+	CHECK_EQ(pt_map(&s->pt, 0x1000, top_pa, P, 0), -ERANGE);
+	CHECK_EQ(pt_map(&s->pt, 0x1000, top_pa - P, 2 * P, 0), -ERANGE);
+	CHECK_EQ(pt_map(&s->pt, 0x1000, 0x8000000000000000ull, P, 0), -ERANGE);
 	CHECK_EQ(s->used, 1);
 	CHECK_EQ(walk_all(s)->n, 0);
 
@@ -404,6 +548,7 @@ TEST(pt_map_rejects_bad_arguments)
 	CHECK(pt_translate(&s->pt, 0xffffffffffffffffull, &leaf));
 	CHECK_EQ(leaf.va, 0xfffffffffffff000ull);
 	CHECK_EQ(walk_all(s)->n, 4);
+	CHECK_SIM(s);
 }
 
 TEST(pt_map_eexist_on_remap)
@@ -414,17 +559,25 @@ TEST(pt_map_eexist_on_remap)
 	CHECK_EQ(pt_map(&s->pt, 0x5000, 0xa000, P, PT_WRITE), 0);
 	CHECK_EQ(pt_map(&s->pt, 0x5000, 0xa000, P, PT_WRITE), -EEXIST);
 	CHECK_EQ(pt_map(&s->pt, 0x5000, 0xb000, P, 0), -EEXIST);
-	/* Pages before the conflict stay mapped; the original is unchanged. */
+	/* Pages before the conflict are not mapped either; the original is unchanged. */
 	CHECK_EQ(pt_map(&s->pt, 0x2000, 0x100000, 5 * P, PT_EXEC), -EEXIST);
-	CHECK(pt_translate(&s->pt, 0x2000, &leaf));
-	CHECK_EQ(leaf.pa, 0x100000);
-	CHECK(pt_translate(&s->pt, 0x4000, &leaf));
-	CHECK_EQ(leaf.pa, 0x102000);
-	CHECK_EQ(leaf.flags, PT_EXEC);
+	CHECK(!pt_translate(&s->pt, 0x2000, &leaf));
+	CHECK(!pt_translate(&s->pt, 0x4000, &leaf));
 	CHECK(pt_translate(&s->pt, 0x5000, &leaf));
 	CHECK_EQ(leaf.pa, 0xa000);
 	CHECK_EQ(leaf.flags, PT_WRITE);
 	CHECK(!pt_translate(&s->pt, 0x6000, &leaf));
+	CHECK_EQ(walk_all(s)->n, 1);
+	CHECK_SIM(s);
+
+	/* A conflict after pages that needed new tables gives those tables back. */
+	CHECK_EQ(pt_map(&s->pt, 511 * G1 + M2 - P, 0, P, 0), 0);
+	CHECK_EQ(s->used, 6);
+	CHECK_EQ(pt_map(&s->pt, 510 * G1, 0, G1 + M2, PT_HUGE_2M), -EEXIST);
+	CHECK_EQ(s->used, 6);
+	CHECK(unmapped(s, 510 * G1, G1 + M2 - P));
+	CHECK_EQ(walk_all(s)->n, 2);
+	CHECK_SIM(s);
 }
 
 TEST(pt_map_eexist_inside_huge_page)
@@ -437,7 +590,7 @@ TEST(pt_map_eexist_inside_huge_page)
 	CHECK_EQ(pt_map(&s->pt, 0x400000, 0x400000, M2, PT_HUGE_2M), -EEXIST);
 	CHECK_EQ(pt_map(&s->pt, 0x400000, 0x400000, M2, 0), -EEXIST);
 	CHECK_EQ(pt_map(&s->pt, 0x400000 - P, 0x1000, 2 * P, 0), -EEXIST);
-	CHECK(pt_translate(&s->pt, 0x400000 - P, &leaf));	 /* before the conflict */
+	CHECK(!pt_translate(&s->pt, 0x400000 - P, &leaf));	 /* before the conflict */
 	CHECK_EQ(pt_map(&s->pt, 0, 0, G1, PT_HUGE_1G), -EEXIST); /* over a PD */
 
 	CHECK_EQ(pt_map(&s->pt, DMAP, 0, G1, PT_HUGE_1G), 0);
@@ -451,34 +604,48 @@ TEST(pt_map_eexist_inside_huge_page)
 	CHECK(pt_translate(&s->pt, 0x400000 + 5 * P, &leaf));
 	CHECK_EQ(leaf.size, M2);
 	CHECK_EQ(leaf.pa, 0x400000);
-	CHECK_EQ(walk_all(s)->n, 4);
+	CHECK_EQ(walk_all(s)->n, 3);
+	CHECK_SIM(s);
 }
 
-TEST(pt_map_enomem_when_frames_run_out)
+TEST(pt_map_enomem_changes_nothing)
 {
+	struct pt_leaf leaf;
+
 	for (size_t limit = 1; limit < 4; limit++) {
 		struct sim *s = sim_new(limit);
-		struct pt_leaf leaf;
 
 		CHECK_EQ(pt_map(&s->pt, 0x1000, 0x1000, P, 0), -ENOMEM);
-		CHECK_EQ(s->used, limit);
+		CHECK_EQ(s->used, 1); /* the tables built on the way were given back */
+		CHECK_EQ(s->freed, limit - 1);
 		CHECK(!pt_translate(&s->pt, 0x1000, &leaf));
 		CHECK_EQ(walk_all(s)->n, 0);
-		/* With the frames it needs it succeeds on the partly built tables. */
+		CHECK_SIM(s);
+		/* With the frames it needs it succeeds. */
 		s->limit = 4;
 		CHECK_EQ(pt_map(&s->pt, 0x1000, 0x1000, P, 0), 0);
 		CHECK(pt_translate(&s->pt, 0x1000, &leaf));
 		CHECK_EQ(s->used, 4);
+		CHECK_SIM(s);
 	}
 
-	/* Running out part way through a range keeps what was mapped. */
+	/* Running out part way through a range maps none of it. */
 	struct sim *s = sim_new(4);
-	struct pt_leaf leaf;
 	CHECK_EQ(pt_map(&s->pt, M2 - P, 0, 2 * P, 0), -ENOMEM);
-	CHECK(pt_translate(&s->pt, M2 - P, &leaf));
+	CHECK(!pt_translate(&s->pt, M2 - P, &leaf));
 	CHECK(!pt_translate(&s->pt, M2, &leaf));
+	CHECK_EQ(s->used, 1);
+	CHECK_SIM(s);
 	/* A 2 MiB leaf needs no page table. */
+	s->limit = 3;
 	CHECK_EQ(pt_map(&s->pt, M2, 0, M2, PT_HUGE_2M), 0);
+	/* Running out next to existing mappings leaves them and their tables alone. */
+	CHECK_EQ(pt_map(&s->pt, M2 - 2 * P, 0x5000, 2 * P, PT_WRITE), -ENOMEM);
+	CHECK(unmapped(s, M2 - 2 * P, 2 * P));
+	CHECK(maps_as(s, M2, 0, 0, M2));
+	CHECK_EQ(s->used, 3);
+	CHECK_EQ(walk_all(s)->n, 1);
+	CHECK_SIM(s);
 }
 
 TEST(pt_translate_rejects_non_canonical)
@@ -527,7 +694,7 @@ TEST(pt_walk_visits_leaves_in_order)
 		CHECK_EQ(ls->l[i].va, maps[i].va);
 		CHECK_EQ(ls->l[i].pa, maps[i].pa);
 		CHECK_EQ(ls->l[i].size, maps[i].size);
-		CHECK_EQ(ls->l[i].flags, maps[i].flags & PERM);
+		CHECK_EQ(ls->l[i].flags, perm_of(maps[i].flags));
 	}
 }
 
@@ -631,6 +798,873 @@ TEST(pt_effective_flags_fold_upper_levels)
 	CHECK_EQ(walk_leaf(s, d).flags, PT_EXEC | PT_USER);
 }
 
+/* --- flags: cache types, user, physical address width --------------------------- */
+
+TEST(pt_map_cache_types_reach_leaf_and_translate)
+{
+	static const struct {
+		uint32_t flags;
+		uint64_t bits; /* besides P and NX */
+		uint32_t reported;
+	} cases[] = {
+	    {PT_WC, PTE_PWT, PT_WC},
+	    {PT_UC, PTE_PCD | PTE_PWT, PT_UC},
+	    {PT_UC | PT_WC, PTE_PCD | PTE_PWT, PT_UC}, /* uncached wins */
+	    {PT_WRITE | PT_WC, PTE_W | PTE_PWT, PT_WRITE | PT_WC},
+	    {PT_GLOBAL | PT_WC, PTE_G | PTE_PWT, PT_GLOBAL | PT_WC},
+	};
+	struct sim *s = sim_new(SIM_FRAMES);
+
+	for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
+		vaddr_t va = KBASE + i * P, hva = DMAP + i * M2;
+		paddr_t pa = 0x200000 + i * P, hpa = (i + 1) * M2;
+
+		CHECK_EQ(pt_map(&s->pt, va, pa, P, cases[i].flags), 0);
+		CHECK(maps_as(s, va, pa, cases[i].reported, P));
+		CHECK_EQ(hw(*entry_at(s, va, 3)), pa | PTE_P | PTE_NX | cases[i].bits);
+		/* 2 MiB leaves the same way; PAT (bit 12 there) stays clear. */
+		CHECK_EQ(pt_map(&s->pt, hva, hpa, M2, cases[i].flags | PT_HUGE_2M), 0);
+		CHECK(maps_as(s, hva + 7 * P, hpa + 7 * P, cases[i].reported, M2));
+		CHECK_EQ(hw(*entry_at(s, hva, 2)), hpa | PTE_P | PTE_PS | PTE_NX | cases[i].bits);
+	}
+	/* pt_protect changes the cache type both ways. */
+	CHECK_EQ(pt_protect(&s->pt, KBASE, P, PT_UC), 0);
+	CHECK(maps_as(s, KBASE, 0x200000, PT_UC, P));
+	CHECK_EQ(pt_protect(&s->pt, KBASE + P, P, PT_WC), 0);
+	CHECK(maps_as(s, KBASE + P, 0x201000, PT_WC, P));
+	CHECK_EQ(pt_protect(&s->pt, DMAP, M2, 0), 0);
+	CHECK(maps_as(s, DMAP, M2, 0, M2));
+	CHECK_EQ(hw(*entry_at(s, DMAP, 2)), M2 | PTE_P | PTE_PS | PTE_NX);
+	CHECK_SIM(s);
+}
+
+TEST(pt_map_user_sets_u_on_every_level)
+{
+	struct sim *s = sim_new(SIM_FRAMES);
+
+	CHECK_EQ(pt_map(&s->pt, 0x400000, 0x1000, P, PT_USER | PT_WRITE), 0);
+	for (int l = 0; l < 4; l++)
+		CHECK(*entry_at(s, 0x400000, l) & PTE_U);
+	CHECK(maps_as(s, 0x400000, 0x1000, PT_USER | PT_WRITE, P));
+	/* A supervisor page beside it: no U on its leaf, so supervisor. */
+	CHECK_EQ(pt_map(&s->pt, 0x401000, 0x2000, P, 0), 0);
+	CHECK(!(*entry_at(s, 0x401000, 3) & PTE_U));
+	CHECK(maps_as(s, 0x401000, 0x2000, 0, P));
+
+	/* A user page under tables built for a supervisor page lifts U on the way down. */
+	CHECK_EQ(pt_map(&s->pt, KBASE, 0x3000, P, 0), 0);
+	for (int l = 0; l < 4; l++)
+		CHECK(!(*entry_at(s, KBASE, l) & PTE_U));
+	CHECK_EQ(pt_map(&s->pt, KBASE + P, 0x4000, P, PT_USER), 0);
+	for (int l = 0; l < 3; l++)
+		CHECK(*entry_at(s, KBASE, l) & PTE_U);
+	CHECK(maps_as(s, KBASE + P, 0x4000, PT_USER, P));
+	CHECK(maps_as(s, KBASE, 0x3000, 0, P));
+
+	/* Huge user leaves. */
+	CHECK_EQ(pt_map(&s->pt, DMAP, 0, G1, PT_USER | PT_HUGE_1G), 0);
+	CHECK_EQ(hw(*entry_at(s, DMAP, 1)), PTE_P | PTE_PS | PTE_U | PTE_NX);
+	CHECK(*entry_at(s, DMAP, 0) & PTE_U);
+	CHECK(maps_as(s, DMAP + 5 * P, 5 * P, PT_USER, G1));
+
+	/* pt_protect to PT_USER lifts U above too; taking it away leaves the leaf deciding. */
+	CHECK_EQ(pt_map(&s->pt, 0x80000000, 0x5000, P, 0), 0);
+	CHECK_EQ(pt_protect(&s->pt, 0x80000000, P, PT_USER), 0);
+	for (int l = 0; l < 4; l++)
+		CHECK(*entry_at(s, 0x80000000, l) & PTE_U);
+	CHECK(maps_as(s, 0x80000000, 0x5000, PT_USER, P));
+	CHECK_EQ(pt_protect(&s->pt, 0x80000000, P, 0), 0);
+	CHECK(maps_as(s, 0x80000000, 0x5000, 0, P));
+	CHECK_SIM(s);
+}
+
+TEST(pt_map_replace_user_page_inside_supervisor_huge_leaf)
+{
+	struct sim *s = sim_new(SIM_FRAMES);
+
+	/* The split turns the 2 MiB leaf into a table entry; the user page needs U on it. */
+	CHECK_EQ(pt_map(&s->pt, M2, 3 * M2, M2, PT_HUGE_2M), 0);
+	CHECK_EQ(pt_map(&s->pt, M2 + P, 0x9000, P, PT_USER | PT_REPLACE), 0);
+	CHECK(maps_as(s, M2, 3 * M2, 0, P));
+	CHECK(maps_as(s, M2 + P, 0x9000, PT_USER, P));
+	for (int l = 0; l < 4; l++)
+		CHECK(*entry_at(s, M2 + P, l) & PTE_U);
+
+	/* Two splits on the way down from a 1 GiB leaf. */
+	CHECK_EQ(pt_map(&s->pt, G1, G1, G1, PT_WRITE | PT_HUGE_1G), 0);
+	CHECK_EQ(pt_map(&s->pt, G1 + M2 + P, 0xa000, P, PT_USER | PT_REPLACE), 0);
+	CHECK(maps_as(s, G1, G1, PT_WRITE, M2));
+	CHECK(maps_as(s, G1 + M2, G1 + M2, PT_WRITE, P));
+	CHECK(maps_as(s, G1 + M2 + P, 0xa000, PT_USER, P));
+	CHECK_SIM(s);
+}
+
+TEST(pt_map_phys_bits_limits_pa)
+{
+	struct sim *s = sim_new(SIM_FRAMES);
+	const uint64_t top = 1ull << 36;
+
+	s->pt.phys_bits = 36;
+	CHECK_EQ(pt_map(&s->pt, 0x1000, top, P, 0), -ERANGE);
+	CHECK_EQ(pt_map(&s->pt, 0x1000, top - P, 2 * P, 0), -ERANGE);
+	CHECK_EQ(pt_map(&s->pt, G1, top, G1, PT_HUGE_1G), -ERANGE);
+	CHECK_EQ(pt_map(&s->pt, 0x1000, top, P, PT_REPLACE), -ERANGE);
+	CHECK_EQ(pt_map(&s->pt, 0x1000, top, P, PT_WRITE | PT_EXEC), -EPERM); /* W^X first */
+	CHECK_EQ(s->used, 1);
+	CHECK_EQ(pt_map(&s->pt, 0x1000, top - P, P, 0), 0);
+	CHECK(maps_as(s, 0x1000, top - P, 0, P));
+	CHECK_EQ(pt_map(&s->pt, G1, top - G1, G1, PT_HUGE_1G), 0);
+	CHECK(maps_as(s, G1 + 5 * P, top - G1 + 5 * P, 0, G1));
+	CHECK_SIM(s);
+
+	/* 0 means all the format's 52 bits. */
+	s->pt.phys_bits = 0;
+	CHECK_EQ(pt_map(&s->pt, 0x2000, top, P, 0), 0);
+	CHECK_EQ(pt_map(&s->pt, 0x3000, (1ull << 52) - P, P, 0), 0);
+	CHECK_EQ(pt_map(&s->pt, 0x4000, 1ull << 52, P, 0), -ERANGE);
+	CHECK_EQ(walk_all(s)->n, 4);
+	CHECK_SIM(s);
+}
+
+/* --- pt_unmap -------------------------------------------------------------------- */
+
+TEST(pt_unmap_4k_pages_and_holes)
+{
+	struct sim *s = sim_new(SIM_FRAMES);
+
+	CHECK_EQ(pt_map(&s->pt, 0x10000, 0x80000, 8 * P, PT_WRITE), 0);
+	CHECK_EQ(pt_unmap(&s->pt, 0x12000, 2 * P), 0);
+	CHECK(maps_as(s, 0x11000, 0x81000, PT_WRITE, P));
+	CHECK(unmapped(s, 0x12000, 2 * P));
+	CHECK(maps_as(s, 0x14000, 0x84000, PT_WRITE, P));
+	/* Holes are fine: from below the first page, and over the gap. */
+	CHECK_EQ(pt_unmap(&s->pt, 0, 0x12000), 0);
+	CHECK_EQ(pt_unmap(&s->pt, 0x13000, 3 * P), 0);
+	CHECK(unmapped(s, 0, 0x16000));
+	CHECK(maps_as(s, 0x16000, 0x86000, PT_WRITE, P));
+	CHECK(maps_as(s, 0x17000, 0x87000, PT_WRITE, P));
+	/* Nothing mapped at all there. */
+	CHECK_EQ(pt_unmap(&s->pt, DMAP, G1), 0);
+	CHECK_EQ(pt_unmap(&s->pt, 0x18000, P), 0);
+	CHECK_EQ(walk_all(s)->n, 2);
+	CHECK_EQ(s->used, 4);
+	CHECK_SIM(s);
+}
+
+TEST(pt_unmap_whole_huge_leaves)
+{
+	struct sim *s = sim_new(SIM_FRAMES);
+
+	CHECK_EQ(pt_map(&s->pt, M2, 0x400000, M2, PT_HUGE_2M), 0);
+	CHECK_EQ(pt_map(&s->pt, DMAP + G1, G1, G1, PT_WRITE | PT_HUGE_1G), 0);
+	CHECK_EQ(pt_map(&s->pt, 4 * M2, 0x400000, M2, PT_HUGE_2M), 0);
+	CHECK_EQ(s->used, 4);
+	CHECK_EQ(pt_unmap(&s->pt, M2, M2), 0);
+	CHECK(unmapped(s, M2, M2));
+	CHECK_EQ(pt_unmap(&s->pt, DMAP + G1, G1), 0);
+	CHECK(unmapped(s, DMAP + G1, 4 * P));
+	CHECK(unmapped(s, DMAP + 2 * G1 - 4 * P, 4 * P));
+	CHECK_EQ(s->used, 3); /* the PDPT of the direct map went with its last leaf */
+	/* A range holding a huge leaf and holes either side. */
+	CHECK_EQ(pt_unmap(&s->pt, 3 * M2, 3 * M2), 0);
+	CHECK(unmapped(s, 4 * M2, M2));
+	CHECK_EQ(s->used, 1);
+	CHECK_EQ(walk_all(s)->n, 0);
+	CHECK_SIM(s);
+}
+
+TEST(pt_unmap_splits_2m_leaf)
+{
+	struct sim *s = sim_new(SIM_FRAMES);
+	const vaddr_t va = G1 + M2;
+	const paddr_t pa = 0x80000000;
+
+	CHECK_EQ(pt_map(&s->pt, va, pa, M2, PT_WRITE | PT_GLOBAL | PT_HUGE_2M), 0);
+	CHECK_EQ(s->used, 3);
+	CHECK_EQ(pt_unmap(&s->pt, va + 5 * P, 2 * P), 0);
+	CHECK_EQ(s->used, 4);
+	for (int i = 0; i < 512; i++) {
+		if (i == 5 || i == 6)
+			CHECK(unmapped(s, va + i * P, P));
+		else
+			CHECK(maps_as(s, va + i * P, pa + i * P, PT_WRITE | PT_GLOBAL, P));
+	}
+	CHECK_EQ(walk_all(s)->n, 510);
+	CHECK_SIM(s);
+
+	/* Across the boundary of two 2 MiB leaves: both split, the rest stays. */
+	CHECK_EQ(pt_map(&s->pt, DMAP, 0, 2 * M2, PT_EXEC | PT_HUGE_2M), 0);
+	CHECK_EQ(pt_unmap(&s->pt, DMAP + M2 - P, 2 * P), 0);
+	CHECK(maps_as(s, DMAP, 0, PT_EXEC, P));
+	CHECK(maps_as(s, DMAP + M2 - 2 * P, M2 - 2 * P, PT_EXEC, P));
+	CHECK(unmapped(s, DMAP + M2 - P, 2 * P));
+	CHECK(maps_as(s, DMAP + M2 + P, M2 + P, PT_EXEC, P));
+	CHECK(maps_as(s, DMAP + 2 * M2 - P, 2 * M2 - P, PT_EXEC, P));
+	CHECK_EQ(walk_all(s)->n, 510 + 1022);
+	CHECK_SIM(s);
+}
+
+TEST(pt_unmap_splits_1g_leaf)
+{
+	struct sim *s = sim_new(SIM_FRAMES);
+	const vaddr_t va = 4 * G1, hole = va + 3 * M2 + 5 * P;
+	const paddr_t pa = 8 * G1;
+	const uint32_t flags = PT_WRITE | PT_GLOBAL;
+
+	CHECK_EQ(pt_map(&s->pt, va, pa, G1, flags | PT_HUGE_1G | PT_HUGE_2M), 0);
+	CHECK_EQ(s->used, 2);
+	CHECK_EQ(pt_unmap(&s->pt, hole, P), 0);
+	CHECK_EQ(s->used, 4); /* a PD, and a PT for the 2 MiB around the hole */
+	CHECK(unmapped(s, hole, P));
+	struct leaves *ls = walk_all(s);
+	CHECK_EQ(ls->n, 511 + 511);
+	uint64_t bytes = 0;
+	for (int i = 0; i < ls->n; i++) {
+		bool small = ls->l[i].va >= va + 3 * M2 && ls->l[i].va < va + 4 * M2;
+		CHECK_EQ(ls->l[i].size, small ? P : M2);
+		CHECK_EQ(ls->l[i].pa, pa + (ls->l[i].va - va));
+		CHECK_EQ(ls->l[i].flags, flags);
+		bytes += ls->l[i].size;
+	}
+	CHECK_EQ(bytes, G1 - P);
+	CHECK_SIM(s);
+
+	/* 2 MiB out of a 1 GiB leaf needs one split only. */
+	CHECK_EQ(pt_map(&s->pt, DMAP + 2 * G1, 0, G1, PT_HUGE_1G | PT_HUGE_2M), 0);
+	CHECK_EQ(s->used, 5);
+	CHECK_EQ(pt_unmap(&s->pt, DMAP + 2 * G1 + 7 * M2, M2), 0);
+	CHECK_EQ(s->used, 6);
+	CHECK(maps_as(s, DMAP + 2 * G1 + 6 * M2, 6 * M2, 0, M2));
+	CHECK(unmapped(s, DMAP + 2 * G1 + 7 * M2, M2));
+	CHECK(maps_as(s, DMAP + 3 * G1 - 1, G1 - 1, 0, M2));
+	CHECK_SIM(s);
+}
+
+TEST(pt_unmap_frees_empty_tables)
+{
+	static const struct {
+		vaddr_t va;
+		paddr_t pa;
+		uint64_t size;
+		uint32_t flags;
+	} maps[] = {
+	    {0x1000, 0x1000, P, 0},
+	    {5 * G1, 0, 2 * M2, PT_HUGE_2M},
+	    {0x00007ffffffff000ull, 0x2000, P, PT_WRITE},
+	    {DMAP, 0, G1, PT_HUGE_1G},
+	    {KBASE, 0x100000, 3 * P, PT_EXEC},
+	    {TOP_PAGE, 0x3000, P, PT_WRITE},
+	};
+	struct sim *s = sim_new(SIM_FRAMES);
+	struct pt_check c;
+
+	for (size_t i = 0; i < ARRAY_SIZE(maps); i++)
+		CHECK_EQ(pt_map(&s->pt, maps[i].va, maps[i].pa, maps[i].size, maps[i].flags), 0);
+	CHECK_EQ(s->used, 15);
+	CHECK_SIM(s);
+	/* Part of a table's pages: the table stays. */
+	CHECK_EQ(pt_unmap(&s->pt, KBASE, P), 0);
+	CHECK_EQ(s->used, 15);
+	for (size_t i = 0; i < ARRAY_SIZE(maps); i++) {
+		CHECK_EQ(pt_unmap(&s->pt, maps[i].va, maps[i].size), 0);
+		CHECK_SIM(s);
+	}
+	CHECK_EQ(s->used, 1);
+	CHECK_EQ(s->freed, 14);
+	CHECK_EQ(pt_check(&s->pt, &c), 0);
+	CHECK_EQ(c.tables, 1);
+	CHECK_EQ(walk_all(s)->n, 0);
+
+	/* Mapping and unmapping again reuses the frames given back. */
+	size_t high = s->next;
+	for (int round = 0; round < 3; round++) {
+		CHECK_EQ(pt_map(&s->pt, G1 - 300 * P, 0, 600 * P, PT_WRITE), 0);
+		CHECK_EQ(s->used, 6);
+		CHECK_EQ(pt_unmap(&s->pt, G1 - 300 * P, 600 * P), 0);
+		CHECK_EQ(s->used, 1);
+		CHECK_SIM(s);
+	}
+	CHECK_EQ(s->next, high);
+}
+
+TEST(pt_unmap_rejects_bad_arguments)
+{
+	struct sim *s = sim_new(SIM_FRAMES);
+	struct pt_flush *f = sim_flush(s);
+
+	CHECK_EQ(pt_map(&s->pt, 0x1000, 0x1000, 2 * P, 0), 0);
+	CHECK_EQ(pt_map(&s->pt, TOP_PAGE, 0x1000, P, 0), 0);
+	memset(f, 0, sizeof(*f));
+	CHECK_EQ(pt_unmap(&s->pt, 0x1001, P), -EINVAL);
+	CHECK_EQ(pt_unmap(&s->pt, 0x1000, P + 1), -EINVAL);
+	CHECK_EQ(pt_unmap(&s->pt, 0x1000, 0x800), -EINVAL);
+	CHECK_EQ(pt_unmap(&s->pt, 0x1000, 0), -EINVAL);
+	CHECK_EQ(pt_unmap(&s->pt, 0x0000800000000000ull, P), -EINVAL);
+	CHECK_EQ(pt_unmap(&s->pt, 0x1234000000001000ull, P), -EINVAL);
+	CHECK_EQ(pt_unmap(&s->pt, 0x00007ffffffff000ull, 2 * P), -EINVAL);
+	CHECK_EQ(pt_unmap(&s->pt, 0, 0xffff800000000000ull), -EINVAL);
+	CHECK_EQ(pt_unmap(&s->pt, TOP_PAGE, 2 * P), -EINVAL);
+	CHECK_EQ(pt_unmap(&s->pt, 0x1000, UINT64_MAX - P + 1), -EINVAL);
+	CHECK(maps_as(s, 0x1000, 0x1000, 0, P));
+	CHECK(maps_as(s, 0x2000, 0x2000, 0, P));
+	CHECK(maps_as(s, TOP_PAGE, 0x1000, 0, P));
+	CHECK_EQ(f->count, 0);
+	CHECK(!f->all);
+	/* The extremes that are fine. */
+	CHECK_EQ(pt_unmap(&s->pt, TOP_PAGE, P), 0);
+	CHECK_EQ(pt_unmap(&s->pt, 0, 0x0000800000000000ull), 0);
+	CHECK_EQ(s->used, 1);
+	CHECK_SIM(s);
+}
+
+TEST(pt_unmap_enomem_on_split_unmaps_nothing)
+{
+	struct sim *s = sim_new(3);
+	struct pt_flush *f = sim_flush(s);
+
+	CHECK_EQ(pt_map(&s->pt, M2, 0x400000, M2, PT_WRITE | PT_HUGE_2M), 0);
+	CHECK_EQ(pt_unmap(&s->pt, M2 + P, P), -ENOMEM);
+	CHECK(maps_as(s, M2 + P, 0x401000, PT_WRITE, M2));
+	CHECK_EQ(walk_all(s)->n, 1);
+	CHECK_EQ(f->count, 0);
+	CHECK_SIM(s);
+	/* The whole leaf needs no split. */
+	CHECK_EQ(pt_unmap(&s->pt, M2, M2), 0);
+	CHECK_EQ(s->used, 1);
+
+	/* From a 1 GiB leaf the first split works, the second finds no frame. */
+	s = sim_new(3);
+	CHECK_EQ(pt_map(&s->pt, G1, 0, G1, PT_HUGE_1G | PT_HUGE_2M), 0);
+	CHECK_EQ(pt_unmap(&s->pt, G1 + M2 + P, P), -ENOMEM);
+	CHECK(maps_as(s, G1 + M2 + P, M2 + P, 0, M2)); /* split once: same translation */
+	struct leaves *ls = walk_all(s);
+	CHECK_EQ(ls->n, 512);
+	CHECK_EQ(ls->l[511].va + ls->l[511].size, 2 * G1);
+	CHECK_SIM(s);
+	s->limit = 4;
+	CHECK_EQ(pt_unmap(&s->pt, G1 + M2 + P, P), 0);
+	CHECK(unmapped(s, G1 + M2 + P, P));
+	CHECK(maps_as(s, G1 + M2, M2, 0, P));
+	CHECK(maps_as(s, G1 + M2 + 2 * P, M2 + 2 * P, 0, P));
+	CHECK_SIM(s);
+}
+
+TEST(pt_unmap_without_free_table_keeps_tables)
+{
+	struct sim *s = sim_new(SIM_FRAMES);
+	struct pt_check c;
+
+	s->pt.free_table = NULL;
+	CHECK_EQ(pt_map(&s->pt, 0x1000, 0x1000, P, 0), 0);
+	CHECK_EQ(pt_unmap(&s->pt, 0x1000, P), 0);
+	CHECK(unmapped(s, 0x1000, P));
+	CHECK_EQ(s->used, 4);
+	CHECK_EQ(pt_check(&s->pt, &c), 0);
+	CHECK_EQ(c.tables, 4);
+	CHECK_EQ(c.empty_tables, 1);
+	CHECK_EQ(pt_map(&s->pt, 0x2000, 0x1000, P, 0), 0);
+	CHECK_EQ(s->used, 4);
+	CHECK_EQ(s->freed, 0);
+	CHECK_SIM(s);
+}
+
+/* --- pt_protect -------------------------------------------------------------------- */
+
+TEST(pt_protect_changes_flags)
+{
+	struct sim *s = sim_new(SIM_FRAMES);
+
+	CHECK_EQ(pt_map(&s->pt, KBASE, 0x100000, 4 * P, PT_WRITE | PT_GLOBAL), 0);
+	CHECK_EQ(pt_protect(&s->pt, KBASE + P, 2 * P, PT_GLOBAL), 0);
+	CHECK(maps_as(s, KBASE, 0x100000, PT_WRITE | PT_GLOBAL, P));
+	CHECK(maps_as(s, KBASE + P, 0x101000, PT_GLOBAL, P));
+	CHECK(maps_as(s, KBASE + 2 * P, 0x102000, PT_GLOBAL, P));
+	CHECK(maps_as(s, KBASE + 3 * P, 0x103000, PT_WRITE | PT_GLOBAL, P));
+	CHECK_EQ(pt_protect(&s->pt, KBASE, 4 * P, PT_EXEC | PT_GLOBAL), 0);
+	for (int i = 0; i < 4; i++)
+		CHECK(maps_as(s, KBASE + i * P, 0x100000 + i * P, PT_EXEC | PT_GLOBAL, P));
+	CHECK_EQ(hw(*entry_at(s, KBASE, 3)), 0x100000 | PTE_P | PTE_G);
+	/* A whole huge leaf keeps its size. */
+	CHECK_EQ(pt_map(&s->pt, DMAP, 0, M2, PT_WRITE | PT_HUGE_2M), 0);
+	size_t used = s->used;
+	CHECK_EQ(pt_protect(&s->pt, DMAP, M2, 0), 0);
+	CHECK(maps_as(s, DMAP + M2 - 1, M2 - 1, 0, M2));
+	CHECK_EQ(s->used, used);
+	CHECK_SIM(s);
+}
+
+TEST(pt_protect_splits_at_edges)
+{
+	struct sim *s = sim_new(SIM_FRAMES);
+	const vaddr_t va = 0x40000000;
+	const paddr_t pa = 0x80000000;
+
+	CHECK_EQ(pt_map(&s->pt, va, pa, M2, PT_WRITE | PT_HUGE_2M), 0);
+	CHECK_EQ(pt_protect(&s->pt, va + 4 * P, 8 * P, 0), 0);
+	CHECK_EQ(s->used, 4);
+	for (int i = 0; i < 512; i++)
+		CHECK(maps_as(s, va + i * P, pa + i * P, i >= 4 && i < 12 ? 0 : PT_WRITE, P));
+	CHECK_SIM(s);
+
+	/* 2 MiB inside a 1 GiB leaf: one split, 2 MiB leaves either side. */
+	CHECK_EQ(pt_map(&s->pt, DMAP, 0, G1, PT_WRITE | PT_GLOBAL | PT_HUGE_1G | PT_HUGE_2M), 0);
+	size_t used = s->used;
+	CHECK_EQ(pt_protect(&s->pt, DMAP + 3 * M2, M2, PT_GLOBAL), 0);
+	CHECK_EQ(s->used, used + 1);
+	CHECK(maps_as(s, DMAP + 3 * M2 + 9 * P, 3 * M2 + 9 * P, PT_GLOBAL, M2));
+	CHECK(maps_as(s, DMAP + 2 * M2, 2 * M2, PT_WRITE | PT_GLOBAL, M2));
+	CHECK(maps_as(s, DMAP + 4 * M2, 4 * M2, PT_WRITE | PT_GLOBAL, M2));
+	/* Two pages across a 2 MiB boundary: both leaves split. */
+	CHECK_EQ(pt_protect(&s->pt, DMAP + 5 * M2 - P, 2 * P, PT_EXEC | PT_GLOBAL), 0);
+	CHECK_EQ(s->used, used + 3);
+	CHECK(maps_as(s, DMAP + 5 * M2 - 2 * P, 5 * M2 - 2 * P, PT_WRITE | PT_GLOBAL, P));
+	CHECK(maps_as(s, DMAP + 5 * M2 - P, 5 * M2 - P, PT_EXEC | PT_GLOBAL, P));
+	CHECK(maps_as(s, DMAP + 5 * M2, 5 * M2, PT_EXEC | PT_GLOBAL, P));
+	CHECK(maps_as(s, DMAP + 5 * M2 + P, 5 * M2 + P, PT_WRITE | PT_GLOBAL, P));
+	CHECK(maps_as(s, DMAP + 6 * M2, 6 * M2, PT_WRITE | PT_GLOBAL, M2));
+	CHECK_SIM(s);
+}
+
+TEST(pt_protect_hole_is_enoent_and_changes_nothing)
+{
+	struct sim *s = sim_new(SIM_FRAMES);
+	struct pt_flush *f = sim_flush(s);
+
+	CHECK_EQ(pt_map(&s->pt, M2, M2, M2, PT_WRITE | PT_HUGE_2M), 0);
+	CHECK_EQ(pt_map(&s->pt, 2 * M2 + P, 0x1000, 2 * P, PT_WRITE), 0);
+	size_t used = s->used;
+	/* Part of the huge leaf, the hole at 2 * M2, a mapped page. */
+	CHECK_EQ(pt_protect(&s->pt, M2 + P, M2 + 2 * P, 0), -ENOENT);
+	CHECK_EQ(s->used, used); /* no split */
+	CHECK(maps_as(s, M2 + P, M2 + P, PT_WRITE, M2));
+	CHECK(maps_as(s, 2 * M2 + P, 0x1000, PT_WRITE, P));
+	/* Mapped pages first, the hole last. */
+	CHECK_EQ(pt_protect(&s->pt, 2 * M2 + P, 3 * P, 0), -ENOENT);
+	CHECK(maps_as(s, 2 * M2 + P, 0x1000, PT_WRITE, P));
+	CHECK(maps_as(s, 2 * M2 + 2 * P, 0x2000, PT_WRITE, P));
+	/* Nothing mapped at all. */
+	CHECK_EQ(pt_protect(&s->pt, DMAP, G1, 0), -ENOENT);
+	CHECK_EQ(pt_protect(&s->pt, 0x1000, P, 0), -ENOENT);
+	CHECK_EQ(f->count, 0);
+	CHECK(!f->all);
+	CHECK_SIM(s);
+}
+
+TEST(pt_protect_rejects_write_exec_and_bad_arguments)
+{
+	struct sim *s = sim_new(SIM_FRAMES);
+
+	CHECK_EQ(pt_map(&s->pt, 0x1000, 0x1000, 2 * P, PT_WRITE), 0);
+	CHECK_EQ(pt_protect(&s->pt, 0x1000, 2 * P, PT_WRITE | PT_EXEC), -EPERM);
+	CHECK(maps_as(s, 0x1000, 0x1000, PT_WRITE, P));
+	CHECK_EQ(pt_protect(&s->pt, 0x1000, 2 * P, PT_EXEC), 0);
+	CHECK_EQ(pt_protect(&s->pt, 0x2000, P, PT_WRITE | PT_EXEC | PT_GLOBAL), -EPERM);
+	CHECK(maps_as(s, 0x2000, 0x2000, PT_EXEC, P));
+	CHECK_EQ(pt_protect(&s->pt, 0x100000, P, PT_WRITE | PT_EXEC), -EPERM); /* before -ENOENT */
+
+	CHECK_EQ(pt_protect(&s->pt, 0x1001, P, 0), -EINVAL);
+	CHECK_EQ(pt_protect(&s->pt, 0x1000, P + 1, 0), -EINVAL);
+	CHECK_EQ(pt_protect(&s->pt, 0x1000, 0, 0), -EINVAL);
+	CHECK_EQ(pt_protect(&s->pt, 0x1000, 0, PT_WRITE | PT_EXEC), -EINVAL);
+	CHECK_EQ(pt_protect(&s->pt, 0x0000800000000000ull, P, 0), -EINVAL);
+	CHECK_EQ(pt_protect(&s->pt, 0x00007ffffffff000ull, 2 * P, 0), -EINVAL);
+	CHECK_EQ(pt_protect(&s->pt, TOP_PAGE, 2 * P, 0), -EINVAL);
+	CHECK(maps_as(s, 0x1000, 0x1000, PT_EXEC, P));
+	CHECK_SIM(s);
+}
+
+TEST(pt_protect_enomem_changes_nothing)
+{
+	struct sim *s = sim_new(3);
+
+	CHECK_EQ(pt_map(&s->pt, M2, M2, M2, PT_WRITE | PT_HUGE_2M), 0);
+	CHECK_EQ(pt_protect(&s->pt, M2 + P, P, 0), -ENOMEM);
+	CHECK(maps_as(s, M2 + P, M2 + P, PT_WRITE, M2));
+	CHECK_SIM(s);
+
+	/* The first split of a 1 GiB leaf works, the second does not. */
+	s = sim_new(3);
+	CHECK_EQ(pt_map(&s->pt, G1, 0, G1, PT_WRITE | PT_HUGE_1G), 0);
+	CHECK_EQ(pt_protect(&s->pt, G1 + M2 + P, P, 0), -ENOMEM);
+	struct leaves *ls = walk_all(s);
+	CHECK_EQ(ls->n, 512);
+	for (int i = 0; i < ls->n; i++)
+		CHECK_EQ(ls->l[i].flags, PT_WRITE);
+	/* The far edge needs the frame the near one took. */
+	s = sim_new(4);
+	CHECK_EQ(pt_map(&s->pt, G1, 0, 2 * M2, PT_WRITE | PT_HUGE_2M), 0);
+	CHECK_EQ(pt_protect(&s->pt, G1 + P, M2, 0), -ENOMEM);
+	CHECK(maps_as(s, G1 + P, P, PT_WRITE, P));
+	CHECK(maps_as(s, G1 + M2, M2, PT_WRITE, M2));
+	CHECK_SIM(s);
+}
+
+/* --- PT_REPLACE ---------------------------------------------------------------------- */
+
+TEST(pt_map_replace_over_4k_pages)
+{
+	struct sim *s = sim_new(SIM_FRAMES);
+	struct pt_flush *f = sim_flush(s);
+
+	CHECK_EQ(pt_map(&s->pt, 0x5000, 0xa000, P, PT_WRITE), 0);
+	CHECK_EQ(pt_map(&s->pt, 0x5000, 0xb000, P, PT_EXEC | PT_REPLACE), 0);
+	CHECK(maps_as(s, 0x5000, 0xb000, PT_EXEC, P));
+	CHECK_EQ(f->count, 1);
+	CHECK_EQ(f->va[0], 0x5000);
+	/* The same mapping again changes nothing to flush. */
+	memset(f, 0, sizeof(*f));
+	CHECK_EQ(pt_map(&s->pt, 0x5000, 0xb000, P, PT_EXEC | PT_REPLACE), 0);
+	CHECK_EQ(f->count, 0);
+	/* Over mapped and unmapped pages alike. */
+	CHECK_EQ(pt_map(&s->pt, 0x3000, 0x20000, 4 * P, PT_GLOBAL | PT_REPLACE), 0);
+	for (int i = 0; i < 4; i++)
+		CHECK(maps_as(s, 0x3000 + i * P, 0x20000 + i * P, PT_GLOBAL, P));
+	/* Over nothing it is a plain map. */
+	CHECK_EQ(pt_map(&s->pt, DMAP, 0, P, PT_REPLACE), 0);
+	CHECK(maps_as(s, DMAP, 0, 0, P));
+	CHECK_EQ(walk_all(s)->n, 5);
+	CHECK_SIM(s);
+}
+
+TEST(pt_map_replace_inside_huge_leaf_splits_it)
+{
+	struct sim *s = sim_new(SIM_FRAMES);
+
+	CHECK_EQ(pt_map(&s->pt, M2, 3 * M2, M2, PT_WRITE | PT_HUGE_2M), 0);
+	CHECK_EQ(s->used, 3);
+	CHECK_EQ(pt_map(&s->pt, M2 + 10 * P, 0x9000, 2 * P, PT_EXEC | PT_REPLACE), 0);
+	CHECK_EQ(s->used, 4);
+	for (int i = 0; i < 512; i++) {
+		if (i == 10 || i == 11)
+			CHECK(maps_as(s, M2 + i * P, 0x9000 + (i - 10) * P, PT_EXEC, P));
+		else
+			CHECK(maps_as(s, M2 + i * P, 3 * M2 + i * P, PT_WRITE, P));
+	}
+	CHECK_SIM(s);
+
+	/* A 2 MiB leaf inside a 1 GiB one: one split. */
+	CHECK_EQ(pt_map(&s->pt, 2 * G1, 3 * G1, G1, PT_WRITE | PT_GLOBAL | PT_HUGE_1G), 0);
+	size_t used = s->used;
+	CHECK_EQ(pt_map(&s->pt, 2 * G1 + 4 * M2, 9 * M2, M2, PT_EXEC | PT_HUGE_2M | PT_REPLACE), 0);
+	CHECK_EQ(s->used, used + 1);
+	CHECK(maps_as(s, 2 * G1 + 4 * M2 + P, 9 * M2 + P, PT_EXEC, M2));
+	CHECK(maps_as(s, 2 * G1 + 3 * M2, 3 * G1 + 3 * M2, PT_WRITE | PT_GLOBAL, M2));
+	CHECK(maps_as(s, 2 * G1 + 5 * M2, 3 * G1 + 5 * M2, PT_WRITE | PT_GLOBAL, M2));
+	CHECK_EQ(walk_all(s)->n, 512 + 512);
+	CHECK_SIM(s);
+}
+
+TEST(pt_map_replace_by_huge_leaf_frees_tables)
+{
+	struct sim *s = sim_new(SIM_FRAMES);
+	struct pt_flush *f = sim_flush(s);
+
+	/* A table of a few 4 KiB pages under [M2, 2 * M2), and a page after it. */
+	CHECK_EQ(pt_map(&s->pt, M2, 0x1000, P, PT_WRITE), 0);
+	CHECK_EQ(pt_map(&s->pt, M2 + 100 * P, 0x2000, P, PT_WRITE), 0);
+	CHECK_EQ(pt_map(&s->pt, 2 * M2 - P, 0x3000, P, PT_WRITE), 0);
+	CHECK_EQ(pt_map(&s->pt, 2 * M2, 0x4000, P, PT_WRITE), 0);
+	CHECK_EQ(s->used, 5);
+	memset(f, 0, sizeof(*f));
+	CHECK_EQ(pt_map(&s->pt, M2, 4 * M2, M2, PT_GLOBAL | PT_HUGE_2M | PT_REPLACE), 0);
+	CHECK_EQ(s->used, 4);
+	CHECK_EQ(s->freed, 1);
+	CHECK(f->all); /* a whole table of leaves went at once */
+	CHECK(maps_as(s, M2 + 100 * P, 4 * M2 + 100 * P, PT_GLOBAL, M2));
+	CHECK(maps_as(s, 2 * M2, 0x4000, PT_WRITE, P));
+	CHECK_SIM(s);
+
+	/* A 1 GiB leaf over a PD holding a 2 MiB leaf and a table of 4 KiB pages. */
+	CHECK_EQ(pt_map(&s->pt, G1, 0, M2, PT_HUGE_2M), 0);
+	CHECK_EQ(pt_map(&s->pt, G1 + 5 * M2, 0, 3 * P, 0), 0);
+	CHECK_EQ(s->used, 6);
+	CHECK_EQ(pt_map(&s->pt, G1, 0, G1, PT_HUGE_1G | PT_REPLACE), 0);
+	CHECK_EQ(s->used, 4);
+	CHECK_EQ(s->freed, 3);
+	CHECK(maps_as(s, G1 + 5 * M2 + P, 5 * M2 + P, 0, G1));
+	CHECK_SIM(s);
+}
+
+TEST(pt_map_replace_enomem)
+{
+	struct sim *s = sim_new(3);
+
+	/* No frame to split the leaf: nothing replaced. */
+	CHECK_EQ(pt_map(&s->pt, M2, 3 * M2, M2, PT_WRITE | PT_HUGE_2M), 0);
+	CHECK_EQ(pt_map(&s->pt, M2 + P, 0x9000, P, PT_REPLACE), -ENOMEM);
+	CHECK(maps_as(s, M2 + P, 3 * M2 + P, PT_WRITE, M2));
+	CHECK_SIM(s);
+
+	/* Pages before the shortage may be replaced; nothing after it is; no table leaks. */
+	s = sim_new(4);
+	CHECK_EQ(pt_map(&s->pt, M2 - P, 0xa000, P, PT_WRITE), 0);
+	CHECK_EQ(pt_map(&s->pt, M2 - P, 0xb000, 2 * P, PT_REPLACE), -ENOMEM);
+	CHECK(maps_as(s, M2 - P, 0xa000, PT_WRITE, P) || maps_as(s, M2 - P, 0xb000, 0, P));
+	CHECK(unmapped(s, M2, P));
+	CHECK_EQ(s->used, 4);
+	CHECK_SIM(s);
+}
+
+/* --- TLB flush records ---------------------------------------------------------------- */
+
+TEST(pt_flush_records_changed_leaves)
+{
+	struct sim *s = sim_new(SIM_FRAMES);
+	struct pt_flush *f = sim_flush(s);
+
+	/* New mappings leave nothing to flush. */
+	CHECK_EQ(pt_map(&s->pt, DMAP, 0x100000, 8 * P, PT_WRITE), 0);
+	CHECK_EQ(f->count, 0);
+	CHECK(!f->all);
+	CHECK_EQ(pt_unmap(&s->pt, DMAP + P, P), 0);
+	CHECK_EQ(f->count, 1);
+	CHECK_EQ(f->va[0], DMAP + P); /* canonical */
+
+	memset(f, 0, sizeof(*f));
+	CHECK_EQ(pt_protect(&s->pt, DMAP + 2 * P, 2 * P, PT_WRITE), 0);
+	CHECK_EQ(f->count, 0); /* same flags */
+	CHECK_EQ(pt_protect(&s->pt, DMAP + 2 * P, 2 * P, 0), 0);
+	CHECK_EQ(f->count, 2);
+	CHECK_EQ(f->va[0], DMAP + 2 * P);
+	CHECK_EQ(f->va[1], DMAP + 3 * P);
+
+	/* Refused operations record nothing. */
+	memset(f, 0, sizeof(*f));
+	CHECK_EQ(pt_map(&s->pt, DMAP, 0, P, PT_WRITE | PT_EXEC | PT_REPLACE), -EPERM);
+	CHECK_EQ(pt_map(&s->pt, DMAP, 0, P, 0), -EEXIST);
+	CHECK_EQ(pt_protect(&s->pt, DMAP, 2 * P, 0), -ENOENT);
+	CHECK_EQ(pt_unmap(&s->pt, DMAP + 1, P), -EINVAL);
+	CHECK_EQ(f->count, 0);
+	CHECK(!f->all);
+
+	/* Unmapping the rest names every page that went (and the tables freed). */
+	CHECK_EQ(pt_unmap(&s->pt, DMAP, 8 * P), 0);
+	CHECK(!f->all);
+	CHECK(f->count >= 7);
+	for (int i = 0; i < 8; i++)
+		CHECK(i == 1 || flushed(f, DMAP + i * P, P));
+	for (unsigned int i = 0; i < f->count; i++)
+		CHECK(f->va[i] >> 48 == 0xffff);
+	CHECK_EQ(s->used, 1);
+
+	/* A split and an unmap inside a huge leaf: an address in the old leaf. */
+	CHECK_EQ(pt_map(&s->pt, DMAP + M2, 0, M2, PT_HUGE_2M), 0);
+	memset(f, 0, sizeof(*f));
+	CHECK_EQ(pt_unmap(&s->pt, DMAP + M2 + 5 * P, P), 0);
+	CHECK(!f->all);
+	CHECK(flushed(f, DMAP + M2 + 5 * P, P));
+	CHECK_SIM(s);
+}
+
+TEST(pt_flush_all_when_many_or_a_table_goes)
+{
+	struct sim *s = sim_new(SIM_FRAMES);
+	struct pt_flush *f = sim_flush(s);
+
+	/* Exactly PT_FLUSH_MAX leaves fit (a page stays, so the table does). */
+	CHECK_EQ(pt_map(&s->pt, 0x400000, 0, (PT_FLUSH_MAX + 2) * P, 0), 0);
+	CHECK_EQ(pt_unmap(&s->pt, 0x400000, PT_FLUSH_MAX * P), 0);
+	CHECK_EQ(f->count, PT_FLUSH_MAX);
+	CHECK(!f->all);
+	for (int i = 0; i < PT_FLUSH_MAX; i++)
+		CHECK_EQ(f->va[i], 0x400000 + i * P);
+	memset(f, 0, sizeof(*f));
+	CHECK_EQ(pt_map(&s->pt, 0x400000, 0, PT_FLUSH_MAX * P, 0), 0);
+	CHECK_EQ(pt_unmap(&s->pt, 0x400000, (PT_FLUSH_MAX + 1) * P), 0);
+	CHECK(f->all);
+	CHECK_EQ(f->count, PT_FLUSH_MAX);
+
+	/* A huge leaf replacing a table of leaves. */
+	CHECK_EQ(pt_map(&s->pt, DMAP + M2, 0, 512 * P, 0), 0);
+	memset(f, 0, sizeof(*f));
+	CHECK_EQ(pt_map(&s->pt, DMAP + M2, M2, M2, PT_HUGE_2M | PT_REPLACE), 0);
+	CHECK(f->all);
+	CHECK_SIM(s);
+}
+
+/* --- lookups, walks and checks ---------------------------------------------------------- */
+
+TEST(pt_lookup_matches_translate)
+{
+	struct sim *s = sim_new(SIM_FRAMES);
+	struct pt_leaf leaf;
+
+	CHECK_EQ(pt_map(&s->pt, 0x1000, 0x7000, 3 * P, PT_WRITE), 0);
+	CHECK_EQ(pt_map(&s->pt, 0x40000000, 0x80000000, 3 * M2, PT_HUGE_2M), 0);
+	CHECK_EQ(pt_map(&s->pt, 0xc0000000, 0x40000000, G1, PT_HUGE_1G), 0);
+	CHECK_EQ(pt_map(&s->pt, DMAP, 0, 2 * G1 + 3 * M2 + 5 * P, PT_HUGE_1G | PT_HUGE_2M), 0);
+	CHECK_EQ(pt_map(&s->pt, TOP_PAGE - M2, 0x123000, M2, PT_EXEC), 0);
+	CHECK_EQ(pt_unmap(&s->pt, DMAP + G1 + 3 * P, P), 0);
+
+	rng_state = 0x5eed;
+	int hits = 0;
+	for (int i = 0; i < 100000; i++) {
+		static const vaddr_t near[] = {0,    0x40000000, 0xc0000000,
+					       DMAP, DMAP + G1,	 TOP_PAGE - M2};
+		uint64_t r = rng();
+		vaddr_t va;
+		switch (r % 4) {
+		case 0:
+			va = rng() % (4 * G1);
+			break;
+		case 1:
+			va = near[rng() % ARRAY_SIZE(near)] + rng() % (4 * M2);
+			break;
+		case 2:
+			va = DMAP + rng() % (3 * G1);
+			break;
+		default:
+			va = rng(); /* mostly non-canonical */
+			break;
+		}
+		paddr_t want = PADDR_INVALID;
+		if (pt_translate(&s->pt, va, &leaf)) {
+			want = leaf.pa + (va - leaf.va);
+			hits++;
+		}
+		if (pt_lookup(&s->pt, va) != want) {
+			check_fail(
+			    __FILE__, __LINE__, "pt_lookup(%#llx) = %#llx, translate says %#llx",
+			    (unsigned long long)va, (unsigned long long)pt_lookup(&s->pt, va),
+			    (unsigned long long)want);
+			return;
+		}
+	}
+	CHECK(hits > 10000);
+	CHECK_EQ(pt_lookup(&s->pt, DMAP + G1 + 3 * P), PADDR_INVALID);
+	CHECK_EQ(pt_lookup(&s->pt, DMAP + G1 + 4 * P + 5), G1 + 4 * P + 5);
+	CHECK_EQ(pt_lookup(&s->pt, 0x0000800000001000ull), PADDR_INVALID);
+	CHECK_EQ(pt_lookup(&s->pt, 0x7fff000000001000ull), PADDR_INVALID);
+}
+
+struct frames_seen {
+	struct sim *s;
+	int n;
+	bool seen[SIM_FRAMES];
+	bool bad;
+};
+
+static void note_frame(paddr_t table, void *arg)
+{
+	struct frames_seen *fs = arg;
+	size_t i = (table - SIM_BASE) / P;
+
+	if (table < SIM_BASE || !IS_ALIGNED(table, P) || i >= SIM_FRAMES || !fs->s->in_use[i] ||
+	    fs->seen[i])
+		fs->bad = true;
+	else
+		fs->seen[i] = true;
+	fs->n++;
+}
+
+TEST(pt_walk_tables_visits_every_table_once)
+{
+	struct sim *s = sim_new(SIM_FRAMES);
+	static struct frames_seen fs;
+
+	memset(&fs, 0, sizeof(fs));
+	fs.s = s;
+	pt_walk_tables(&s->pt, note_frame, &fs);
+	CHECK(!fs.bad);
+	CHECK_EQ(fs.n, 1);
+
+	CHECK_EQ(pt_map(&s->pt, 0x1000, 0, 3 * P, 0), 0);
+	CHECK_EQ(pt_map(&s->pt, G1 - P, 0, 2 * P, 0), 0);
+	CHECK_EQ(pt_map(&s->pt, 3 * G1, 0, G1, PT_HUGE_1G), 0);
+	CHECK_EQ(pt_map(&s->pt, DMAP + M2, 0, 3 * M2, PT_HUGE_2M), 0);
+	CHECK_EQ(pt_map(&s->pt, TOP_PAGE, 0, P, 0), 0);
+	CHECK_EQ(pt_unmap(&s->pt, DMAP + 2 * M2 + P, P), 0); /* split: one more table */
+	memset(&fs, 0, sizeof(fs));
+	fs.s = s;
+	pt_walk_tables(&s->pt, note_frame, &fs);
+	CHECK(!fs.bad);
+	CHECK_EQ(fs.n, 13);
+	CHECK_EQ((size_t)fs.n, s->used);
+	for (size_t i = 0; i < SIM_FRAMES; i++)
+		CHECK_EQ(fs.seen[i], s->in_use[i]);
+	CHECK_SIM(s);
+}
+
+TEST(pt_check_counts_and_catches_corruption)
+{
+	struct sim *s = sim_new(SIM_FRAMES);
+	struct pt_check c;
+	uint64_t *e, saved;
+
+	CHECK_EQ(pt_check(&s->pt, &c), 0);
+	CHECK_EQ(c.tables, 1);
+	CHECK_EQ(pt_map(&s->pt, 0x1000, 0x7000000000ull, P, PT_WRITE), 0);
+	CHECK_EQ(pt_map(&s->pt, 2 * M2, 0, M2, PT_HUGE_2M), 0);
+	CHECK_EQ(pt_map(&s->pt, DMAP, 0, G1, PT_HUGE_1G), 0);
+	CHECK_EQ(pt_map(&s->pt, KBASE, 0x100000, 3 * P, PT_EXEC), 0);
+	CHECK_EQ(pt_check(&s->pt, &c), 0);
+	CHECK(c.problem == NULL);
+	CHECK_EQ(c.tables, s->used);
+	CHECK_EQ(c.empty_tables, 0);
+	CHECK_EQ(c.leaves[0], 1);
+	CHECK_EQ(c.leaves[1], 1);
+	CHECK_EQ(c.leaves[2], 4);
+
+	/* A count one off, in either half. */
+	uint64_t *t = table_of(s, KBASE, 3);
+	t[0] ^= 1ull << PTE_COUNT_SHIFT;
+	CHECK_EQ(pt_check(&s->pt, &c), -EIO);
+	CHECK(c.problem != NULL);
+	CHECK_EQ(c.problem_va, KBASE);
+	t[0] ^= 1ull << PTE_COUNT_SHIFT;
+	t[1] ^= 1ull << PTE_COUNT_SHIFT;
+	CHECK_EQ(pt_check(&s->pt, &c), -EIO);
+	CHECK_EQ(c.problem_va, KBASE);
+	t[1] ^= 1ull << PTE_COUNT_SHIFT;
+	CHECK_EQ(pt_check(&s->pt, &c), 0);
+
+	/* A W+X leaf written by hand, 4 KiB and 2 MiB. */
+	e = entry_at(s, KBASE + P, 3);
+	saved = *e;
+	*e |= PTE_W;
+	CHECK_EQ(pt_check(&s->pt, &c), -EIO);
+	CHECK(c.problem && strstr(c.problem, "writable"));
+	CHECK_EQ(c.problem_va, KBASE + P);
+	*e = saved;
+	e = entry_at(s, 2 * M2, 2);
+	saved = *e;
+	*e = (*e | PTE_W) & ~PTE_NX;
+	CHECK_EQ(pt_check(&s->pt, &c), -EIO);
+	CHECK_EQ(c.problem_va, 2 * M2);
+	*e = saved;
+	CHECK_EQ(pt_check(&s->pt, &c), 0);
+
+	/* Stray bits in an absent entry; a huge leaf's address not aligned (PAT). */
+	e = entry_at(s, KBASE + 10 * P, 3);
+	*e = 0x5000;
+	CHECK_EQ(pt_check(&s->pt, &c), -EIO);
+	CHECK_EQ(c.problem_va, KBASE + 10 * P);
+	*e = 0;
+	e = entry_at(s, 2 * M2, 2);
+	*e |= 1ull << 12;
+	CHECK_EQ(pt_check(&s->pt, &c), -EIO);
+	CHECK_EQ(c.problem_va, 2 * M2);
+	*e &= ~(1ull << 12);
+	CHECK_EQ(pt_check(&s->pt, &c), 0);
+
+	/* A leaf beyond phys_bits. */
+	s->pt.phys_bits = 36;
+	CHECK_EQ(pt_check(&s->pt, &c), -EIO);
+	CHECK_EQ(c.problem_va, 0x1000);
+	s->pt.phys_bits = 39;
+	CHECK_EQ(pt_check(&s->pt, &c), 0);
+
+	/* Upper entries stay plain: no NX, PS at the top, or read-only. */
+	e = entry_at(s, KBASE, 2);
+	*e |= PTE_NX;
+	CHECK_EQ(pt_check(&s->pt, &c), -EIO);
+	*e &= ~PTE_NX;
+	*e &= ~PTE_W;
+	CHECK_EQ(pt_check(&s->pt, &c), -EIO);
+	*e |= PTE_W;
+	CHECK_SIM(s);
+}
+
 /* --- W^X property over loader-like layouts ----------------------------- */
 
 struct region {
@@ -686,7 +1720,7 @@ static int layout_check_leaf(const struct pt_leaf *leaf, void *arg)
 		lo->bad = "leaf runs past its region";
 	else if (leaf->pa != lo->r[i].pa + (leaf->va - lo->r[i].va))
 		lo->bad = "leaf has the wrong pa";
-	else if (leaf->flags != (lo->r[i].flags & PERM))
+	else if (leaf->flags != perm_of(lo->r[i].flags))
 		lo->bad = "leaf has the wrong flags";
 	if (lo->bad)
 		return 1;
@@ -779,7 +1813,7 @@ TEST(pt_loader_layout_is_w_xor_x)
 				uint64_t off = k == 0 ? 0 : k == 1 ? r->size - 1 : rng() % r->size;
 				CHECK(pt_translate(&s->pt, r->va + off, &leaf));
 				CHECK_EQ(leaf.pa + (r->va + off - leaf.va), r->pa + off);
-				CHECK_EQ(leaf.flags, r->flags & PERM);
+				CHECK_EQ(leaf.flags, perm_of(r->flags));
 			}
 			if (i < nram) {
 				/* Just outside a RAM range is unmapped unless another range is
@@ -799,6 +1833,7 @@ TEST(pt_loader_layout_is_w_xor_x)
 
 #define WIN_PAGES 4096 /* 16 MiB */
 
+/* What one page of the window translates to, leaf included. */
 struct model_page {
 	bool mapped;
 	paddr_t pa;
@@ -807,25 +1842,102 @@ struct model_page {
 	uint64_t leaf_size;
 };
 
-static struct model_page model[WIN_PAGES];
+static struct model_page model[WIN_PAGES], before[WIN_PAGES];
 
-/* Check every page of the window against the model; returns the bad page or -1. */
-static int model_mismatch(struct sim *s, vaddr_t base)
+/* The same translation (leaf sizes aside). */
+static bool page_same(const struct model_page *a, const struct model_page *b)
 {
-	for (int i = 0; i < WIN_PAGES; i++) {
+	return a->mapped == b->mapped && (!a->mapped || (a->pa == b->pa && a->flags == b->flags));
+}
+
+/* Check pages [lo, hi) of the window against the model; returns the bad page or -1. */
+static int model_mismatch(struct sim *s, vaddr_t base, uint64_t lo, uint64_t hi)
+{
+	for (uint64_t i = lo; i < hi; i++) {
 		struct pt_leaf leaf;
-		vaddr_t va = base + i * P;
-		bool got = pt_translate(&s->pt, va + (i % 7) * 0x111, &leaf);
+		vaddr_t va = base + i * P, at = va + (i % 7) * 0x111;
+		bool got = pt_translate(&s->pt, at, &leaf);
 
 		if (got != model[i].mapped)
-			return i;
+			return (int)i;
+		if (pt_lookup(&s->pt, at) != (got ? model[i].pa + (at - va) : PADDR_INVALID))
+			return (int)i;
 		if (!got)
 			continue;
 		if (leaf.va != model[i].leaf_va || leaf.size != model[i].leaf_size ||
 		    leaf.pa + (va - leaf.va) != model[i].pa || leaf.flags != model[i].flags)
-			return i;
+			return (int)i;
 	}
 	return -1;
+}
+
+/* Turn the model's huge leaf holding page i (if any) into 4 KiB leaves, as a split does. */
+static void model_split(vaddr_t base, uint64_t i)
+{
+	if (i >= WIN_PAGES || !model[i].mapped || model[i].leaf_size == P)
+		return;
+	uint64_t first = (model[i].leaf_va - base) / P, n = model[i].leaf_size / P;
+	for (uint64_t j = first; j < first + n; j++) {
+		model[j].leaf_va = base + j * P;
+		model[j].leaf_size = P;
+	}
+}
+
+/* Split the leaf straddling the boundary before page i, if one does. */
+static void model_split_at(vaddr_t base, uint64_t i)
+{
+	if (i < WIN_PAGES && model[i].mapped && model[i].leaf_va != base + i * P)
+		model_split(base, i);
+}
+
+/* What pt_map must return; the model follows when it is 0. */
+static int model_map(vaddr_t base, uint64_t first, uint64_t n, paddr_t pa, uint32_t flags)
+{
+	vaddr_t va = base + first * P;
+
+	if ((flags & PT_WRITE) && (flags & PT_EXEC))
+		return -EPERM;
+	if (!(flags & PT_REPLACE))
+		for (uint64_t i = first; i < first + n; i++)
+			if (model[i].mapped)
+				return -EEXIST;
+	/* Chunk by chunk as the contract lays leaves (no 1 GiB leaf fits the window). */
+	for (uint64_t i = 0; i < n;) {
+		vaddr_t cva = va + i * P;
+		paddr_t cpa = pa + i * P;
+		uint64_t len = 1;
+		if ((flags & PT_HUGE_2M) && IS_ALIGNED(cva | cpa, M2) && n - i >= 512)
+			len = 512;
+		else
+			model_split(base, first + i); /* a page replaced inside a huge leaf */
+		for (uint64_t j = 0; j < len; j++)
+			model[first + i + j] =
+			    (struct model_page){true, cpa + j * P, perm_of(flags), cva, len * P};
+		i += len;
+	}
+	return 0;
+}
+
+static int model_unmap(vaddr_t base, uint64_t first, uint64_t n)
+{
+	model_split_at(base, first);
+	model_split_at(base, first + n);
+	memset(&model[first], 0, n * sizeof(model[0]));
+	return 0;
+}
+
+static int model_protect(vaddr_t base, uint64_t first, uint64_t n, uint32_t flags)
+{
+	if ((flags & PT_WRITE) && (flags & PT_EXEC))
+		return -EPERM;
+	for (uint64_t i = first; i < first + n; i++)
+		if (!model[i].mapped)
+			return -ENOENT;
+	model_split_at(base, first);
+	model_split_at(base, first + n);
+	for (uint64_t i = first; i < first + n; i++)
+		model[i].flags = perm_of(flags);
+	return 0;
 }
 
 static const uint32_t model_flags[] = {
@@ -834,13 +1946,17 @@ static const uint32_t model_flags[] = {
     PT_EXEC,
     PT_GLOBAL,
     PT_UC,
+    PT_WC,
+    PT_USER,
     PT_WRITE | PT_GLOBAL,
     PT_EXEC | PT_GLOBAL,
     PT_WRITE | PT_UC,
+    PT_WRITE | PT_USER,
+    PT_EXEC | PT_USER,
     PT_WRITE | PT_EXEC,
 };
 
-TEST(pt_map_random_ops_match_model)
+TEST(pt_random_ops_match_model)
 {
 	/*
 	 * 16 MiB windows straddling a PML4 boundary in each half and at the very
@@ -848,10 +1964,14 @@ TEST(pt_map_random_ops_match_model)
 	 */
 	static const vaddr_t bases[] = {0x0000008000000000ull - 8 * MiB,
 					0xffff808000000000ull - 8 * MiB, 0xffffffffff000000ull};
+	static const char *const names[] = {"pt_map", "pt_map (replace)", "pt_unmap", "pt_protect"};
+	int succeeded[4] = {0};
 
 	for (size_t w = 0; w < 40 * ARRAY_SIZE(bases); w++) {
 		vaddr_t base = bases[w % ARRAY_SIZE(bases)];
 		struct sim *s = sim_new(SIM_FRAMES);
+		struct pt_flush *f = sim_flush(s);
+		const char *why;
 		int bad;
 
 		rng_state = 0x1234567 + w;
@@ -871,58 +1991,100 @@ TEST(pt_map_random_ops_match_model)
 				n = 512 * (1 + rng() % 2) + rng() % 3;
 			n = MIN(n, WIN_PAGES - first);
 
+			/*
+			 * 0-2 map, 3 replace, 4-5 unmap, 6-7 protect; replace and protect
+			 * often start at a mapped page, or inside a huge leaf (protect 7:
+			 * then over part of its run).
+			 */
+			int what = rng() % 8, which, expect, got;
+			if ((what == 3 || what == 7) && rng() % 2) {
+				bool huge = rng() % 2;
+				uint64_t i = first;
+				while (i < WIN_PAGES &&
+				       !(model[i].mapped && (!huge || model[i].leaf_size > P)))
+					i++;
+				if (i < WIN_PAGES && huge) {
+					first = i + rng() % (512 - i % 512);
+					if (rng() % 2)
+						n = 1 + rng() % 4;
+				} else if (i < WIN_PAGES) {
+					first = i;
+				}
+				n = MIN(n, WIN_PAGES - first);
+			}
+			if (what == 7 && model[first].mapped) {
+				uint64_t run = 1;
+				while (first + run < WIN_PAGES && model[first + run].mapped &&
+				       run < 1100)
+					run++;
+				n = 1 + rng() % run;
+			}
+
 			vaddr_t va = base + first * P;
 			paddr_t pa = (rng() % (1 << 20)) * M2;
 			pa += rng() % 4 ? (va & (M2 - 1)) : (rng() % 512) * P;
 			uint32_t flags = model_flags[rng() % ARRAY_SIZE(model_flags)];
-			if (rng() % 2)
+			if (rng() % 2 || kind == 3) /* huge-page-sized runs nearly always may */
 				flags |= PT_HUGE_2M;
 			if (rng() % 4 == 0)
 				flags |= PT_HUGE_1G;
 
-			/* What the model expects, chunk by chunk as the contract lays leaves. */
-			int expect = 0;
-			if ((flags & PT_WRITE) && (flags & PT_EXEC)) {
-				expect = -EINVAL;
+			memcpy(before, model, sizeof(model));
+			memset(f, 0, sizeof(*f));
+			if (what <= 3) {
+				which = what == 3;
+				if (which)
+					flags |= PT_REPLACE;
+				expect = model_map(base, first, n, pa, flags);
+				got = pt_map(&s->pt, va, pa, n * P, flags);
+			} else if (what <= 5) {
+				which = 2;
+				expect = model_unmap(base, first, n);
+				got = pt_unmap(&s->pt, va, n * P);
 			} else {
-				uint64_t i = 0;
-				while (i < n && !expect) {
-					vaddr_t cva = va + i * P;
-					paddr_t cpa = pa + i * P;
-					uint64_t len = 1;
-					if ((flags & PT_HUGE_2M) && IS_ALIGNED(cva | cpa, M2) &&
-					    n - i >= 512)
-						len = 512;
-					for (uint64_t j = 0; j < len; j++)
-						if (model[first + i + j].mapped)
-							expect = -EEXIST;
-					for (uint64_t j = 0; j < len && !expect; j++) {
-						struct model_page *m = &model[first + i + j];
-						m->mapped = true;
-						m->pa = cpa + j * P;
-						m->flags = flags & PERM;
-						m->leaf_va = cva;
-						m->leaf_size = len * P;
-					}
-					i += len;
-				}
+				which = 3;
+				expect = model_protect(base, first, n, flags);
+				got = pt_protect(&s->pt, va, n * P, flags);
 			}
-			int got = pt_map(&s->pt, va, pa, n * P, flags);
 			if (got != expect) {
-				check_fail(__FILE__, __LINE__,
-					   "round %zu op %d: pt_map(%#llx, %#llx, %llu pages, %#x) "
-					   "= %d, model says %d",
-					   w, op, (unsigned long long)va, (unsigned long long)pa,
-					   (unsigned long long)n, flags, got, expect);
+				check_fail(
+				    __FILE__, __LINE__,
+				    "round %zu op %d: %s(%#llx, %llu pages, pa %#llx, flags %#x) "
+				    "= %d, model says %d",
+				    w, op, names[which], (unsigned long long)va,
+				    (unsigned long long)n, (unsigned long long)pa, flags, got,
+				    expect);
 				return;
 			}
-			if (op % 25 == 0 && (bad = model_mismatch(s, base)) >= 0) {
-				check_fail(__FILE__, __LINE__, "round %zu op %d: page %d differs",
-					   w, op, bad);
+			succeeded[which] += got == 0;
+			if ((why = sim_problem(s))) {
+				check_fail(__FILE__, __LINE__, "round %zu op %d: %s: %s", w, op,
+					   names[which], why);
+				return;
+			}
+			/* The pages around the operation, whole 2 MiB blocks for the splits. */
+			bad = model_mismatch(s, base, ALIGN_DOWN(first, 512),
+					     MIN(ALIGN_UP(first + n, 512), WIN_PAGES));
+			if (bad < 0 && op % 25 == 24)
+				bad = model_mismatch(s, base, 0, WIN_PAGES);
+			if (bad >= 0) {
+				check_fail(__FILE__, __LINE__,
+					   "round %zu op %d: %s: page %d differs", w, op,
+					   names[which], bad);
+				return;
+			}
+			/* Every page whose translation changed had its old leaf flushed. */
+			for (int i = 0; i < WIN_PAGES && !f->all; i++) {
+				if (!before[i].mapped || page_same(&before[i], &model[i]) ||
+				    flushed(f, before[i].leaf_va, before[i].leaf_size))
+					continue;
+				check_fail(__FILE__, __LINE__,
+					   "round %zu op %d: %s: page %d not flushed", w, op,
+					   names[which], i);
 				return;
 			}
 		}
-		bad = model_mismatch(s, base);
+		bad = model_mismatch(s, base, 0, WIN_PAGES);
 		if (bad >= 0) {
 			check_fail(__FILE__, __LINE__, "round %zu: page %d differs", w, bad);
 			return;
@@ -943,8 +2105,16 @@ TEST(pt_map_random_ops_match_model)
 			k++;
 		}
 		CHECK_EQ(k, ls->n);
-		CHECK(k > 0 && ls->n <= (int)ARRAY_SIZE(ls->l));
+		CHECK(ls->n <= (int)ARRAY_SIZE(ls->l));
+
+		/* Unmapping the window gives every table back. */
+		CHECK_EQ(pt_unmap(&s->pt, base, WIN_PAGES * P), 0);
+		CHECK_EQ(s->used, 1);
+		CHECK_SIM(s);
 	}
+	/* Every kind of operation succeeded often enough to mean something. */
+	for (int i = 0; i < 4; i++)
+		CHECK(succeeded[i] > 300);
 }
 
 int main(void)
@@ -963,12 +2133,38 @@ int main(void)
 	RUN(pt_map_rejects_bad_arguments);
 	RUN(pt_map_eexist_on_remap);
 	RUN(pt_map_eexist_inside_huge_page);
-	RUN(pt_map_enomem_when_frames_run_out);
+	RUN(pt_map_enomem_changes_nothing);
 	RUN(pt_translate_rejects_non_canonical);
 	RUN(pt_walk_visits_leaves_in_order);
 	RUN(pt_walk_empty_and_early_stop);
 	RUN(pt_effective_flags_fold_upper_levels);
+	RUN(pt_map_cache_types_reach_leaf_and_translate);
+	RUN(pt_map_user_sets_u_on_every_level);
+	RUN(pt_map_replace_user_page_inside_supervisor_huge_leaf);
+	RUN(pt_map_phys_bits_limits_pa);
+	RUN(pt_unmap_4k_pages_and_holes);
+	RUN(pt_unmap_whole_huge_leaves);
+	RUN(pt_unmap_splits_2m_leaf);
+	RUN(pt_unmap_splits_1g_leaf);
+	RUN(pt_unmap_frees_empty_tables);
+	RUN(pt_unmap_rejects_bad_arguments);
+	RUN(pt_unmap_enomem_on_split_unmaps_nothing);
+	RUN(pt_unmap_without_free_table_keeps_tables);
+	RUN(pt_protect_changes_flags);
+	RUN(pt_protect_splits_at_edges);
+	RUN(pt_protect_hole_is_enoent_and_changes_nothing);
+	RUN(pt_protect_rejects_write_exec_and_bad_arguments);
+	RUN(pt_protect_enomem_changes_nothing);
+	RUN(pt_map_replace_over_4k_pages);
+	RUN(pt_map_replace_inside_huge_leaf_splits_it);
+	RUN(pt_map_replace_by_huge_leaf_frees_tables);
+	RUN(pt_map_replace_enomem);
+	RUN(pt_flush_records_changed_leaves);
+	RUN(pt_flush_all_when_many_or_a_table_goes);
+	RUN(pt_lookup_matches_translate);
+	RUN(pt_walk_tables_visits_every_table_once);
+	RUN(pt_check_counts_and_catches_corruption);
 	RUN(pt_loader_layout_is_w_xor_x);
-	RUN(pt_map_random_ops_match_model);
+	RUN(pt_random_ops_match_model);
 	return check_done();
 }

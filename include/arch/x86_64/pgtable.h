@@ -187,8 +187,9 @@ struct pt_check {
 
 /*
  * Verify the invariants: each table's stored count equals its present
- * entries, no leaf is writable and executable, leaf addresses are aligned
- * and below phys_bits, no reserved bits. Returns 0 or -EIO (see problem).
+ * entries, no leaf is writable and executable, user leaves have U on every
+ * level above, leaf addresses are aligned and below phys_bits, no bit we
+ * never set (PAT, keys, reserved). Returns 0 or -EIO (see problem).
  */
 int pt_check(const struct pgtable *pt, struct pt_check *c);
 
