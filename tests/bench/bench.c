@@ -335,3 +335,14 @@ int main(int argc, char **argv)
 	print_verdicts();
 	return 0;
 }
+
+void bench_anomaly(struct bench_anomalies *a, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (a->count++)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(a->first, sizeof(a->first), fmt, ap);
+	va_end(ap);
+}

@@ -56,6 +56,23 @@ void bench_run(bench_fn *fn, void *ctx, uint64_t ops, unsigned batches, struct b
 /* Summarise n samples (sorted in place) into r. */
 void bench_summarise(double *v, unsigned n, struct bench_result *r);
 
+/* What a suite's set-up and checks found wrong: counted, the first kept for its verdict. */
+struct bench_anomalies {
+	unsigned count;
+	char first[160];
+};
+__attribute__((format(printf, 2, 3))) void bench_anomaly(struct bench_anomalies *a, const char *fmt,
+							 ...);
+
+/* A fast deterministic generator for workloads (xorshift64). */
+static inline uint64_t bench_xorshift(uint64_t *s)
+{
+	*s ^= *s << 13;
+	*s ^= *s >> 7;
+	*s ^= *s << 17;
+	return *s;
+}
+
 /* Make the compiler believe v is used, so the work producing it stays. */
 static inline void bench_keep(uint64_t v)
 {

@@ -79,33 +79,13 @@ static struct size_result results[NSIZES];
 /* Refused frees (each one a bench bug) and other surprises, for the verdicts. */
 static uint64_t refused;
 static char refused_first[128];
-static unsigned anomalies;
-static char anomaly_first[160];
+static struct bench_anomalies anomalies;
 
 void pmm_report(const char *reason, paddr_t pa, const void *caller)
 {
 	if (refused++ == 0)
 		snprintf(refused_first, sizeof(refused_first), "%s at %#llx", reason,
 			 (unsigned long long)pa);
-}
-
-__attribute__((format(printf, 1, 2))) static void anomaly(const char *fmt, ...)
-{
-	va_list ap;
-
-	if (anomalies++)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(anomaly_first, sizeof(anomaly_first), fmt, ap);
-	va_end(ap);
-}
-
-static uint64_t xorshift(uint64_t *s)
-{
-	*s ^= *s << 13;
-	*s ^= *s >> 7;
-	*s ^= *s << 17;
-	return *s;
 }
 
 /* ---- the simulated machine ---------------------------------------------- */
@@ -131,8 +111,8 @@ static void sim_map(struct sim *s, uint64_t ram)
 		add_entry(s, 4 * GiB, 4 * GiB + ram - 3 * GiB, MEMMAP_USABLE);
 	}
 	if (!memmap_is_normalised(s->map, s->n))
-		anomaly("the simulated %llu GiB map is not normalised",
-			(unsigned long long)(ram / GiB));
+		bench_anomaly(&anomalies, "the simulated %llu GiB map is not normalised",
+			      (unsigned long long)(ram / GiB));
 }
 
 /* pmm_init() then pmm_release() of every usable entry: what the kernel does at boot. */
@@ -172,9 +152,10 @@ static void sim_fill(struct sim *s, uint64_t target)
 		count = MIN(count, target - s->allocated);
 		pa = count == 1 ? pmm_alloc(&s->pmm) : pmm_alloc_run(&s->pmm, count, PAGE_SIZE);
 		if (pa != s->fill_pa) {
-			anomaly("fill: %llu frames landed at %#llx, expected %#llx",
-				(unsigned long long)count, (unsigned long long)pa,
-				(unsigned long long)s->fill_pa);
+			bench_anomaly(&anomalies,
+				      "fill: %llu frames landed at %#llx, expected %#llx",
+				      (unsigned long long)count, (unsigned long long)pa,
+				      (unsigned long long)s->fill_pa);
 			return;
 		}
 		s->fill_pa += count * PAGE_SIZE;
@@ -190,11 +171,11 @@ static uint64_t sim_fragment(struct sim *s)
 	for (size_t i = 0; i < s->n; i++) {
 		const struct memmap_entry *e = &s->map[i];
 		uint64_t end = e->base + e->length;
-		paddr_t pa = MAX(e->base, PAGE_SIZE) + xorshift(&rng) % FRAG_GAP * PAGE_SIZE;
+		paddr_t pa = MAX(e->base, PAGE_SIZE) + bench_xorshift(&rng) % FRAG_GAP * PAGE_SIZE;
 
 		if (e->type != MEMMAP_USABLE)
 			continue;
-		for (; pa < end; pa += (1 + xorshift(&rng) % FRAG_GAP) * PAGE_SIZE)
+		for (; pa < end; pa += (1 + bench_xorshift(&rng) % FRAG_GAP) * PAGE_SIZE)
 			freed += pmm_free(&s->pmm, pa) == 0;
 	}
 	return freed;
@@ -272,7 +253,7 @@ static void batch_setup(struct batch *b, struct pmm *p)
 	for (unsigned i = 0; i < BATCH; i++)
 		b->perm[i] = (uint16_t)i;
 	for (unsigned i = BATCH - 1; i > 0; i--) {
-		unsigned j = (unsigned)(xorshift(&rng) % (i + 1));
+		unsigned j = (unsigned)(bench_xorshift(&rng) % (i + 1));
 		uint16_t t = b->perm[i];
 
 		b->perm[i] = b->perm[j];
@@ -325,7 +306,7 @@ static void measure_ref(uint64_t ram, struct size_result *res)
 
 	r.bits = calloc(r.nwords, sizeof(*r.bits));
 	if (!r.bits) {
-		anomaly("reference: out of memory");
+		bench_anomaly(&anomalies, "reference: out of memory");
 		return;
 	}
 	memset(r.bits, 0xff, r.nwords / 2 * sizeof(*r.bits));
@@ -352,8 +333,8 @@ static bool size_setup(struct sim *s, uint64_t ram, struct size_result *res)
 	res->meta_bytes = s->meta_size;
 	s->meta = s->meta_size ? aligned_alloc(PAGE_SIZE, s->meta_size) : NULL;
 	if (!s->meta) {
-		anomaly("%llu GiB: no metadata (size %zu)", (unsigned long long)(ram / GiB),
-			s->meta_size);
+		bench_anomaly(&anomalies, "%llu GiB: no metadata (size %zu)",
+			      (unsigned long long)(ram / GiB), s->meta_size);
 		return false;
 	}
 	memset(s->meta, 0xa5, s->meta_size);
@@ -371,8 +352,8 @@ static bool measure_init(struct sim *s, struct size_result *res)
 
 		res->init_v[res->ninit++] = ms_since(t0);
 		if (err) {
-			anomaly("%llu GiB: boot failed: %d", (unsigned long long)(s->ram / GiB),
-				err);
+			bench_anomaly(&anomalies, "%llu GiB: boot failed: %d",
+				      (unsigned long long)(s->ram / GiB), err);
 			return false;
 		}
 	}
@@ -380,10 +361,11 @@ static bool measure_init(struct sim *s, struct size_result *res)
 	res->meta_in_use = st.metadata_bytes;
 	res->managed = st.managed_frames;
 	if (st.free_frames != st.managed_frames || st.managed_frames != res->usable / PAGE_SIZE)
-		anomaly("%llu GiB after boot: %llu free, %llu managed, %llu usable frames",
-			(unsigned long long)(s->ram / GiB), (unsigned long long)st.free_frames,
-			(unsigned long long)st.managed_frames,
-			(unsigned long long)(res->usable / PAGE_SIZE));
+		bench_anomaly(
+		    &anomalies, "%llu GiB after boot: %llu free, %llu managed, %llu usable frames",
+		    (unsigned long long)(s->ram / GiB), (unsigned long long)st.free_frames,
+		    (unsigned long long)st.managed_frames,
+		    (unsigned long long)(res->usable / PAGE_SIZE));
 	return true;
 }
 
@@ -403,7 +385,8 @@ static void measure_empty(struct sim *s, struct size_result *res, struct batch *
 	sample(res, C_BATCH, work_batch, b, 16 * BATCH);
 	sample(res, C_RUN, work_run, &s->pmm, 256);
 	if (sim_free_frames(s) != res->managed)
-		anomaly("%llu GiB: frames leaked by a, b or d", (unsigned long long)(s->ram / GiB));
+		bench_anomaly(&anomalies, "%llu GiB: frames leaked by a, b or d",
+			      (unsigned long long)(s->ram / GiB));
 }
 
 /* a' with the low half allocated, then c: everything allocated, ~1% freed uniformly. */
@@ -417,8 +400,9 @@ static void measure_full(struct sim *s, struct size_result *res, struct batch *b
 	sim_fill(s, UINT64_MAX);
 	res->fill_ms = ms_since(t0);
 	if (sim_free_frames(s) != 0)
-		anomaly("%llu GiB: %llu frames free after filling",
-			(unsigned long long)(s->ram / GiB), (unsigned long long)sim_free_frames(s));
+		bench_anomaly(&anomalies, "%llu GiB: %llu frames free after filling",
+			      (unsigned long long)(s->ram / GiB),
+			      (unsigned long long)sim_free_frames(s));
 	t0 = bench_now_ns();
 	res->frag_freed = sim_fragment(s);
 	res->frag_ms = ms_since(t0);
@@ -429,9 +413,10 @@ static void measure_full(struct sim *s, struct size_result *res, struct batch *b
 		res->ops[C_RUNFRAG] = 1;
 	}
 	if (sim_free_frames(s) != res->frag_freed)
-		anomaly("%llu GiB: free count %llu after fragmenting, freed %llu",
-			(unsigned long long)(s->ram / GiB), (unsigned long long)sim_free_frames(s),
-			(unsigned long long)res->frag_freed);
+		bench_anomaly(&anomalies, "%llu GiB: free count %llu after fragmenting, freed %llu",
+			      (unsigned long long)(s->ram / GiB),
+			      (unsigned long long)sim_free_frames(s),
+			      (unsigned long long)res->frag_freed);
 	res->check_ok &= pmm_check(&s->pmm);
 }
 
@@ -600,10 +585,10 @@ static void verdict_sanity(void)
 
 	for (unsigned i = 0; i < NSIZES; i++)
 		checked &= results[i].ok && results[i].check_ok;
-	bench_verdict(refused == 0 && anomalies == 0 && checked,
+	bench_verdict(refused == 0 && anomalies.count == 0 && checked,
 		      "bench sanity: %llu refused frees%s%s, %u anomalies%s%s, pmm_check %s",
 		      (unsigned long long)refused, refused ? ", first: " : "", refused_first,
-		      anomalies, anomalies ? ", first: " : "", anomaly_first,
+		      anomalies.count, anomalies.count ? ", first: " : "", anomalies.first,
 		      checked ? "ok at every size" : "FAILED");
 	info_growth("d' run 512 @2MiB on full+frag memory (no fit)", C_RUNFRAG);
 	info_growth("reference linear scan, half full", C_REF);

@@ -67,27 +67,7 @@ struct vmm {
 
 static struct vmm vm;
 
-static unsigned anomalies;
-static char anomaly_first[160];
-
-__attribute__((format(printf, 1, 2))) static void anomaly(const char *fmt, ...)
-{
-	va_list ap;
-
-	if (anomalies++)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(anomaly_first, sizeof(anomaly_first), fmt, ap);
-	va_end(ap);
-}
-
-static uint64_t xorshift(uint64_t *s)
-{
-	*s ^= *s << 13;
-	*s ^= *s >> 7;
-	*s ^= *s << 17;
-	return *s;
-}
+static struct bench_anomalies anomalies;
 
 /*
  * The random offsets of the workloads: a 64-bit LCG's top 40 bits. Cheaper in
@@ -548,7 +528,7 @@ static void punch_holes(vaddr_t va)
 {
 	for (unsigned h = 0; h < NHOLES; h++)
 		if (pt_unmap(&vm.pt, va + (uint64_t)h * HOLE_STRIDE * PAGE_SIZE, PAGE_SIZE))
-			anomaly("set-up: unmapping hole %u failed", h);
+			bench_anomaly(&anomalies, "set-up: unmapping hole %u failed", h);
 }
 
 static void must_map(vaddr_t va, paddr_t pa, uint64_t size, uint32_t flags)
@@ -556,8 +536,8 @@ static void must_map(vaddr_t va, paddr_t pa, uint64_t size, uint32_t flags)
 	int err = pt_map(&vm.pt, va, pa, size, flags);
 
 	if (err)
-		anomaly("set-up: pt_map(%#llx, %llu bytes) = %d", (unsigned long long)va,
-			(unsigned long long)size, err);
+		bench_anomaly(&anomalies, "set-up: pt_map(%#llx, %llu bytes) = %d",
+			      (unsigned long long)va, (unsigned long long)size, err);
 }
 
 static bool build(void)
@@ -578,7 +558,7 @@ static bool build(void)
 		if (p % HOLE_STRIDE &&
 		    ref_map(&ref_own, VA_REF + p * PAGE_SIZE, PA_SMALL + p * PAGE_SIZE,
 			    PTE_P | PTE_W | PTE_NX | PTE_G))
-			anomaly("set-up: ref_map of page %u failed", p);
+			bench_anomaly(&anomalies, "set-up: ref_map of page %u failed", p);
 	return true;
 }
 
@@ -590,16 +570,16 @@ static bool check_shape(const char *when)
 	uint64_t leaves4k = 512 - NHOLES + 512 + 262144;
 
 	if (pt_check(&vm.pt, &c)) {
-		anomaly("%s: pt_check: %s at %#llx", when, c.problem,
-			(unsigned long long)c.problem_va);
+		bench_anomaly(&anomalies, "%s: pt_check: %s at %#llx", when, c.problem,
+			      (unsigned long long)c.problem_va);
 		return false;
 	}
 	if (c.tables != tables || c.empty_tables || c.leaves[0] != 512 || c.leaves[1] != 262144 ||
 	    c.leaves[2] != leaves4k) {
-		anomaly("%s: %llu tables (%llu empty), leaves %llu/%llu/%llu", when,
-			(unsigned long long)c.tables, (unsigned long long)c.empty_tables,
-			(unsigned long long)c.leaves[0], (unsigned long long)c.leaves[1],
-			(unsigned long long)c.leaves[2]);
+		bench_anomaly(&anomalies, "%s: %llu tables (%llu empty), leaves %llu/%llu/%llu",
+			      when, (unsigned long long)c.tables,
+			      (unsigned long long)c.empty_tables, (unsigned long long)c.leaves[0],
+			      (unsigned long long)c.leaves[1], (unsigned long long)c.leaves[2]);
 		return false;
 	}
 	return true;
@@ -613,14 +593,15 @@ static void check_lookups(void)
 
 	for (unsigned k = 0; k < ARRAY_SIZE(ranges); k++) {
 		for (unsigned i = 0; i < 4096; i++) {
-			uint64_t off = xorshift(&rng) & ranges[k]->mask;
+			uint64_t off = bench_xorshift(&rng) & ranges[k]->mask;
 			vaddr_t va = ranges[k]->base + off;
 			paddr_t want = ranges[k]->pa + off;
 			struct pt_leaf leaf;
 
 			if (pt_lookup(&vm.pt, va) != want || ref_lookup(&ref_shared, va) != want ||
 			    !pt_translate(&vm.pt, va, &leaf) || leaf.pa + (va - leaf.va) != want) {
-				anomaly("lookup of %#llx disagrees", (unsigned long long)va);
+				bench_anomaly(&anomalies, "lookup of %#llx disagrees",
+					      (unsigned long long)va);
 				return;
 			}
 		}
@@ -630,7 +611,7 @@ static void check_lookups(void)
 		paddr_t want = p % HOLE_STRIDE ? PA_SMALL + p * PAGE_SIZE : PADDR_INVALID;
 
 		if (ref_lookup(&ref_own, va) != want) {
-			anomaly("reference block: page %u wrong", p);
+			bench_anomaly(&anomalies, "reference block: page %u wrong", p);
 			return;
 		}
 	}
@@ -715,9 +696,9 @@ static void print_verdicts(bool shape_ok)
 		   bench_duration(b, sizeof(b), results[C_L4K_HOT_LAT].median));
 	bench_info("pt_lookup 4K over 1 GiB: %s chained (one walk at a time)",
 		   bench_duration(a, sizeof(a), results[C_L4K_LAT].median));
-	bench_verdict(anomalies == 0 && vm.errors == 0 && shape_ok,
+	bench_verdict(anomalies.count == 0 && vm.errors == 0 && shape_ok,
 		      "vmm bench sanity: %u anomalies%s%s, %llu failing batches, pt_check %s",
-		      anomalies, anomalies ? ", first: " : "", anomaly_first,
+		      anomalies.count, anomalies.count ? ", first: " : "", anomalies.first,
 		      (unsigned long long)vm.errors, shape_ok ? "ok before and after" : "FAILED");
 	bench_info("vmm: TLB cost excluded: flush records are reset, never acted on (no INVLPG,"
 		   " no shootdown)");
@@ -747,7 +728,8 @@ void bench_vmm(void)
 	shape_ok &= check_shape("after the runs");
 	check_lookups();
 	if (vm.free_frames != frames)
-		anomaly("%lld table frames leaked", (long long)frames - (long long)vm.free_frames);
+		bench_anomaly(&anomalies, "%lld table frames leaked",
+			      (long long)frames - (long long)vm.free_frames);
 	print_table();
 	print_verdicts(shape_ok);
 	free(vm.arena);
