@@ -221,9 +221,26 @@ static int split_at(struct pgtable *pt, vaddr_t va48)
 }
 
 /*
- * Free the tables on va48's path that hold no entry, deepest first (after a
- * map ran out of frames half-way down).
+ * Free the tables on a walked path that hold no entry, deepest first:
+ * path[l] is the table at level l on va48's path, for 0 <= l <= depth.
+ * Each freed table is noted for a flush (paging-structure caches may hold
+ * the entry that pointed at it). Without free_table, empty tables stay.
  */
+static void free_empty_path(struct pgtable *pt, uint64_t *const *path, int depth, vaddr_t va48)
+{
+	for (int l = depth; l > 0 && pt->free_table; l--) {
+		uint64_t *parent = path[l - 1];
+		unsigned int i = index_at(va48, l - 1);
+		paddr_t frame = parent[i] & PTE_ADDR;
+		if (!(parent[i] & PTE_P) || count_get(table_at(pt, frame)) != 0)
+			return;
+		entry_remove(parent, i);
+		pt->free_table(pt, frame);
+		flush_note(pt, ALIGN_DOWN(va48, level_span[l - 1]));
+	}
+}
+
+/* The tables on va48's path left empty after a map ran out of frames half-way down. */
 static void prune_path(struct pgtable *pt, vaddr_t va48)
 {
 	uint64_t *path[LEVELS];
@@ -238,16 +255,7 @@ static void prune_path(struct pgtable *pt, vaddr_t va48)
 		t = table_at(pt, e & PTE_ADDR);
 		path[depth + 1] = t;
 	}
-	for (int l = depth; l > 0; l--) {
-		uint64_t *parent = path[l - 1];
-		unsigned int i = index_at(va48, l - 1);
-		if (!(parent[i] & PTE_P) || count_get(table_at(pt, parent[i] & PTE_ADDR)) != 0)
-			return;
-		paddr_t frame = parent[i] & PTE_ADDR;
-		entry_remove(parent, i);
-		if (pt->free_table)
-			pt->free_table(pt, frame);
-	}
+	free_empty_path(pt, path, depth, va48);
 }
 
 /* ---- map ---- */
@@ -447,18 +455,8 @@ static bool unmap_in_pt(struct pgtable *pt, vaddr_t va48, vaddr_t end48)
 	if (!removed)
 		return true;
 	count_set(t, n - removed);
-	if (n - removed || !pt->free_table)
-		return true;
-	for (int l = LEVELS - 1; l > 0; l--) {
-		uint64_t *parent = path[l - 1];
-		unsigned int i = index_at(va48, l - 1);
-		paddr_t frame = parent[i] & PTE_ADDR;
-		if (count_get(table_at(pt, frame)) != 0)
-			break;
-		entry_remove(parent, i);
-		pt->free_table(pt, frame);
-		flush_note(pt, ALIGN_DOWN(va48, level_span[l - 1]));
-	}
+	if (n == removed)
+		free_empty_path(pt, path, LEVELS - 1, va48);
 	return true;
 }
 
