@@ -178,7 +178,6 @@ void vmm_init(const struct boot_info *bi)
 	struct pt_check check;
 	paddr_t root;
 
-	vmm_tables_setup(PADDR_INVALID);
 	root = vmm_table_alloc();
 	if (root == PADDR_INVALID)
 		panic("vmm: no frame for the kernel's page-table root");
