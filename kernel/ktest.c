@@ -3,12 +3,14 @@
  * runs those the command line selects, and prints KTAP.
  */
 #include <arch/arch.h>
+#include <kernel/boot.h>
 #include <kernel/console.h>
 #include <kernel/ktest.h>
 #include <kernel/panic.h>
 #include <lib/cmdline.h>
 #include <lib/fmt.h>
 #include <lib/string.h>
+#include <mm/layout.h>
 
 /* Bounds of the section, defined by the linker. */
 extern const struct ktest_case __start_ktest_cases[], __stop_ktest_cases[];
@@ -34,6 +36,17 @@ void ktest_skip(struct ktest *t, const char *fmt, ...)
 	va_start(ap, fmt);
 	fmt_vsnprintf(t->reason, sizeof(t->reason), fmt, ap);
 	va_end(ap);
+}
+
+vaddr_t ktest_scratch_va(uint64_t align, uint64_t slot)
+{
+	vaddr_t base = boot_info->heap_base, end = LAYOUT_HEAP_START + LAYOUT_HEAP_SIZE;
+	vaddr_t above = base + LAYOUT_HEAP_EXTENT;
+	vaddr_t mid = base - LAYOUT_HEAP_START >= end - above
+			  ? LAYOUT_HEAP_START + (base - LAYOUT_HEAP_START) / 2
+			  : above + (end - above) / 2;
+
+	return ALIGN_UP(mid, GiB) + slot * align;
 }
 
 bool ktest_requested(const char *cmdline)

@@ -10,6 +10,7 @@
 #include <kernel/symbols.h>
 #include <kernel/wx_audit.h>
 #include <mm/addr.h>
+#include <mm/kmalloc.h>
 #include <mm/pmm_boot.h>
 #include <mm/vmm.h>
 
@@ -28,6 +29,7 @@ __noreturn void kmain(const struct boot_info *bi)
 	pmm_boot_init(boot_info); /* free frames: usable, loader and boot-services RAM */
 	arch_mmu_init(boot_info->cmdline); /* WP, NX, SMEP, SMAP, UMIP, PCID, PAT */
 	vmm_init(boot_info);		   /* the kernel's own tables; loader's freed */
+	kmalloc_init(boot_info);	   /* kmalloc() works */
 	wx_audit_boot();	  /* no W+X, lower-half or user mapping, or panic */
 	boot_summary();
 	crash_if_requested(boot_info->cmdline); /* boot scenarios test the panic path */

@@ -1,6 +1,6 @@
 /*
  * In-kernel tests of the kernel's address space on the real MMU (ktest=vmm).
- * Test mappings live in the heap window, which nothing uses yet; each test
+ * Test mappings live at ktest_scratch_va(), beside the heap; each test
  * leaves the tables and the free-frame count as it found them. The timing
  * test prints TSC figures as KTAP diagnostics: under QEMU's TCG they are
  * emulated cycles, useful as ratios only.
@@ -20,10 +20,10 @@
 
 static paddr_t frames[TEST_PAGES];
 
-/* A test address in the heap window, aligned to align, offset by slot * align. */
+/* A test address aligned to align, offset by slot * align, where nothing else maps. */
 static vaddr_t test_va(uint64_t align, uint64_t slot)
 {
-	return ALIGN_UP(boot_info->heap_base, align) + slot * align;
+	return ktest_scratch_va(align, slot);
 }
 
 static uint64_t free_frames(void)

@@ -38,7 +38,7 @@ KTEST(arch, arch_wx_audit_live_tables_clean)
 KTEST(arch, arch_wx_audit_catches_planted_mappings)
 {
 	paddr_t pa = pmm_alloc(&pmm_kernel);
-	vaddr_t va = ALIGN_UP(boot_info->heap_base, PAGE_SIZE_2M) + 13 * PAGE_SIZE_2M;
+	vaddr_t va = ktest_scratch_va(PAGE_SIZE_2M, 13);
 	vaddr_t user = 0x400000;
 	struct wx_audit a;
 	uint64_t *pte;

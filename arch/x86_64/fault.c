@@ -18,6 +18,7 @@
 #include <kernel/symbols.h>
 #include <lib/fmt.h>
 #include <mm/addr.h>
+#include <mm/kmalloc.h>
 #include <mm/layout.h>
 #include <mm/vmm.h>
 
@@ -99,8 +100,9 @@ const char *fault_kind_name(enum fault_kind kind)
 
 /* What the one-line report adds to the kind. */
 struct fault_detail {
-	const char *guard; /* FAULT_GUARD: whose guard */
-	char operand[48];  /* FAULT_NONCANONICAL: "[rdi+0x8]" or "in rax" */
+	const char *guard;   /* FAULT_GUARD: whose guard */
+	char heap_guard[64]; /* its name, when the heap has the guard */
+	char operand[48];    /* FAULT_NONCANONICAL: "[rdi+0x8]" or "in rax" */
 };
 
 /* --- decoding and classification ------------------------------------------ */
@@ -164,6 +166,8 @@ static enum fault_kind classify_pf(const struct trap_frame *tf, vaddr_t addr,
 	if (e & PF_RSVD)
 		return FAULT_RESERVED;
 	d->guard = vmm_guard_find(addr);
+	if (!d->guard && kmalloc_guard_name(addr, d->heap_guard, sizeof(d->heap_guard)))
+		d->guard = d->heap_guard;
 	if (d->guard)
 		return FAULT_GUARD;
 	if (!(e & PF_P))

@@ -54,20 +54,10 @@ static bool expect_fault(struct ktest *t, int line, bool faulted, const struct f
 	return !t->failed;
 }
 
-/*
- * A free page-aligned address in the heap window, away from the heap's own
- * range [heap_base, heap_base + LAYOUT_HEAP_EXTENT) so that no mapping or
- * demand region is there: the middle of the larger gap beside it.
- */
+/* A free page-aligned address where tests may map (ktest_scratch_va()). */
 static vaddr_t heap_window_va(unsigned int page)
 {
-	vaddr_t base = boot_info->heap_base, end = LAYOUT_HEAP_START + LAYOUT_HEAP_SIZE;
-	vaddr_t above = base + LAYOUT_HEAP_EXTENT;
-	vaddr_t gap = base - LAYOUT_HEAP_START >= end - above
-			  ? LAYOUT_HEAP_START + (base - LAYOUT_HEAP_START) / 2
-			  : above + (end - above) / 2;
-
-	return ALIGN_DOWN(gap, PAGE_SIZE_2M) + page * PAGE_SIZE;
+	return ktest_scratch_va(PAGE_SIZE, page);
 }
 
 struct test_page {

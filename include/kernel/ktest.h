@@ -54,6 +54,13 @@ void ktest_skip(struct ktest *t, const char *fmt, ...) __printf(2, 3);
 		}                                                                                  \
 	} while (0)
 
+/*
+ * A scratch address for tests that map pages for a while: slot * align past
+ * a 1 GiB boundary in the middle of the larger gap beside the heap's extent
+ * in the heap window, where nothing else maps. align: up to 1 GiB.
+ */
+vaddr_t ktest_scratch_va(uint64_t align, uint64_t slot);
+
 /* True if the command line asks for tests. */
 bool ktest_requested(const char *cmdline);
 

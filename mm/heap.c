@@ -1,0 +1,675 @@
+/*
+ * The heap allocator (include/mm/heap.h): its entry points, the front
+ * cache, and small blocks in chunks with segregated free lists and
+ * boundary-tag coalescing. Large blocks live in mm/heap_large.c; the
+ * verifier and the diagnosis of bad frees in mm/heap_check.c. The block
+ * format is drawn in mm/heap_internal.h, the design in docs/heap.md.
+ *
+ * Lock order: the front cache needs interrupts off only; the lists, chunks
+ * and counters need h->lock. h->ops are called with the lock held.
+ */
+#include <lib/errno.h>
+#include <lib/fmt.h>
+#include <lib/string.h>
+#include "heap_internal.h"
+
+_Static_assert(HEAP_FL_COUNT > 63 - __builtin_clzll(HEAP_CHUNK_SIZE) - (HEAP_SL_SHIFT + 3),
+	       "the first level covers a whole chunk");
+_Static_assert(HEAP_MAX_CHUNKS % 64 == 0, "the chunk map is whole words");
+
+/* The largest request the front cache serves: its block is at most HEAP_CACHE_MAX. */
+#define CACHE_REQ_MAX (HEAP_CACHE_MAX - sizeof(struct heap_block) - HEAP_CANARY_SIZE)
+
+__noreturn void heap_fail(struct heap *h, const char *fmt, ...)
+{
+	char msg[256];
+	va_list ap;
+
+	va_start(ap, fmt);
+	fmt_vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	h->ops->corrupt(h->ctx, msg);
+}
+
+/* ---- free lists ---------------------------------------------------------- */
+
+static void list_insert(struct heap *h, struct heap_block *b)
+{
+	struct heap_free_links *l = heap_payload(b);
+	unsigned fl, sl;
+
+	heap_class_of(heap_block_size(b), &fl, &sl);
+	l->prev = NULL;
+	l->next = h->free[fl][sl];
+	if (l->next)
+		l->next->prev = l;
+	h->free[fl][sl] = l;
+	h->fl_bitmap |= 1u << fl;
+	h->sl_bitmap[fl] |= 1u << sl;
+	h->free_blocks++;
+	h->free_bytes += heap_block_size(b);
+}
+
+/* Unlink b from its list, refusing links that do not point back (a smashed list). */
+static void list_remove(struct heap *h, struct heap_block *b)
+{
+	struct heap_free_links *l = heap_payload(b);
+	unsigned fl, sl;
+
+	heap_class_of(heap_block_size(b), &fl, &sl);
+	if ((l->next && l->next->prev != l) || (l->prev ? l->prev->next : h->free[fl][sl]) != l)
+		heap_fail(h, "free list corrupted at block %#lx (%lu bytes)", (unsigned long)b,
+			  (unsigned long)heap_block_size(b));
+	if (l->next)
+		l->next->prev = l->prev;
+	if (l->prev)
+		l->prev->next = l->next;
+	else
+		h->free[fl][sl] = l->next;
+	if (!h->free[fl][sl]) {
+		h->sl_bitmap[fl] &= ~(1u << sl);
+		if (!h->sl_bitmap[fl])
+			h->fl_bitmap &= ~(1u << fl);
+	}
+	h->free_blocks--;
+	h->free_bytes -= heap_block_size(b);
+}
+
+/*
+ * A free block of at least size bytes, unlinked; NULL if there is none.
+ * The head of size's own class is tried first; after that, any block of a
+ * higher class fits without looking, so the search is two bitmap scans.
+ */
+static struct heap_block *list_take(struct heap *h, uint64_t size)
+{
+	struct heap_free_links *l;
+	struct heap_block *b;
+	unsigned fl, sl;
+	uint32_t bits;
+
+	heap_class_of(size, &fl, &sl);
+	if (fl >= HEAP_FL_COUNT)
+		return NULL;
+	l = h->free[fl][sl];
+	if (!l || heap_block_size(heap_header(l)) < size) {
+		bits = h->sl_bitmap[fl] & (~0u << (sl + 1));
+		if (!bits) {
+			bits = h->fl_bitmap & (~0u << (fl + 1));
+			if (!bits)
+				return NULL;
+			fl = (unsigned)__builtin_ctz(bits);
+			bits = h->sl_bitmap[fl];
+		}
+		l = h->free[fl][(unsigned)__builtin_ctz(bits)];
+	}
+	b = heap_header(l);
+	if (!heap_in_state(h, b, HS_FREE))
+		heap_fail(h, "free list holds a damaged block at %#lx", (unsigned long)b);
+	list_remove(h, b);
+	return b;
+}
+
+/* ---- blocks ---------------------------------------------------------------- */
+
+/* Make b (size and PREV_USED set, unlisted) a free block: footer, state, list. */
+static void block_make_free(struct heap *h, struct heap_block *b)
+{
+	uint64_t size = heap_block_size(b);
+
+	*(uint64_t *)((uintptr_t)b + size - sizeof(uint64_t)) = size;
+	b->req = 0;
+	heap_set_state(h, b, HS_FREE);
+	list_insert(h, b);
+}
+
+/*
+ * Shape the free, unlisted block b into a used block of size bytes; what is
+ * left over becomes a free block if it is big enough to be one.
+ */
+static void block_carve(struct heap *h, struct heap_block *b, uint64_t size)
+{
+	uint64_t total = heap_block_size(b), prev_used = b->size & HB_PREV_USED;
+
+	if (total - size >= HEAP_MIN_BLOCK) {
+		struct heap_block *rest = (struct heap_block *)((uintptr_t)b + size);
+
+		rest->size = (total - size) | HB_PREV_USED;
+		block_make_free(h, rest);
+		b->size = size | HB_USED | prev_used;
+	} else {
+		b->size = total | HB_USED | prev_used;
+		heap_next_block(b)->size |= HB_PREV_USED;
+	}
+}
+
+/*
+ * Split off the front of the free, unlisted block b so that the payload of
+ * what remains is aligned to align; the front becomes a free block. Returns
+ * the remaining block (b itself if it was aligned already).
+ */
+static struct heap_block *block_align_front(struct heap *h, struct heap_block *b, uint64_t align)
+{
+	uintptr_t p = ALIGN_UP((uintptr_t)heap_payload(b), align);
+	uint64_t lead, total = heap_block_size(b);
+	struct heap_block *nb;
+
+	while (p != (uintptr_t)heap_payload(b) && p - (uintptr_t)heap_payload(b) < HEAP_MIN_BLOCK)
+		p += align;
+	lead = p - (uintptr_t)heap_payload(b);
+	if (!lead)
+		return b;
+	nb = heap_header((void *)p);
+	nb->size = total - lead; /* PREV_USED clear: the front is free */
+	b->size = lead | (b->size & HB_PREV_USED);
+	block_make_free(h, b);
+	return nb;
+}
+
+/* ---- chunks ---------------------------------------------------------------- */
+
+/* A free chunk slot, or -1 if all are in use. */
+static long chunk_find_slot(struct heap *h)
+{
+	for (uint32_t w = h->chunk_hint; w < (h->max_chunks + 63) / 64; w++) {
+		if (h->chunk_map[w] != ~0ull) {
+			h->chunk_hint = w;
+			return (long)(w * 64 + (uint32_t)__builtin_ctzll(~h->chunk_map[w]));
+		}
+	}
+	return -1;
+}
+
+/*
+ * Map a new chunk and put its one free block in the lists, counted as an
+ * empty chunk. Returns false if the window is full or there is no memory.
+ */
+static bool chunk_grow(struct heap *h)
+{
+	long slot = chunk_find_slot(h);
+	uintptr_t va;
+	struct heap_block *b, *end;
+
+	if (slot < 0 || (uint64_t)slot >= h->max_chunks)
+		return false;
+	va = heap_chunk_base(h, (uint64_t)slot);
+	if (h->ops->map(h->ctx, va, HEAP_CHUNK_SIZE) != 0)
+		return false;
+	h->chunk_map[slot / 64] |= 1ull << (slot % 64);
+	h->chunks++;
+	h->grows++;
+	h->empty_chunks++;
+	/* Fresh memory is poisoned like any free block, so the verifier can tell. */
+	memset((void *)va, HEAP_POISON, HEAP_CHUNK_SIZE);
+	end = (struct heap_block *)(va + HEAP_CHUNK_USABLE);
+	end->size = HB_USED;
+	end->req = 0;
+	heap_set_state(h, end, HS_END);
+	b = (struct heap_block *)va;
+	b->size = HEAP_CHUNK_USABLE | HB_PREV_USED;
+	block_make_free(h, b);
+	return true;
+}
+
+/* Unmap the chunk whose only block is the free, unlisted block b. */
+static void chunk_release(struct heap *h, struct heap_block *b)
+{
+	long slot = heap_chunk_of(h, (uintptr_t)b);
+
+	h->ops->unmap(h->ctx, (uintptr_t)b, HEAP_CHUNK_SIZE);
+	h->chunk_map[slot / 64] &= ~(1ull << (slot % 64));
+	if ((uint32_t)slot / 64 < h->chunk_hint)
+		h->chunk_hint = (uint32_t)slot / 64;
+	h->chunks--;
+	h->shrinks++;
+}
+
+static bool block_is_whole_chunk(const struct heap_block *b)
+{
+	return heap_block_size(b) == HEAP_CHUNK_USABLE;
+}
+
+/* ---- small blocks under the lock ------------------------------------------ */
+
+void *heap_small_alloc_locked(struct heap *h, uint64_t size, uint64_t align)
+{
+	uint64_t need = heap_block_for(size);
+	uint64_t search = align > HEAP_ALIGN ? need + align + HEAP_MIN_BLOCK : need;
+	struct heap_block *b = list_take(h, search);
+	void *p;
+
+	if (!b && chunk_grow(h))
+		b = list_take(h, search);
+	if (!b)
+		return NULL;
+	if (block_is_whole_chunk(b))
+		h->empty_chunks--;
+	if (align > HEAP_ALIGN)
+		b = block_align_front(h, b, align);
+	block_carve(h, b, need);
+	b->req = (uint32_t)size;
+	heap_set_state(h, b, HS_ALLOC);
+	p = heap_payload(b);
+	heap_canary_put(h, p, size, HEAP_CANARY_SIZE);
+	h->cache.live_blocks++;
+	h->cache.live_bytes += size;
+	return p;
+}
+
+/*
+ * Put the used block b (allocated or cached, payload poisoned) back in the
+ * lists, merged with free neighbours. A chunk left entirely free is kept if
+ * it is the only empty one, else unmapped.
+ */
+void heap_small_free_locked(struct heap *h, struct heap_block *b)
+{
+	uint64_t size = heap_block_size(b);
+	struct heap_block *next = heap_next_block(b);
+
+	if (!(b->size & HB_PREV_USED)) {
+		uint64_t psize = *(uint64_t *)((uintptr_t)b - sizeof(uint64_t));
+		struct heap_block *prev = (struct heap_block *)((uintptr_t)b - psize);
+
+		if (psize % HEAP_ALIGN || psize < HEAP_MIN_BLOCK || psize > HEAP_CHUNK_USABLE ||
+		    heap_chunk_of(h, (uintptr_t)prev) != heap_chunk_of(h, (uintptr_t)b) ||
+		    heap_block_size(prev) != psize || !heap_in_state(h, prev, HS_FREE))
+			heap_fail(
+			    h,
+			    "header of block %#lx overwritten: the free block before it is damaged",
+			    (unsigned long)b);
+		list_remove(h, prev);
+		/* The old footer and this header become payload: poison them. */
+		memset((char *)b - sizeof(uint64_t), HEAP_POISON, sizeof(uint64_t) + sizeof(*b));
+		size += psize;
+		b = prev;
+	}
+	if (!(next->size & HB_USED)) {
+		struct heap_block *after = heap_next_block(next);
+
+		if (!heap_in_state(h, next, HS_FREE))
+			heap_fail(h, "header of block %#lx overwritten (it follows block %#lx)",
+				  (unsigned long)next, (unsigned long)b);
+		list_remove(h, next);
+		size += heap_block_size(next);
+		memset(next, HEAP_POISON, sizeof(*next) + sizeof(struct heap_free_links));
+		next = after;
+	} else {
+		next->size &= ~HB_PREV_USED;
+	}
+	b->size = size | (b->size & HB_PREV_USED);
+	block_make_free(h, b);
+	if (block_is_whole_chunk(b)) {
+		if (h->empty_chunks == 0) {
+			h->empty_chunks++;
+		} else {
+			list_remove(h, b);
+			chunk_release(h, b);
+		}
+	}
+}
+
+/* ---- the front cache -------------------------------------------------------- */
+
+/* A cached block for a request of size bytes (at most CACHE_REQ_MAX), or NULL. */
+static inline void *cache_take(struct heap *h, uint64_t size)
+{
+	uint64_t bsize = heap_block_for(size);
+	struct heap_cache_class *cc = &h->cache.cls[bsize / HEAP_ALIGN];
+	unsigned long irq = arch_irq_save();
+	struct heap_block *b;
+	void *p = cc->head;
+
+	if (!p) {
+		arch_irq_restore(irq);
+		return NULL;
+	}
+	b = heap_header(p);
+	if (!heap_in_state(h, b, HS_CACHED) || heap_block_size(b) != bsize) {
+		arch_irq_restore(irq);
+		heap_fail(h,
+			  "front cache corrupted: block %#lx (class of %lu bytes) was overwritten "
+			  "after it was freed",
+			  (unsigned long)b, (unsigned long)bsize);
+	}
+	cc->head = *(void **)p;
+	cc->count--;
+	h->cache.live_blocks++;
+	h->cache.live_bytes += size;
+	arch_irq_restore(irq);
+	b->req = (uint32_t)size;
+	heap_set_state(h, b, HS_ALLOC);
+	heap_canary_put(h, p, size, HEAP_CANARY_SIZE);
+	return p;
+}
+
+/* Cache the freed block b (poisoned) if its class has room; false if not. */
+static inline bool cache_put(struct heap *h, struct heap_block *b, uint64_t bsize)
+{
+	struct heap_cache_class *cc = &h->cache.cls[bsize / HEAP_ALIGN];
+	void *p = heap_payload(b);
+	unsigned long irq;
+
+	heap_set_state(h, b, HS_CACHED);
+	irq = arch_irq_save();
+	if (cc->count >= cc->limit) {
+		arch_irq_restore(irq);
+		return false;
+	}
+	*(void **)p = cc->head;
+	cc->head = p;
+	cc->count++;
+	arch_irq_restore(irq);
+	return true;
+}
+
+/* Give every cached block back to the lists. Caller holds the lock. */
+static void cache_drain_locked(struct heap *h)
+{
+	for (unsigned c = 0; c < HEAP_CACHE_CLASSES; c++) {
+		struct heap_cache_class *cc = &h->cache.cls[c];
+
+		while (cc->head) {
+			void *p = cc->head;
+
+			cc->head = *(void **)p;
+			cc->count--;
+			*(uint64_t *)p = (uint64_t)HEAP_POISON * 0x0101010101010101ull;
+			heap_small_free_locked(h, heap_header(p));
+		}
+	}
+}
+
+/* ---- entry points --------------------------------------------------------- */
+
+int heap_init(struct heap *h, uintptr_t base, uint64_t size, const struct heap_ops *ops, void *ctx,
+	      uint64_t secret)
+{
+	uint64_t arena = size / 2;
+
+	if (!ops || base % HEAP_CHUNK_STRIDE || size % HEAP_CHUNK_STRIDE ||
+	    size < 4 * HEAP_CHUNK_STRIDE || base + size < base)
+		return -EINVAL;
+	memset(h, 0, sizeof(*h));
+	h->lock = (struct spinlock)SPINLOCK_INIT;
+	h->ops = ops;
+	h->ctx = ctx;
+	h->secret = secret | 1;
+	h->base = base;
+	h->size = size;
+	h->max_chunks = (uint32_t)MIN(arena / HEAP_CHUNK_STRIDE, (uint64_t)HEAP_MAX_CHUNKS);
+	h->large_base = base + arena;
+	h->large_region = ALIGN_DOWN((size - arena) / HEAP_LARGE_CLASSES, PAGE_SIZE);
+	for (unsigned c = HEAP_MIN_BLOCK / HEAP_ALIGN; c < HEAP_CACHE_CLASSES; c++)
+		h->cache.cls[c].limit = (uint32_t)MAX(2u, HEAP_CACHE_BYTES / (c * HEAP_ALIGN));
+	return 0;
+}
+
+/* Check after an operation, in HEAP_DEBUG_VERIFY mode. */
+static void debug_verify(struct heap *h)
+{
+	char msg[160];
+
+	if (heap_check(h, msg, sizeof(msg)) != 0)
+		heap_fail(h, "heap check failed: %s", msg);
+}
+
+/* Fill and verify in debug mode (rare: kept out of line). */
+static __attribute__((noinline)) void *debug_after_alloc(struct heap *h, void *p, size_t size)
+{
+	if (p && (h->debug & HEAP_DEBUG_FILL))
+		memset(p, HEAP_FILL, size);
+	if (h->debug & HEAP_DEBUG_VERIFY)
+		debug_verify(h);
+	return p;
+}
+
+static void *alloc_slow(struct heap *h, size_t size, size_t align)
+{
+	unsigned long irq;
+	void *p;
+
+	if (align < HEAP_ALIGN)
+		align = HEAP_ALIGN;
+	if (align > HEAP_MAX_ALIGN || (align & (align - 1)))
+		return NULL;
+	if (size >= HEAP_LARGE_MIN) {
+		p = heap_large_alloc(h, size);
+	} else {
+		irq = spin_lock_irqsave(&h->lock);
+		p = heap_small_alloc_locked(h, size, align);
+		if (!p)
+			h->failures++;
+		spin_unlock_irqrestore(&h->lock, irq);
+	}
+	return p;
+}
+
+void *heap_alloc(struct heap *h, size_t size, size_t align)
+{
+	void *p = NULL;
+
+	if (size <= CACHE_REQ_MAX && align <= HEAP_ALIGN)
+		p = cache_take(h, size);
+	if (!p)
+		p = alloc_slow(h, size, align);
+	if (__builtin_expect(h->debug != 0, 0))
+		return debug_after_alloc(h, p, size);
+	return p;
+}
+
+void *heap_calloc(struct heap *h, size_t n, size_t size)
+{
+	size_t bytes;
+	void *p;
+
+	if (__builtin_mul_overflow(n, size, &bytes))
+		return NULL;
+	p = heap_alloc(h, bytes, 0);
+	if (p)
+		memset(p, 0, bytes);
+	return p;
+}
+
+/*
+ * The header of p, a small block the caller owns; a bad free, double free,
+ * damaged header or overwritten canary is reported and never returns.
+ */
+static inline __attribute__((always_inline)) struct heap_block *small_block_of(struct heap *h,
+									       const void *p)
+{
+	uintptr_t a = (uintptr_t)p;
+	struct heap_block *b;
+
+	if (a % HEAP_ALIGN || heap_chunk_of(h, a - sizeof(*b)) < 0)
+		heap_bad_free(h, p);
+	b = heap_header(p);
+	if (!heap_in_state(h, b, HS_ALLOC))
+		heap_bad_free(h, p);
+	if (!heap_canary_ok(h, p, b->req, HEAP_CANARY_SIZE))
+		heap_fail(h,
+			  "buffer overrun: the canary after the %u bytes of block %#lx (%lu bytes) "
+			  "is overwritten",
+			  b->req, (unsigned long)p, (unsigned long)heap_block_size(b));
+	return b;
+}
+
+static inline __attribute__((always_inline)) void small_free(struct heap *h, void *p)
+{
+	struct heap_block *b = small_block_of(h, p);
+	uint64_t bsize = heap_block_size(b);
+	unsigned long irq;
+
+	memset(p, HEAP_POISON, bsize - sizeof(*b));
+	irq = arch_irq_save();
+	h->cache.live_blocks--;
+	h->cache.live_bytes -= b->req;
+	arch_irq_restore(irq);
+	if (bsize <= HEAP_CACHE_MAX && cache_put(h, b, bsize))
+		return;
+	irq = spin_lock_irqsave(&h->lock);
+	heap_small_free_locked(h, b);
+	spin_unlock_irqrestore(&h->lock, irq);
+}
+
+void heap_free(struct heap *h, void *p)
+{
+	if ((uintptr_t)p - h->base < h->large_base - h->base)
+		small_free(h, p);
+	else if (heap_is_large(h, (uintptr_t)p))
+		heap_large_free(h, p);
+	else if (p)
+		heap_bad_free(h, p);
+	if (__builtin_expect(h->debug & HEAP_DEBUG_VERIFY, 0))
+		debug_verify(h);
+}
+
+/*
+ * Resize the small block b to need bytes in place, if it shrinks or its
+ * next neighbour is free and big enough. Caller holds the lock.
+ */
+static bool small_resize_locked(struct heap *h, struct heap_block *b, uint64_t need)
+{
+	uint64_t have = heap_block_size(b), old = have;
+	struct heap_block *next = heap_next_block(b), *tail;
+
+	if (need > have) {
+		if ((next->size & HB_USED) || have + heap_block_size(next) < need)
+			return false;
+		if (!heap_in_state(h, next, HS_FREE))
+			heap_fail(h, "header of block %#lx overwritten (it follows block %#lx)",
+				  (unsigned long)next, (unsigned long)b);
+		list_remove(h, next);
+		have += heap_block_size(next);
+		memset(next, HEAP_POISON, sizeof(*next) + sizeof(struct heap_free_links));
+		b->size = have | (b->size & HB_FLAGS);
+		heap_next_block(b)->size |= HB_PREV_USED;
+	}
+	if (have - need >= HEAP_MIN_BLOCK) {
+		tail = (struct heap_block *)((uintptr_t)b + need);
+		/* What was b's payload is poisoned; a merged neighbour's space already is. */
+		if (need < old)
+			memset(tail, HEAP_POISON, old - need);
+		tail->size = (have - need) | HB_USED | HB_PREV_USED;
+		b->size = need | (b->size & HB_FLAGS);
+		heap_small_free_locked(h, tail);
+	}
+	return true;
+}
+
+/* Allocate, copy the smaller of the two sizes, free the old block. */
+static void *realloc_move(struct heap *h, void *p, uint64_t old_size, size_t size)
+{
+	void *q = heap_alloc(h, size, 0);
+
+	if (!q)
+		return NULL;
+	memcpy(q, p, MIN(old_size, (uint64_t)size));
+	heap_free(h, p);
+	return q;
+}
+
+static void *small_realloc(struct heap *h, void *p, size_t size)
+{
+	struct heap_block *b = small_block_of(h, p);
+	uint64_t old = b->req;
+	unsigned long irq;
+	bool done = false;
+
+	if (size < HEAP_LARGE_MIN) {
+		irq = spin_lock_irqsave(&h->lock);
+		done = small_resize_locked(h, b, heap_block_for(size));
+		if (done) {
+			h->cache.live_bytes += size - old;
+			b->req = (uint32_t)size;
+			heap_set_state(h, b, HS_ALLOC);
+			heap_canary_put(h, p, size, HEAP_CANARY_SIZE);
+		}
+		spin_unlock_irqrestore(&h->lock, irq);
+	}
+	return done ? p : realloc_move(h, p, old, size);
+}
+
+void *heap_realloc(struct heap *h, void *p, size_t size)
+{
+	void *q;
+
+	if (!p)
+		return heap_alloc(h, size, 0);
+	if (size == 0) {
+		heap_free(h, p);
+		return NULL;
+	}
+	if (heap_is_large(h, (uintptr_t)p))
+		q = heap_large_realloc(h, p, size);
+	else
+		q = small_realloc(h, p, size);
+	if (__builtin_expect(h->debug & HEAP_DEBUG_VERIFY, 0))
+		debug_verify(h);
+	return q;
+}
+
+size_t heap_size(struct heap *h, const void *p)
+{
+	if (heap_is_large(h, (uintptr_t)p))
+		return heap_large_size(h, p);
+	return small_block_of(h, p)->req;
+}
+
+void heap_trim(struct heap *h)
+{
+	unsigned long irq = spin_lock_irqsave(&h->lock);
+	unsigned fl, sl;
+
+	heap_large_trim(h);
+	cache_drain_locked(h);
+	/* Whole free chunks sit in the top class that holds HEAP_CHUNK_USABLE. */
+	heap_class_of(HEAP_CHUNK_USABLE, &fl, &sl);
+	for (struct heap_free_links *l = h->free[fl][sl], *next; l; l = next) {
+		struct heap_block *b = heap_header(l);
+
+		next = l->next;
+		if (block_is_whole_chunk(b)) {
+			list_remove(h, b);
+			chunk_release(h, b);
+			h->empty_chunks--;
+		}
+	}
+	spin_unlock_irqrestore(&h->lock, irq);
+}
+
+/* The largest block in the lists: the biggest in the highest non-empty list. */
+static uint64_t largest_free_locked(struct heap *h)
+{
+	uint64_t best = 0;
+	unsigned fl, sl;
+
+	if (!h->fl_bitmap)
+		return 0;
+	fl = 31 - (unsigned)__builtin_clz(h->fl_bitmap);
+	sl = 31 - (unsigned)__builtin_clz(h->sl_bitmap[fl]);
+	for (struct heap_free_links *l = h->free[fl][sl]; l; l = l->next)
+		best = MAX(best, heap_block_size(heap_header(l)));
+	return best;
+}
+
+void heap_stats(struct heap *h, struct heap_stats *s)
+{
+	unsigned long irq = spin_lock_irqsave(&h->lock);
+
+	memset(s, 0, sizeof(*s));
+	s->chunk_bytes = (uint64_t)h->chunks * HEAP_CHUNK_SIZE;
+	s->large_bytes = h->large_bytes;
+	s->live_blocks = h->cache.live_blocks + h->large_live;
+	s->live_bytes = h->cache.live_bytes + h->large_req;
+	s->free_bytes = h->free_bytes;
+	s->free_blocks = h->free_blocks;
+	s->largest_free = largest_free_locked(h);
+	for (unsigned c = 0; c < HEAP_CACHE_CLASSES; c++) {
+		s->cached_blocks += h->cache.cls[c].count;
+		s->cached_bytes += (uint64_t)h->cache.cls[c].count * c * HEAP_ALIGN;
+	}
+	s->chunks = h->chunks;
+	s->grows = h->grows;
+	s->shrinks = h->shrinks;
+	s->failures = h->failures;
+	spin_unlock_irqrestore(&h->lock, irq);
+}

@@ -1,0 +1,201 @@
+/*
+ * What mm/heap.c, mm/heap_large.c and mm/heap_check.c share: the block
+ * format and the helpers that read and check it. Nothing outside the heap
+ * includes this.
+ *
+ * A chunk (HEAP_CHUNK_SIZE bytes at the start of its HEAP_CHUNK_STRIDE slot):
+ *
+ *	| block | block | ... | block | end marker (16 bytes) |
+ *
+ * A block (sizes and addresses multiples of 16):
+ *
+ *	+0   size     bytes of the block, header included | USED | PREV_USED
+ *	+8   req      bytes the caller asked for (meaningful while allocated)
+ *	+12  check    keyed hash of the header's address, size, req and state
+ *	+16  payload  allocated: req bytes, then the 8-byte canary, unaligned
+ *	              cached:    next cached payload (8 bytes), then poison
+ *	              free:      list links (16 bytes), poison, size (last 8)
+ *
+ * The first block of a chunk has PREV_USED set; the end marker is a used
+ * header of size 0, so coalescing never looks outside the chunk.
+ */
+#pragma once
+
+#include <lib/types.h>
+#include <mm/heap.h>
+
+struct heap_block {
+	uint64_t size;
+	uint32_t req;
+	uint32_t check;
+};
+_Static_assert(sizeof(struct heap_block) == HEAP_ALIGN, "a header keeps payloads aligned");
+
+#define HB_USED	     1ull
+#define HB_PREV_USED 2ull
+#define HB_FLAGS     (HEAP_ALIGN - 1ull)
+
+/* What a header's check word says the block is. */
+enum heap_state {
+	HS_ALLOC = 1,  /* handed out */
+	HS_CACHED = 2, /* freed into the front cache: still "used" for its neighbours */
+	HS_FREE = 3,   /* in a free list */
+	HS_END = 4,    /* a chunk's end marker */
+};
+
+#define HEAP_CANARY_SIZE 8u
+/* Header, links and footer: the smallest block that can be free. */
+#define HEAP_MIN_BLOCK	  48u
+#define HEAP_CHUNK_USABLE (HEAP_CHUNK_SIZE - sizeof(struct heap_block))
+/* Largest small request: anything from HEAP_LARGE_MIN on gets pages. */
+#define HEAP_SMALL_MAX (HEAP_LARGE_MIN - 1)
+
+static inline struct heap_block *heap_header(const void *payload)
+{
+	return (struct heap_block *)((uintptr_t)payload - sizeof(struct heap_block));
+}
+
+static inline void *heap_payload(const struct heap_block *b)
+{
+	return (void *)((uintptr_t)b + sizeof(struct heap_block));
+}
+
+static inline uint64_t heap_block_size(const struct heap_block *b)
+{
+	return b->size & ~HB_FLAGS;
+}
+
+static inline struct heap_block *heap_next_block(const struct heap_block *b)
+{
+	return (struct heap_block *)((uintptr_t)b + heap_block_size(b));
+}
+
+/* The block size that holds a request of size bytes with its canary. */
+static inline uint64_t heap_block_for(uint64_t size)
+{
+	uint64_t n = (size + sizeof(struct heap_block) + HEAP_CANARY_SIZE + HEAP_ALIGN - 1) &
+		     ~(uint64_t)(HEAP_ALIGN - 1);
+
+	return n < HEAP_MIN_BLOCK ? HEAP_MIN_BLOCK : n;
+}
+
+/*
+ * The check word for b in state s: the header's own fields mixed with its
+ * address and the secret, so a stray write, a pointer into the middle of a
+ * block and a block in the wrong state all fail to match. The flags are
+ * left out: a neighbour's free or allocation changes PREV_USED, and the
+ * verifier checks the tags against the blocks themselves.
+ */
+static inline uint32_t heap_check_word(const struct heap *h, const struct heap_block *b,
+				       enum heap_state s)
+{
+	uint64_t x =
+	    (uintptr_t)b ^ ((b->size & ~HB_FLAGS) << 16) ^ ((uint64_t)b->req << 36) ^ (uint64_t)s;
+
+	return (uint32_t)(((x ^ h->secret) * 0x9e3779b97f4a7c15ull) >> 32);
+}
+
+static inline void heap_set_state(const struct heap *h, struct heap_block *b, enum heap_state s)
+{
+	b->check = heap_check_word(h, b, s);
+}
+
+static inline bool heap_in_state(const struct heap *h, const struct heap_block *b,
+				 enum heap_state s)
+{
+	return b->check == heap_check_word(h, b, s);
+}
+
+/* The canary after the requested bytes of the block whose payload is at p. */
+static inline uint64_t heap_canary(const struct heap *h, uintptr_t p)
+{
+	return (p ^ h->secret) * 0x9e3779b97f4a7c15ull;
+}
+
+/* Write n (at most 8) bytes of p's canary at p + req. */
+static inline void heap_canary_put(const struct heap *h, void *p, uint64_t req, unsigned n)
+{
+	uint64_t c = heap_canary(h, (uintptr_t)p);
+
+	__builtin_memcpy((char *)p + req, &c, n);
+}
+
+/* True if the n canary bytes at p + req are intact. */
+static inline bool heap_canary_ok(const struct heap *h, const void *p, uint64_t req, unsigned n)
+{
+	uint64_t c = heap_canary(h, (uintptr_t)p), got = 0;
+
+	__builtin_memcpy(&got, (const char *)p + req, n);
+	return n == 8 ? got == c : (got ^ c) << (64 - 8 * n) == 0;
+}
+
+/* Chunk slot index of addr, or -1 if addr is not inside a mapped chunk. */
+static inline long heap_chunk_of(const struct heap *h, uintptr_t addr)
+{
+	uint64_t off = addr - h->base;
+	uint64_t slot = off / HEAP_CHUNK_STRIDE;
+
+	if (slot >= h->max_chunks || off % HEAP_CHUNK_STRIDE >= HEAP_CHUNK_SIZE)
+		return -1;
+	if (!(h->chunk_map[slot / 64] >> (slot % 64) & 1))
+		return -1;
+	return (long)slot;
+}
+
+/* True if p lies in the window's large-block half. */
+static inline bool heap_is_large(const struct heap *h, uintptr_t p)
+{
+	return p - h->large_base < h->base + h->size - h->large_base;
+}
+
+static inline uintptr_t heap_chunk_base(const struct heap *h, uint64_t slot)
+{
+	return h->base + slot * HEAP_CHUNK_STRIDE;
+}
+
+/* The free-list class of a free block of size bytes (TLSF's two-level mapping). */
+static inline void heap_class_of(uint64_t size, unsigned *fl, unsigned *sl)
+{
+	if (size < (HEAP_ALIGN << HEAP_SL_SHIFT)) {
+		*fl = 0;
+		*sl = (unsigned)(size / HEAP_ALIGN);
+	} else {
+		unsigned f = 63 - (unsigned)__builtin_clzll(size);
+
+		*fl = f - (HEAP_SL_SHIFT + 3);
+		*sl = (unsigned)(size >> (f - HEAP_SL_SHIFT)) & (HEAP_SL_COUNT - 1);
+	}
+}
+
+/*
+ * A large block's record, kept in a small block for good: while the block
+ * is live and after, so that its slot can be reused and a double free of
+ * it recognised.
+ */
+struct heap_large {
+	uintptr_t slot;		      /* the slot's first page: the payload */
+	uint64_t pages;		      /* mapped now (0 once freed) */
+	uint64_t req;		      /* bytes requested */
+	uint32_t cls;		      /* the slot spans 2^cls pages */
+	bool live;		      /* handed out */
+	struct heap_large *hash_next; /* h->large_hash chain */
+	struct heap_large *free_next; /* h->large_free queue */
+};
+
+/* In mm/heap.c, for the other parts. Callers hold h->lock. */
+void *heap_small_alloc_locked(struct heap *h, uint64_t size, uint64_t align);
+void heap_small_free_locked(struct heap *h, struct heap_block *b);
+__noreturn void heap_fail(struct heap *h, const char *fmt, ...) __printf(2, 3);
+
+/* In mm/heap_large.c. */
+void *heap_large_alloc(struct heap *h, uint64_t size);
+void heap_large_free(struct heap *h, void *p);
+void *heap_large_realloc(struct heap *h, void *p, uint64_t size);
+uint64_t heap_large_size(struct heap *h, const void *p);
+void heap_large_trim(struct heap *h);
+int heap_large_check(struct heap *h, char *msg, size_t len);
+
+/* In mm/heap_check.c: why freeing p is wrong; never returns. */
+__noreturn void heap_bad_free(struct heap *h, const void *p);
+/* Write what heap_check() found wrong into msg; returns -EIO. */
+int heap_check_fail(char *msg, size_t len, const char *fmt, ...) __printf(3, 4);

@@ -1,0 +1,136 @@
+/*
+ * The kernel heap (include/mm/kmalloc.h): the portable allocator of
+ * mm/heap.c bound to the kernel's heap window, with frames from pmm_kernel
+ * mapped by the vmm, and a panic for what its hardening checks find.
+ */
+#include <kernel/console.h>
+#include <kernel/panic.h>
+#include <lib/cmdline.h>
+#include <lib/errno.h>
+#include <mm/kmalloc.h>
+#include <mm/layout.h>
+#include <mm/pmm_boot.h>
+#include <mm/vmm.h>
+
+static struct heap kernel_heap;
+
+/* Pages unmapped per vmm_unmap() call: their frames wait in an array until the flush. */
+#define UNMAP_BATCH 32
+
+static void kheap_unmap(void *ctx, uintptr_t va, size_t size)
+{
+	paddr_t frames[UNMAP_BATCH];
+
+	for (size_t done = 0; done < size;) {
+		size_t n = MIN((size - done) / PAGE_SIZE, (size_t)UNMAP_BATCH);
+
+		for (size_t i = 0; i < n; i++) {
+			frames[i] = vmm_translate(va + done + i * PAGE_SIZE);
+			KASSERT(frames[i] != PADDR_INVALID);
+		}
+		/* The frames are reused only after the TLB forgets them. */
+		KASSERT(vmm_unmap(va + done, n * PAGE_SIZE) == 0);
+		for (size_t i = 0; i < n; i++)
+			KASSERT(pmm_free(&pmm_kernel, frames[i]) == 0);
+		done += n * PAGE_SIZE;
+	}
+}
+
+static int kheap_map(void *ctx, uintptr_t va, size_t size)
+{
+	for (size_t off = 0; off < size; off += PAGE_SIZE) {
+		paddr_t pa = pmm_alloc(&pmm_kernel);
+
+		if (pa != PADDR_INVALID && vmm_map(va + off, pa, PAGE_SIZE, VMM_WRITE) == 0)
+			continue;
+		if (pa != PADDR_INVALID)
+			pmm_free(&pmm_kernel, pa);
+		if (off)
+			kheap_unmap(ctx, va, off);
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+static __noreturn void kheap_corrupt(void *ctx, const char *msg)
+{
+	panic("heap: %s", msg);
+}
+
+static const struct heap_ops kheap_ops = {
+    .map = kheap_map,
+    .unmap = kheap_unmap,
+    .corrupt = kheap_corrupt,
+};
+
+void kmalloc_init(const struct boot_info *bi)
+{
+	/* random_seed[0] is the heap's: its check words and canaries. */
+	if (heap_init(&kernel_heap, bi->heap_base, LAYOUT_HEAP_EXTENT, &kheap_ops, NULL,
+		      bi->random_seed[0]) != 0)
+		panic("kmalloc_init: heap window %#llx is not usable",
+		      (unsigned long long)bi->heap_base);
+	if (cmdline_has(bi->cmdline, "heapdebug"))
+		kernel_heap.debug = HEAP_DEBUG_FILL | HEAP_DEBUG_VERIFY;
+	kinfo("heap: %llu TiB window at %#llx: %llu KiB chunks for small blocks, pages of their "
+	      "own from %llu KiB%s",
+	      (unsigned long long)(LAYOUT_HEAP_EXTENT >> 40), (unsigned long long)bi->heap_base,
+	      (unsigned long long)(HEAP_CHUNK_SIZE / KiB),
+	      (unsigned long long)(HEAP_LARGE_MIN / KiB),
+	      kernel_heap.debug ? ", debug checks on" : "");
+}
+
+void *kmalloc(size_t size)
+{
+	return heap_alloc(&kernel_heap, size, 0);
+}
+
+void *kmalloc_aligned(size_t size, size_t align)
+{
+	return heap_alloc(&kernel_heap, size, align);
+}
+
+void *kcalloc(size_t n, size_t size)
+{
+	return heap_calloc(&kernel_heap, n, size);
+}
+
+void *krealloc(void *p, size_t size)
+{
+	return heap_realloc(&kernel_heap, p, size);
+}
+
+void kfree(void *p)
+{
+	heap_free(&kernel_heap, p);
+}
+
+size_t ksize(const void *p)
+{
+	return heap_size(&kernel_heap, p);
+}
+
+void kmalloc_trim(void)
+{
+	heap_trim(&kernel_heap);
+}
+
+int kmalloc_check(char *msg, size_t len)
+{
+	return heap_check(&kernel_heap, msg, len);
+}
+
+void kmalloc_stats(struct heap_stats *s)
+{
+	heap_stats(&kernel_heap, s);
+}
+
+bool kmalloc_guard_name(vaddr_t addr, char *buf, size_t len)
+{
+	return kernel_heap.ops && heap_guard_name(&kernel_heap, addr, buf, len);
+}
+
+struct heap *kmalloc_heap(void)
+{
+	return &kernel_heap;
+}

@@ -1,0 +1,871 @@
+/*
+ * The "heap" bench suite: times mm/heap.c natively over a host heap window
+ * (tests/heap_host.h: address space reserved PROT_NONE, map and unmap by
+ * mprotect) against the issue's limits: a small alloc+free pair (16-512 B)
+ * <= 20 ns median and no slower than glibc's malloc+free on the same sizes,
+ * and after the standard fragmenting trace (docs/bench.md, "heap") a single
+ * alloc+free pair <= 150 ns at p99. Next to it: glibc on the same sequences,
+ * and a reference address-ordered first-fit free list, the heap many hobby
+ * kernels start with. Reports the memory overhead and fragmentation the
+ * trace leaves, and info rows for realloc, calloc, aligned and large blocks.
+ *
+ * On the host arch_irq_save() is a no-op, so the heap's fast path costs no
+ * interrupt masking here; in the kernel it pays pushf/cli/popf.
+ */
+#define _GNU_SOURCE /* mallinfo2, malloc_trim */
+
+#include "bench.h"
+
+#include "../heap_host.h"
+
+#include <malloc.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+
+#define SUITE	      "heap"
+#define WINDOW	      (4 * GiB) /* 2 GiB of chunk slots, 2 GiB of large slots */
+#define SECRET	      0x5eed5eed5eed5eedull
+#define SMALL_OPS     4096 /* pairs per batch, and the length of the size table */
+#define SMALL_MIN     16
+#define SMALL_MAX     512
+#define ROUNDS	      9	 /* each figure pools rounds, alternating heap and glibc */
+#define ROUND_BATCHES 23 /* batches per figure per round */
+#define NSAMPLES      (ROUNDS * ROUND_BATCHES)
+
+/* The standard fragmenting trace (docs/bench.md): live objects, then replacement steps. */
+#define TRACE_LIVE  20000
+#define TRACE_STEPS 1000000
+#define TRACE_MIN   16 /* sizes log-uniform in [TRACE_MIN, TRACE_MIN << TRACE_LOG2) */
+#define TRACE_LOG2  8
+#define TRACE_SEED  0x243f6a8885a308d3ull
+#define PAIR_SEED   0x13198a2e03707344ull
+#define PAIRS	    200000 /* single pairs timed after the trace, per allocator */
+#define PAIR_BLOCKS 20	   /* heap and glibc alternate in blocks of PAIRS / PAIR_BLOCKS */
+#define REF_STEPS   50000  /* the first-fit reference's trace is cut short: it is slow */
+#define REF_PAIRS   2000
+#define REF_ARENA   (256 * MiB)
+
+#define GROW_MAX   2048 /* realloc row: grow by 16 B up to this, then shrink to 16 B */
+#define LARGE_SIZE (16 * KiB)
+
+#define LIMIT_SMALL_NS	  20.0
+#define LIMIT_RATIO	  1.0
+#define LIMIT_FRAG_P99_NS 150.0
+
+enum alloc_kind { A_HEAP, A_GLIBC, A_REF, NKINDS };
+
+static const char *const kind_names[NKINDS] = {"heap", "glibc", "ref"};
+
+/* The info rows: each a heap workload and its glibc counterpart. */
+enum info_case { I_REALLOC, I_CALLOC, I_ALIGN64, I_ALIGN4K, I_LARGE, NINFO };
+
+static struct host_heap hh;
+static struct bench_anomalies anomalies;
+
+/* ---- the timer: TSC cycles for single operations ------------------------- */
+
+static double tsc_per_ns;   /* calibrated against CLOCK_MONOTONIC */
+static double tsc_overhead; /* cycles two back-to-back reads measure: subtracted */
+
+/* The TSC, fenced so the timed operations neither start early nor finish late. */
+static inline uint64_t tsc(void)
+{
+	uint64_t t;
+
+	__asm__ volatile("" : : : "memory");
+	__builtin_ia32_lfence();
+	t = __builtin_ia32_rdtsc();
+	__builtin_ia32_lfence();
+	__asm__ volatile("" : : : "memory");
+	return t;
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return (x > y) - (x < y);
+}
+
+/* Cycles per ns over 50 ms of spinning, and the median cost of an empty timing. */
+static void tsc_calibrate(void)
+{
+	static uint64_t empty[10001];
+	uint64_t t0 = bench_now_ns(), c0 = tsc(), t1, c1;
+
+	do
+		t1 = bench_now_ns();
+	while (t1 - t0 < 50000000);
+	c1 = tsc();
+	tsc_per_ns = (double)(c1 - c0) / (double)(t1 - t0);
+	for (unsigned i = 0; i < ARRAY_SIZE(empty); i++) {
+		uint64_t a = tsc();
+
+		empty[i] = tsc() - a;
+	}
+	qsort(empty, ARRAY_SIZE(empty), sizeof(empty[0]), cmp_u64);
+	tsc_overhead = (double)empty[ARRAY_SIZE(empty) / 2];
+}
+
+static double cycles_to_ns(uint64_t cycles)
+{
+	double c = (double)cycles - tsc_overhead;
+
+	return c > 0 ? c / tsc_per_ns : 0;
+}
+
+/* ---- set-up helpers -------------------------------------------------------- */
+
+/* The bench's own big arrays come from mmap, so they stay out of glibc's figures. */
+static void *big_alloc(size_t bytes)
+{
+	void *p = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+	if (p == MAP_FAILED) {
+		fprintf(stderr, "bench heap: mmap of %zu bytes failed\n", bytes);
+		exit(2);
+	}
+	return p;
+}
+
+static void heap_create(void)
+{
+	if (host_heap_create(&hh, WINDOW, SECRET) != 0) {
+		fprintf(stderr, "bench heap: cannot reserve a %llu GiB window\n",
+			(unsigned long long)(WINDOW / GiB));
+		exit(2);
+	}
+}
+
+/* heap_check() now; a failure becomes an anomaly naming when. */
+static bool heap_checked(const char *when)
+{
+	char msg[160];
+
+	if (heap_check(&hh.heap, msg, sizeof(msg)) == 0)
+		return true;
+	bench_anomaly(&anomalies, "heap_check %s: %s", when, msg);
+	return false;
+}
+
+static double uniform01(uint64_t *rng)
+{
+	return (double)(bench_xorshift(rng) >> 11) * 0x1p-53;
+}
+
+/* A trace size: floor(16 * 2^(8u)), u uniform in [0, 1): log-uniform in [16, 4096). */
+static uint16_t trace_size(uint64_t *rng)
+{
+	double s = TRACE_MIN * exp2(TRACE_LOG2 * uniform01(rng));
+
+	return (uint16_t)MIN(s, (TRACE_MIN << TRACE_LOG2) - 1);
+}
+
+/* ---- the reference: one address-ordered free list, first fit ---------------- */
+
+#define REF_HDR 16
+
+struct ref_block {
+	uint64_t size;		/* bytes, header included */
+	struct ref_block *next; /* the next free block by address (free blocks only) */
+};
+
+struct ref_heap {
+	uint8_t *base;
+	struct ref_block *free;
+	uintptr_t top; /* highest block end ever handed out: what a brk-style heap maps */
+	uint64_t used; /* bytes in allocated blocks, headers included */
+};
+
+static struct ref_heap ref;
+
+static void ref_init(void)
+{
+	ref.base = big_alloc(REF_ARENA);
+	ref.free = (struct ref_block *)ref.base;
+	ref.free->size = REF_ARENA;
+	ref.free->next = NULL;
+	ref.top = (uintptr_t)ref.base;
+	ref.used = 0;
+}
+
+/*
+ * The first free block that fits, split if the rest can hold a block. Out of
+ * line, as is ref_free(), so that any_alloc() and any_free() stay small enough
+ * to inline into the timed loops.
+ */
+__attribute__((noinline)) static void *ref_alloc(size_t n)
+{
+	uint64_t need = ALIGN_UP(MAX(n, 16), 16) + REF_HDR;
+	struct ref_block **link = &ref.free, *b;
+
+	for (b = *link; b && b->size < need; b = *link)
+		link = &b->next;
+	if (!b)
+		return NULL;
+	if (b->size - need >= REF_HDR + 16) {
+		struct ref_block *rest = (struct ref_block *)((uint8_t *)b + need);
+
+		rest->size = b->size - need;
+		rest->next = b->next;
+		*link = rest;
+		b->size = need;
+	} else {
+		*link = b->next;
+	}
+	ref.used += b->size;
+	ref.top = MAX(ref.top, (uintptr_t)b + b->size);
+	return (uint8_t *)b + REF_HDR;
+}
+
+/* Insert in address order, merging with the neighbours it touches. */
+__attribute__((noinline)) static void ref_free(void *p)
+{
+	struct ref_block *b, *prev = NULL, *next = ref.free;
+
+	if (!p)
+		return;
+	b = (struct ref_block *)((uint8_t *)p - REF_HDR);
+	while (next && next < b) {
+		prev = next;
+		next = next->next;
+	}
+	ref.used -= b->size;
+	if (next && (uint8_t *)b + b->size == (uint8_t *)next) {
+		b->size += next->size;
+		next = next->next;
+	}
+	b->next = next;
+	if (prev && (uint8_t *)prev + prev->size == (uint8_t *)b) {
+		prev->size += b->size;
+		prev->next = next;
+	} else if (prev) {
+		prev->next = b;
+	} else {
+		ref.free = b;
+	}
+}
+
+/* ---- one interface over the three allocators (a predictable switch) ------- */
+
+static void *any_alloc(enum alloc_kind k, size_t n)
+{
+	switch (k) {
+	case A_HEAP:
+		return heap_alloc(&hh.heap, n, 0);
+	case A_GLIBC:
+		return malloc(n);
+	default:
+		return ref_alloc(n);
+	}
+}
+
+static void any_free(enum alloc_kind k, void *p)
+{
+	switch (k) {
+	case A_HEAP:
+		heap_free(&hh.heap, p);
+		break;
+	case A_GLIBC:
+		free(p);
+		break;
+	default:
+		ref_free(p);
+	}
+}
+
+/* ---- a: small pairs, and the info rows: batch workloads --------------------- */
+
+static uint16_t small_sizes[SMALL_OPS]; /* uniform in [16, 512] */
+
+static void small_sizes_setup(void)
+{
+	uint64_t rng = 0x9e3779b97f4a7c15ull;
+
+	for (unsigned i = 0; i < SMALL_OPS; i++)
+		small_sizes[i] = SMALL_MIN + bench_xorshift(&rng) % (SMALL_MAX - SMALL_MIN + 1);
+}
+
+static inline size_t small_size(uint64_t i)
+{
+	return small_sizes[i % SMALL_OPS];
+}
+
+/* Failed allocations inside timed workloads: counted, never branched on. */
+static uint64_t null_allocs;
+
+static void work_heap_pair(void *ctx, uint64_t ops)
+{
+	for (uint64_t i = 0; i < ops; i++) {
+		void *p = heap_alloc(&hh.heap, small_size(i), 0);
+
+		null_allocs += !p;
+		heap_free(&hh.heap, p);
+	}
+}
+
+/* bench_keep() lets the pointer escape: otherwise clang may drop malloc+free. */
+static void work_glibc_pair(void *ctx, uint64_t ops)
+{
+	for (uint64_t i = 0; i < ops; i++) {
+		void *p = malloc(small_size(i));
+
+		bench_keep((uintptr_t)p);
+		null_allocs += !p;
+		free(p);
+	}
+}
+
+static void work_heap_calloc(void *ctx, uint64_t ops)
+{
+	for (uint64_t i = 0; i < ops; i++) {
+		void *p = heap_calloc(&hh.heap, 1, small_size(i));
+
+		null_allocs += !p;
+		heap_free(&hh.heap, p);
+	}
+}
+
+static void work_glibc_calloc(void *ctx, uint64_t ops)
+{
+	for (uint64_t i = 0; i < ops; i++) {
+		void *p = calloc(1, small_size(i));
+
+		bench_keep((uintptr_t)p);
+		null_allocs += !p;
+		free(p);
+	}
+}
+
+/* ctx points at the alignment. */
+static void work_heap_aligned(void *ctx, uint64_t ops)
+{
+	size_t align = *(const size_t *)ctx;
+
+	for (uint64_t i = 0; i < ops; i++) {
+		void *p = heap_alloc(&hh.heap, small_size(i), align);
+
+		null_allocs += !p || !IS_ALIGNED(p, align);
+		heap_free(&hh.heap, p);
+	}
+}
+
+static void work_glibc_aligned(void *ctx, uint64_t ops)
+{
+	size_t align = *(const size_t *)ctx;
+
+	for (uint64_t i = 0; i < ops; i++) {
+		void *p = aligned_alloc(align, small_size(i));
+
+		bench_keep((uintptr_t)p);
+		null_allocs += !p;
+		free(p);
+	}
+}
+
+static void work_heap_large(void *ctx, uint64_t ops)
+{
+	for (uint64_t i = 0; i < ops; i++) {
+		void *p = heap_alloc(&hh.heap, LARGE_SIZE, 0);
+
+		null_allocs += !p;
+		heap_free(&hh.heap, p);
+	}
+}
+
+static void work_glibc_large(void *ctx, uint64_t ops)
+{
+	for (uint64_t i = 0; i < ops; i++) {
+		void *p = malloc(LARGE_SIZE);
+
+		bench_keep((uintptr_t)p);
+		null_allocs += !p;
+		free(p);
+	}
+}
+
+/* One block grown by 16 B per op up to GROW_MAX, then shrunk back to 16 B (1 op in 128). */
+struct grow {
+	enum alloc_kind kind;
+	void *p;
+	size_t size;
+	uint64_t grows, moves; /* growing reallocs, and those that moved the block */
+};
+
+static void *grow_realloc(struct grow *g, size_t n)
+{
+	return g->kind == A_HEAP ? heap_realloc(&hh.heap, g->p, n) : realloc(g->p, n);
+}
+
+static void work_realloc(void *ctx, uint64_t ops)
+{
+	struct grow *g = ctx;
+
+	for (uint64_t i = 0; i < ops; i++) {
+		size_t n = g->size + 16 > GROW_MAX ? 16 : g->size + 16;
+		void *q = grow_realloc(g, n);
+
+		null_allocs += !q;
+		if (n > g->size) {
+			g->grows++;
+			g->moves += q != g->p;
+		}
+		g->p = q;
+		g->size = n;
+	}
+}
+
+/* ---- b: the standard fragmenting trace and single timed pairs -------------- */
+
+/* The trace's and the pairs' random choices, made before anything is timed. */
+static uint16_t *init_size;		  /* TRACE_LIVE: the first live set */
+static uint16_t *step_size, *step_victim; /* TRACE_STEPS: free victim, allocate size */
+static uint16_t *pair_size, *pair_victim; /* PAIRS: allocate size, free victim */
+
+static void trace_generate(void)
+{
+	uint64_t rng = TRACE_SEED;
+
+	init_size = big_alloc(TRACE_LIVE * sizeof(uint16_t));
+	step_size = big_alloc(TRACE_STEPS * sizeof(uint16_t));
+	step_victim = big_alloc(TRACE_STEPS * sizeof(uint16_t));
+	pair_size = big_alloc(PAIRS * sizeof(uint16_t));
+	pair_victim = big_alloc(PAIRS * sizeof(uint16_t));
+	for (unsigned i = 0; i < TRACE_LIVE; i++)
+		init_size[i] = trace_size(&rng);
+	for (unsigned i = 0; i < TRACE_STEPS; i++) {
+		step_victim[i] = (uint16_t)(bench_xorshift(&rng) % TRACE_LIVE);
+		step_size[i] = trace_size(&rng);
+	}
+	rng = PAIR_SEED;
+	for (unsigned i = 0; i < PAIRS; i++) {
+		pair_size[i] = trace_size(&rng);
+		pair_victim[i] = (uint16_t)(bench_xorshift(&rng) % TRACE_LIVE);
+	}
+}
+
+/* One allocator's live set while it runs the trace. */
+struct trace {
+	enum alloc_kind kind;
+	void **live;	   /* TRACE_LIVE blocks */
+	uint16_t *req;	   /* the size each was asked for */
+	uint64_t live_req; /* their sum */
+	double step_ns;	   /* mean time of a trace step */
+};
+
+static void trace_put(struct trace *t, unsigned slot, void *p, uint16_t size)
+{
+	t->live_req -= t->req[slot];
+	t->live_req += p ? size : 0;
+	t->live[slot] = p;
+	t->req[slot] = p ? size : 0;
+	null_allocs += !p;
+}
+
+/* The first live set, then steps steps of the trace, timed as a whole. */
+static void trace_run(struct trace *t, enum alloc_kind kind, uint32_t steps)
+{
+	uint64_t t0;
+
+	memset(t, 0, sizeof(*t));
+	t->kind = kind;
+	t->live = big_alloc(TRACE_LIVE * sizeof(void *));
+	t->req = big_alloc(TRACE_LIVE * sizeof(uint16_t));
+	for (unsigned i = 0; i < TRACE_LIVE; i++)
+		trace_put(t, i, any_alloc(kind, init_size[i]), init_size[i]);
+	t0 = bench_now_ns();
+	for (uint32_t i = 0; i < steps; i++) {
+		unsigned v = step_victim[i];
+
+		any_free(kind, t->live[v]);
+		t->live[v] = NULL;
+		trace_put(t, v, any_alloc(kind, step_size[i]), step_size[i]);
+	}
+	t->step_ns = (double)(bench_now_ns() - t0) / (double)steps;
+}
+
+/* Free the whole live set (the reference's goes with its arena) and the trace's arrays. */
+static void trace_release(struct trace *t)
+{
+	for (unsigned i = 0; i < TRACE_LIVE && t->kind != A_REF; i++)
+		any_free(t->kind, t->live[i]);
+	munmap(t->live, TRACE_LIVE * sizeof(void *));
+	munmap(t->req, TRACE_LIVE * sizeof(uint16_t));
+}
+
+/* Pairs [from, to), each timed alone: allocate pair_size[i], free the victim it replaces. */
+static void time_pairs(struct trace *t, unsigned from, unsigned to, double *ns)
+{
+	for (unsigned i = from; i < to; i++) {
+		unsigned v = pair_victim[i];
+		void *old = t->live[v], *p;
+		uint64_t c0, c1;
+
+		c0 = tsc();
+		p = any_alloc(t->kind, pair_size[i]);
+		any_free(t->kind, old);
+		c1 = tsc();
+		t->live[v] = NULL;
+		trace_put(t, v, p, pair_size[i]);
+		ns[i] = cycles_to_ns(c1 - c0);
+	}
+}
+
+/*
+ * The latency of one random load in a chain through CHASE_BYTES of memory,
+ * about the trace's footprint: what each cache line an operation touches
+ * for the first time can cost, the floor under b's tails.
+ */
+#define CHASE_BYTES (16 * MiB)
+#define CHASE_LOADS 2000000
+
+static double chase_ns(void)
+{
+	size_t n = CHASE_BYTES / 64, *perm = big_alloc(n * sizeof(size_t)), at = 0;
+	uint64_t *line = big_alloc(CHASE_BYTES), rng = 0x452821e638d01377ull, t0;
+
+	for (size_t i = 0; i < n; i++)
+		perm[i] = i;
+	for (size_t i = n - 1; i > 0; i--) {
+		size_t j = bench_xorshift(&rng) % (i + 1), t = perm[i];
+
+		perm[i] = perm[j];
+		perm[j] = t;
+	}
+	/* One cycle through every line in shuffled order: word 0 of each holds the next index. */
+	for (size_t i = 0; i < n; i++)
+		line[perm[i] * 8] = perm[(i + 1) % n] * 8;
+	for (size_t i = 0; i < n; i++)
+		at = line[at];
+	t0 = bench_now_ns();
+	for (unsigned i = 0; i < CHASE_LOADS; i++)
+		at = line[at];
+	bench_keep(at);
+	t0 = bench_now_ns() - t0;
+	munmap(perm, n * sizeof(size_t));
+	munmap(line, CHASE_BYTES);
+	return (double)t0 / CHASE_LOADS;
+}
+
+/* ---- the measurements --------------------------------------------------- */
+
+/* What the suite measured, kept for the table and the verdicts. */
+static struct {
+	struct bench_result small[2];	    /* a: heap, glibc */
+	struct bench_result info[NINFO][2]; /* e: heap, glibc */
+	struct grow grow[2];
+	struct bench_result pairs[NKINDS]; /* b: single pairs after the trace, ns */
+	double pair_max[NKINDS];
+	double step_ns[NKINDS];
+	uint64_t pair_grows, pair_shrinks; /* chunks the heap mapped / unmapped during b */
+	struct heap_stats trace_st, trim_st;
+	uint64_t trace_req;
+	struct mallinfo2 glibc_before, glibc_after;
+	uint64_t glibc_req;
+	uint64_t ref_top, ref_used, ref_req;
+	double chase_ns;
+	bool checked;
+} res;
+
+/* Sample two workloads in alternating rounds, so slow drifts reach both; summarise each. */
+static void sample_alternating(bench_fn *fa, void *ca, bench_fn *fb, void *cb, uint64_t ops,
+			       struct bench_result r[2])
+{
+	static double va[NSAMPLES], vb[NSAMPLES];
+
+	for (unsigned i = 0; i < ROUNDS; i++) {
+		bench_sample(fa, ca, ops, ROUND_BATCHES, &va[i * ROUND_BATCHES]);
+		bench_sample(fb, cb, ops, ROUND_BATCHES, &vb[i * ROUND_BATCHES]);
+	}
+	bench_summarise(va, NSAMPLES, &r[0]);
+	bench_summarise(vb, NSAMPLES, &r[1]);
+}
+
+/* a: small pairs on an empty heap, against glibc. */
+static void measure_small(void)
+{
+	heap_create();
+	sample_alternating(work_heap_pair, NULL, work_glibc_pair, NULL, SMALL_OPS, res.small);
+	res.checked &= heap_checked("after the small pairs");
+	host_heap_destroy(&hh);
+}
+
+/* e: the info rows on one fresh heap, each against its glibc counterpart. */
+static void measure_info(void)
+{
+	static size_t align64 = 64, align4k = 4096;
+
+	heap_create();
+	res.grow[0] = (struct grow){.kind = A_HEAP, .p = heap_alloc(&hh.heap, 16, 0), .size = 16};
+	res.grow[1] = (struct grow){.kind = A_GLIBC, .p = malloc(16), .size = 16};
+	sample_alternating(work_realloc, &res.grow[0], work_realloc, &res.grow[1], GROW_MAX / 16,
+			   res.info[I_REALLOC]);
+	heap_free(&hh.heap, res.grow[0].p);
+	free(res.grow[1].p);
+	sample_alternating(work_heap_calloc, NULL, work_glibc_calloc, NULL, SMALL_OPS,
+			   res.info[I_CALLOC]);
+	sample_alternating(work_heap_aligned, &align64, work_glibc_aligned, &align64, SMALL_OPS,
+			   res.info[I_ALIGN64]);
+	sample_alternating(work_heap_aligned, &align4k, work_glibc_aligned, &align4k, 1024,
+			   res.info[I_ALIGN4K]);
+	sample_alternating(work_heap_large, NULL, work_glibc_large, NULL, 64, res.info[I_LARGE]);
+	res.checked &= heap_checked("after the info rows");
+	host_heap_destroy(&hh);
+}
+
+/*
+ * b: the trace on glibc (its memory use from mallinfo2 around it, while its
+ * arena holds little else) and on the heap, then their pairs in alternating blocks.
+ */
+static void measure_fragmented(void)
+{
+	static struct trace th, tg;
+	double *ns[2] = {big_alloc(PAIRS * sizeof(double)), big_alloc(PAIRS * sizeof(double))};
+	struct heap_stats s0, s1;
+
+	malloc_trim(0);
+	res.glibc_before = mallinfo2();
+	trace_run(&tg, A_GLIBC, TRACE_STEPS);
+	res.glibc_after = mallinfo2();
+	res.glibc_req = tg.live_req;
+	heap_create();
+	trace_run(&th, A_HEAP, TRACE_STEPS);
+	heap_stats(&hh.heap, &s0);
+	for (unsigned b = 0; b < PAIR_BLOCKS; b++) {
+		unsigned from = b * (PAIRS / PAIR_BLOCKS), to = from + PAIRS / PAIR_BLOCKS;
+
+		time_pairs(&th, from, to, ns[0]);
+		time_pairs(&tg, from, to, ns[1]);
+	}
+	heap_stats(&hh.heap, &s1);
+	res.pair_grows = s1.grows - s0.grows;
+	res.pair_shrinks = s1.shrinks - s0.shrinks;
+	for (unsigned k = 0; k < 2; k++) {
+		bench_summarise(ns[k], PAIRS, &res.pairs[k]);
+		res.pair_max[k] = ns[k][PAIRS - 1];
+		munmap(ns[k], PAIRS * sizeof(double));
+	}
+	res.step_ns[A_HEAP] = th.step_ns;
+	res.step_ns[A_GLIBC] = tg.step_ns;
+	res.checked &= heap_checked("after the fragmented pairs");
+	trace_release(&th);
+	trace_release(&tg);
+	host_heap_destroy(&hh);
+}
+
+/* b for the reference: a shorter trace, fewer pairs (each costs microseconds). */
+static void measure_ref(void)
+{
+	static struct trace tr;
+	double *ns = big_alloc(REF_PAIRS * sizeof(double));
+
+	ref_init();
+	trace_run(&tr, A_REF, REF_STEPS);
+	res.ref_top = ref.top - (uintptr_t)ref.base;
+	res.ref_used = ref.used;
+	res.ref_req = tr.live_req;
+	time_pairs(&tr, 0, REF_PAIRS, ns);
+	bench_summarise(ns, REF_PAIRS, &res.pairs[A_REF]);
+	res.pair_max[A_REF] = ns[REF_PAIRS - 1];
+	res.step_ns[A_REF] = tr.step_ns;
+	trace_release(&tr);
+	munmap(ns, REF_PAIRS * sizeof(double));
+	munmap(ref.base, REF_ARENA);
+}
+
+/* d: the trace again on a fresh heap, for its memory; then heap_trim(). */
+static void measure_memory(void)
+{
+	static struct trace th;
+
+	heap_create();
+	trace_run(&th, A_HEAP, TRACE_STEPS);
+	heap_stats(&hh.heap, &res.trace_st);
+	res.trace_req = th.live_req;
+	if (res.trace_st.live_bytes != th.live_req || res.trace_st.live_blocks != TRACE_LIVE)
+		bench_anomaly(&anomalies,
+			      "heap_stats: %llu live blocks of %llu B, bench: %d of %llu",
+			      (unsigned long long)res.trace_st.live_blocks,
+			      (unsigned long long)res.trace_st.live_bytes, TRACE_LIVE,
+			      (unsigned long long)th.live_req);
+	heap_trim(&hh.heap);
+	heap_stats(&hh.heap, &res.trim_st);
+	res.checked &= heap_checked("after the trace and heap_trim");
+	trace_release(&th);
+	host_heap_destroy(&hh);
+}
+
+/* ---- the table and the verdicts ---------------------------------------------- */
+
+static double ratio(double a, double b)
+{
+	return b > 0 ? a / b : 0;
+}
+
+static void print_small(void)
+{
+	bench_row(SUITE, "a heap_alloc+heap_free", "16-512", &res.small[0],
+		  "empty heap; random sizes, %d pairs/batch", SMALL_OPS);
+	bench_row(SUITE, "a glibc malloc+free", "16-512", &res.small[1],
+		  "same sizes; heap/glibc %.2f", ratio(res.small[0].median, res.small[1].median));
+}
+
+static void print_pairs(void)
+{
+	static const char *const names[NKINDS] = {
+	    "b heap pair, fragmented",
+	    "b glibc pair, fragmented",
+	    "b ref first-fit, fragmented",
+	};
+	char max[32];
+
+	for (unsigned k = 0; k < NKINDS; k++)
+		bench_row_value(SUITE, names[k], "16-4095", res.pairs[k].median, res.pairs[k].p99,
+				"ns", "%u single pairs, median %.0f cycles, max %s%s",
+				res.pairs[k].samples, res.pairs[k].median * tsc_per_ns,
+				bench_duration(max, sizeof(max), res.pair_max[k]),
+				k == A_REF ? ", after a shorter trace" : "");
+	bench_row_value(SUITE, "b one random load (latency)", "16 MiB", res.chase_ns, -1, "ns",
+			"pointer chase: the price of each cold cache line");
+	bench_info("heap: %llu chunk maps, %llu unmaps during the %d timed pairs; rdtsc %.3f/ns, "
+		   "%.0f cycles timer overhead subtracted",
+		   (unsigned long long)res.pair_grows, (unsigned long long)res.pair_shrinks, PAIRS,
+		   tsc_per_ns, tsc_overhead);
+}
+
+static void print_steps(void)
+{
+	for (unsigned k = 0; k < NKINDS; k++)
+		bench_row_value(SUITE, "c trace step (free+alloc)", kind_names[k], res.step_ns[k],
+				-1, "ns/op", "mean over %d live + %d steps", TRACE_LIVE,
+				k == A_REF ? REF_STEPS : TRACE_STEPS);
+}
+
+static double pct(double part, double whole)
+{
+	return whole > 0 ? 100.0 * part / whole : 0;
+}
+
+static void print_memory_heap(void)
+{
+	const struct heap_stats *s = &res.trace_st, *t = &res.trim_st;
+	double block = (double)(s->chunk_bytes - s->free_bytes - s->cached_bytes);
+
+	bench_row_value(SUITE, "d overhead per live block", "heap",
+			(block - (double)s->live_bytes) / (double)s->live_blocks, -1, "B",
+			"(chunks - free - cached - requested) / live blocks");
+	bench_row_value(SUITE, "d fragmentation", "heap",
+			100 - pct((double)s->live_bytes, (double)(s->chunk_bytes + s->large_bytes)),
+			-1, "%", "1 - requested / mapped; %.1f MiB mapped, %.1f MiB requested",
+			(double)(s->chunk_bytes + s->large_bytes) / MiB,
+			(double)s->live_bytes / MiB);
+	bench_row_value(SUITE, "d fragmentation, trimmed", "heap",
+			100 - pct((double)t->live_bytes, (double)(t->chunk_bytes + t->large_bytes)),
+			-1, "%", "after heap_trim(): %llu of %llu chunks left",
+			(unsigned long long)t->chunks, (unsigned long long)s->chunks);
+	bench_row_value(SUITE, "d external fragmentation", "heap",
+			100 - pct((double)s->largest_free, (double)s->free_bytes), -1, "%",
+			"1 - largest free / free: %llu B of %.1f MiB in %llu blocks",
+			(unsigned long long)s->largest_free, (double)s->free_bytes / MiB,
+			(unsigned long long)s->free_blocks);
+	bench_row_value(SUITE, "d front cache", "heap", (double)s->cached_bytes / KiB, -1, "KiB",
+			"%llu blocks cached after the trace", (unsigned long long)s->cached_blocks);
+}
+
+/* glibc from mallinfo2(), as deltas over the trace: rough, its arena also holds other blocks. */
+static void print_memory_others(void)
+{
+	const struct mallinfo2 *a = &res.glibc_before, *b = &res.glibc_after;
+	double used = (double)(b->uordblks - a->uordblks), arena = (double)(b->arena - a->arena);
+
+	bench_row_value(SUITE, "d overhead per live block", "glibc",
+			(used - (double)res.glibc_req) / TRACE_LIVE, -1, "B",
+			"mallinfo2: (uordblks - requested) / live blocks");
+	bench_row_value(SUITE, "d fragmentation", "glibc", 100 - pct((double)res.glibc_req, arena),
+			-1, "%", "1 - requested / arena; %.1f MiB arena", arena / MiB);
+	bench_row_value(SUITE, "d overhead per live block", "ref",
+			(double)(res.ref_used - res.ref_req) / TRACE_LIVE, -1, "B",
+			"16 B header, 16 B rounding");
+	bench_row_value(SUITE, "d fragmentation", "ref",
+			100 - pct((double)res.ref_req, (double)res.ref_top), -1, "%",
+			"1 - requested / high-water mark, after %d steps", REF_STEPS);
+}
+
+static void print_info(void)
+{
+	static const char *const names[NINFO][2] = {
+	    [I_REALLOC] = {"e heap_realloc +16 B", "e glibc realloc +16 B"},
+	    [I_CALLOC] = {"e heap_calloc+heap_free", "e glibc calloc+free"},
+	    [I_ALIGN64] = {"e heap_alloc align 64 + free", "e glibc aligned_alloc 64"},
+	    [I_ALIGN4K] = {"e heap_alloc align 4K + free", "e glibc aligned_alloc 4096"},
+	    [I_LARGE] = {"e heap_alloc 16 KiB + free", "e glibc malloc 16 KiB + free"},
+	};
+	static const char *const sizes[NINFO] = {"16-2048", "16-512", "16-512", "16-512", "16 KiB"};
+	static const char *const notes[NINFO] = {
+	    [I_REALLOC] = "grow in 16 B steps to 2 KiB; 1 op in 128 shrinks to 16 B",
+	    [I_CALLOC] = "calloc(1, n)",
+	    [I_ALIGN64] = "heap_alloc(h, n, 64)",
+	    [I_ALIGN4K] = "heap_alloc(h, n, 4096)",
+	    [I_LARGE] = "own pages: mprotect+madvise syscalls on the host",
+	};
+
+	for (unsigned c = 0; c < NINFO; c++) {
+		bench_row(SUITE, names[c][0], sizes[c], &res.info[c][0], "%s", notes[c]);
+		bench_row(SUITE, names[c][1], sizes[c], &res.info[c][1], "heap/glibc %.2f",
+			  ratio(res.info[c][0].median, res.info[c][1].median));
+	}
+	for (unsigned k = 0; k < 2; k++)
+		bench_info("%s realloc: %llu of %llu growing reallocs moved the block",
+			   kind_names[k], (unsigned long long)res.grow[k].moves,
+			   (unsigned long long)res.grow[k].grows);
+}
+
+static void verdicts(void)
+{
+	double r = ratio(res.small[0].median, res.small[1].median);
+
+	bench_verdict(res.small[0].median <= LIMIT_SMALL_NS,
+		      "heap small alloc+free 16-512 B: %.1f ns median, p99 %.1f (limit %.0f)",
+		      res.small[0].median, res.small[0].p99, LIMIT_SMALL_NS);
+	bench_verdict(
+	    r <= LIMIT_RATIO,
+	    "heap small alloc+free vs glibc malloc+free: %.2f (limit %.2f); glibc %.1f ns", r,
+	    LIMIT_RATIO, res.small[1].median);
+	bench_verdict(res.pairs[A_HEAP].p99 <= LIMIT_FRAG_P99_NS,
+		      "heap pair after the trace: p99 %.1f ns, median %.1f (limit p99 %.0f); "
+		      "glibc p99 %.1f",
+		      res.pairs[A_HEAP].p99, res.pairs[A_HEAP].median, LIMIT_FRAG_P99_NS,
+		      res.pairs[A_GLIBC].p99);
+	bench_verdict(anomalies.count == 0 && null_allocs == 0 && res.checked,
+		      "heap bench sanity: %llu failed allocations, %u anomalies%s%s, heap_check %s",
+		      (unsigned long long)null_allocs, anomalies.count,
+		      anomalies.count ? ", first: " : "", anomalies.first,
+		      res.checked ? "ok" : "FAILED");
+}
+
+void bench_heap(void)
+{
+	bench_info("heap: a and e pool %d rounds x %d batches, alternating heap and glibc; b times "
+		   "%d single pairs each, in %d alternating blocks",
+		   ROUNDS, ROUND_BATCHES, PAIRS, PAIR_BLOCKS);
+	res.checked = true;
+	tsc_calibrate();
+	small_sizes_setup();
+	trace_generate();
+	measure_small();
+	measure_info();
+	measure_fragmented();
+	measure_ref();
+	res.chase_ns = chase_ns();
+	measure_memory();
+	print_small();
+	print_pairs();
+	print_steps();
+	print_memory_heap();
+	print_memory_others();
+	print_info();
+	verdicts();
+}
