@@ -10,12 +10,22 @@
  *   crash=overflow   unbounded recursion on the boot stack: #DF on its guard
  *   crash=gp         read through a non-canonical pointer
  *   crash=ud         an undefined instruction
+ *
+ * Heap hardening (include/mm/heap.h): each allocates with kmalloc, breaks a
+ * rule, and must end in the heap's panic ("heap: ...") or a guard-page fault.
+ *
+ *   crash=double-free  kfree the same block twice
+ *   crash=bad-free     kfree a pointer 16 bytes inside a block
+ *   crash=overrun      write one byte past a 40-byte block, then kfree it
+ *   crash=heap-header  overwrite a block's size field, then kfree it
+ *   crash=heap-guard   write to the unmapped page after a 5000-byte block
  */
 #include <kernel/console.h>
 #include <kernel/crash.h>
 #include <kernel/panic.h>
 #include <lib/cmdline.h>
 #include <lib/string.h>
+#include <mm/kmalloc.h>
 
 static __attribute__((noinline)) void crash_read_null(void)
 {
@@ -60,6 +70,54 @@ static __attribute__((noinline)) uint64_t crash_recurse(uint64_t n)
 	return crash_recurse(n + 1) + frame[0]; /* not a tail call */
 }
 
+/* Keep p alive in a register the compiler cannot see through, and end no call as a tail call. */
+#define CRASH_KEEP(p) __asm__ volatile("" : "+r"(p) : : "memory")
+
+static __attribute__((noinline)) void crash_double_free(void)
+{
+	uint8_t *p = kmalloc(64);
+
+	kfree(p);
+	CRASH_KEEP(p);
+	kfree(p); /* the block is in the front cache now: a double free */
+	CRASH_KEEP(p);
+}
+
+static __attribute__((noinline)) void crash_bad_free(void)
+{
+	uint8_t *p = kmalloc(64);
+
+	CRASH_KEEP(p);
+	kfree(p + 16); /* inside the block, not its start */
+	CRASH_KEEP(p);
+}
+
+static __attribute__((noinline)) void crash_overrun(void)
+{
+	volatile uint8_t *p = kmalloc(40);
+
+	p[40] = (uint8_t)~p[40]; /* the first byte of the canary */
+	kfree((void *)p);
+	CRASH_KEEP(p);
+}
+
+static __attribute__((noinline)) void crash_heap_header(void)
+{
+	uint8_t *p = kmalloc(64);
+
+	*(volatile uint64_t *)(p - 16) = 0x4141414141414141ull; /* the header's size field */
+	kfree(p);
+	CRASH_KEEP(p);
+}
+
+static __attribute__((noinline)) void crash_heap_guard(void)
+{
+	volatile uint8_t *p = kmalloc(5000); /* 2 pages in a slot of 4 */
+
+	p[8192] = 1; /* the first unmapped page after it */
+	CRASH_KEEP(p);
+}
+
 void crash_if_requested(const char *cmdline)
 {
 	char what[16];
@@ -81,5 +139,15 @@ void crash_if_requested(const char *cmdline)
 		crash_noncanonical();
 	if (strcmp(what, "ud") == 0)
 		__asm__ volatile("ud2");
+	if (strcmp(what, "double-free") == 0)
+		crash_double_free();
+	if (strcmp(what, "bad-free") == 0)
+		crash_bad_free();
+	if (strcmp(what, "overrun") == 0)
+		crash_overrun();
+	if (strcmp(what, "heap-header") == 0)
+		crash_heap_header();
+	if (strcmp(what, "heap-guard") == 0)
+		crash_heap_guard();
 	kwarn("crash=%s: unknown, ignored", what);
 }

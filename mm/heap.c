@@ -266,8 +266,17 @@ void heap_small_free_locked(struct heap *h, struct heap_block *b)
 	struct heap_block *next = heap_next_block(b);
 
 	if (!(b->size & HB_PREV_USED)) {
-		uint64_t psize = *(uint64_t *)((uintptr_t)b - sizeof(uint64_t));
-		struct heap_block *prev = (struct heap_block *)((uintptr_t)b - psize);
+		uint64_t psize;
+		struct heap_block *prev;
+
+		/* The flags are not in the check word: a chunk's first block has no footer before
+		 * it. */
+		if ((uintptr_t)b % HEAP_CHUNK_STRIDE == 0)
+			heap_fail(h, "header of block %#lx overwritten: flags %#lx",
+				  (unsigned long)heap_payload(b),
+				  (unsigned long)(b->size & HB_FLAGS));
+		psize = *(uint64_t *)((uintptr_t)b - sizeof(uint64_t));
+		prev = (struct heap_block *)((uintptr_t)b - psize);
 
 		if (psize % HEAP_ALIGN || psize < HEAP_MIN_BLOCK || psize > HEAP_CHUNK_USABLE ||
 		    heap_chunk_of(h, (uintptr_t)prev) != heap_chunk_of(h, (uintptr_t)b) ||
@@ -412,11 +421,31 @@ static void debug_verify(struct heap *h)
 		heap_fail(h, "heap check failed: %s", msg);
 }
 
+/*
+ * In HEAP_DEBUG_FILL mode, check that the small block just allocated at p
+ * kept its poison while it was free: all of it but the list (or cache)
+ * links, the new canary and where a footer may be.
+ */
+static void debug_check_poison(struct heap *h, const unsigned char *p, size_t size)
+{
+	struct heap_block *b = heap_header(p);
+	uint64_t end = heap_block_size(b) - sizeof(*b) - sizeof(uint64_t);
+
+	for (uint64_t i = sizeof(struct heap_free_links); i < end; i++)
+		if (p[i] != HEAP_POISON && (i < size || i >= size + HEAP_CANARY_SIZE))
+			heap_fail(h, "use after free: block %#lx (%lu bytes) was written at +%lu "
+				     "after it was freed",
+				  (unsigned long)p, (unsigned long)heap_block_size(b), (unsigned long)i);
+}
+
 /* Fill and verify in debug mode (rare: kept out of line). */
 static __attribute__((noinline)) void *debug_after_alloc(struct heap *h, void *p, size_t size)
 {
-	if (p && (h->debug & HEAP_DEBUG_FILL))
+	if (p && (h->debug & HEAP_DEBUG_FILL)) {
+		if (size < HEAP_LARGE_MIN)
+			debug_check_poison(h, p, size);
 		memset(p, HEAP_FILL, size);
+	}
 	if (h->debug & HEAP_DEBUG_VERIFY)
 		debug_verify(h);
 	return p;
@@ -609,6 +638,8 @@ void *heap_realloc(struct heap *h, void *p, size_t size)
 
 size_t heap_size(struct heap *h, const void *p)
 {
+	if (!p)
+		return 0;
 	if (heap_is_large(h, (uintptr_t)p))
 		return heap_large_size(h, p);
 	return small_block_of(h, p)->req;

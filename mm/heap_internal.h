@@ -89,10 +89,10 @@ static inline uint64_t heap_block_for(uint64_t size)
 static inline uint32_t heap_check_word(const struct heap *h, const struct heap_block *b,
 				       enum heap_state s)
 {
-	uint64_t x =
-	    (uintptr_t)b ^ ((b->size & ~HB_FLAGS) << 16) ^ ((uint64_t)b->req << 36) ^ (uint64_t)s;
+	uint64_t x = ((uintptr_t)b ^ h->secret ^ (b->size & ~HB_FLAGS)) * 0x9e3779b97f4a7c15ull;
 
-	return (uint32_t)(((x ^ h->secret) * 0x9e3779b97f4a7c15ull) >> 32);
+	x = (x ^ ((uint64_t)b->req << 8) ^ (uint64_t)s) * 0xbf58476d1ce4e5b9ull;
+	return (uint32_t)(x >> 32);
 }
 
 static inline void heap_set_state(const struct heap *h, struct heap_block *b, enum heap_state s)

@@ -111,9 +111,15 @@ static void account(struct heap *h, const struct heap_large *r, int sign)
 	h->large_req += (uint64_t)sign * r->req;
 }
 
+/* Pages for size bytes; sizes too big for any slot stay too big without overflowing. */
+static uint64_t pages_for(uint64_t size)
+{
+	return ALIGN_UP(MIN(size, 1ull << 62), PAGE_SIZE) >> PAGE_SHIFT;
+}
+
 void *heap_large_alloc(struct heap *h, uint64_t size)
 {
-	uint64_t pages = ALIGN_UP(MIN(size, 1ull << 62), PAGE_SIZE) >> PAGE_SHIFT;
+	uint64_t pages = pages_for(size);
 	unsigned cls = slot_class(pages);
 	unsigned long irq = spin_lock_irqsave(&h->lock);
 	struct heap_large *r = cls < HEAP_LARGE_CLASSES ? slot_get(h, cls) : NULL;
@@ -199,8 +205,7 @@ void *heap_large_realloc(struct heap *h, void *p, uint64_t size)
 	unsigned long irq = spin_lock_irqsave(&h->lock);
 	struct heap_large *r = record_of(h, p);
 	uint64_t old = r->req;
-	bool done = size >= HEAP_LARGE_MIN &&
-		    resize_in_slot(h, r, ALIGN_UP(size, PAGE_SIZE) >> PAGE_SHIFT, size);
+	bool done = size >= HEAP_LARGE_MIN && resize_in_slot(h, r, pages_for(size), size);
 	void *q;
 
 	spin_unlock_irqrestore(&h->lock, irq);

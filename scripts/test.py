@@ -276,6 +276,26 @@ SCENARIOS = [
      [r"not ok"], EXIT_TESTS_PASSED, {}),
     ("boot: panic() reports and exits 0x12", {"cmdline": b"crash=panic\n"},
      r"(?s)^aerie: panic: crash=panic requested$.*crash_if_requested", [], EXIT_PANIC, {}),
+    ("boot: heap: a double free panics naming the block", {"cmdline": b"crash=double-free\n"},
+     r"(?s)^aerie: panic: heap: double free of 0x[0-9a-f]+ \(block of \d+ bytes\)$"
+     r".*backtrace:.*crash_double_free", [r"nested panic"], EXIT_PANIC, {}),
+    ("boot: heap: freeing a pointer inside a block panics as a bad free",
+     {"cmdline": b"crash=bad-free\n"},
+     r"(?s)^aerie: panic: heap: bad free of 0x[0-9a-f]+: inside block 0x[0-9a-f]+ \(\d+ bytes, "
+     r"64 requested\)$.*backtrace:.*crash_bad_free", [r"nested panic"], EXIT_PANIC, {}),
+    ("boot: heap: a one-byte overrun is caught by the canary", {"cmdline": b"crash=overrun\n"},
+     r"(?s)^aerie: panic: heap: buffer overrun: the canary after the 40 bytes of block "
+     r"0x[0-9a-f]+ \(\d+ bytes\) is overwritten$.*backtrace:.*crash_overrun",
+     [r"nested panic"], EXIT_PANIC, {}),
+    ("boot: heap: an overwritten block header is caught on free",
+     {"cmdline": b"crash=heap-header\n"},
+     r"(?s)^aerie: panic: heap: header of block 0x[0-9a-f]+ overwritten \(size field "
+     r"0x4141414141414141\)$.*backtrace:.*crash_heap_header", [r"nested panic"], EXIT_PANIC, {}),
+    ("boot: heap: a write past a large block hits its guard page",
+     {"cmdline": b"crash=heap-guard\n"},
+     r"(?s)^aerie: panic: page fault: [^\n]*guard page of heap block 0x[0-9a-f]+ \(5000 bytes\) "
+     r"at 0x[0-9a-f]+, rip crash_heap_guard\+0x[0-9a-f]+ \(error 0x2: not present, write, "
+     r"supervisor\)$.*backtrace:.*crash_heap_guard", [r"nested panic"], EXIT_PANIC, {}),
 ]
 
 

@@ -185,7 +185,7 @@ void heap_free(struct heap *h, void *p);
  */
 void *heap_realloc(struct heap *h, void *p, size_t size);
 
-/* The bytes requested for p's block (checking p as heap_free() does). */
+/* The bytes requested for p's block, 0 for NULL (checking p as heap_free() does). */
 size_t heap_size(struct heap *h, const void *p);
 
 /*

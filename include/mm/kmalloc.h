@@ -22,7 +22,10 @@ void kmalloc_init(const struct boot_info *bi);
 
 /* size bytes, 16-byte aligned; NULL if there is no memory. kmalloc(0) is a unique pointer. */
 void *kmalloc(size_t size);
-/* size bytes aligned to align (a power of two up to 4096); NULL if bad or no memory. */
+/*
+ * size bytes aligned to align: a power of two up to 4096 (below 16 means
+ * 16); NULL for another alignment or if there is no memory.
+ */
 void *kmalloc_aligned(size_t size, size_t align);
 /* n * size zeroed bytes; NULL if the product overflows or there is no memory. */
 void *kcalloc(size_t n, size_t size);
@@ -30,7 +33,7 @@ void *kcalloc(size_t n, size_t size);
 void *krealloc(void *p, size_t size);
 /* Free p; NULL does nothing. */
 void kfree(void *p);
-/* The bytes requested for p. */
+/* The bytes requested for p (0 for NULL); checks p as kfree() does. */
 size_t ksize(const void *p);
 
 /* Give every free chunk and cached block back (heap_trim()). */
