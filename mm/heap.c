@@ -50,6 +50,12 @@ static void list_insert(struct heap *h, struct heap_block *b)
 	h->free_bytes += heap_block_size(b);
 }
 
+/* True if l is NULL or a list link inside a mapped chunk, so it can be followed. */
+static bool link_mapped(const struct heap *h, const struct heap_free_links *l)
+{
+	return !l || (heap_chunk_of(h, (uintptr_t)l) >= 0 && (uintptr_t)l % HEAP_ALIGN == 0);
+}
+
 /* Unlink b from its list, refusing links that do not point back (a smashed list). */
 static void list_remove(struct heap *h, struct heap_block *b)
 {
@@ -57,7 +63,8 @@ static void list_remove(struct heap *h, struct heap_block *b)
 	unsigned fl, sl;
 
 	heap_class_of(heap_block_size(b), &fl, &sl);
-	if ((l->next && l->next->prev != l) || (l->prev ? l->prev->next : h->free[fl][sl]) != l)
+	if (!link_mapped(h, l->next) || !link_mapped(h, l->prev) ||
+	    (l->next && l->next->prev != l) || (l->prev ? l->prev->next : h->free[fl][sl]) != l)
 		heap_fail(h, "free list corrupted at block %#lx (%lu bytes)", (unsigned long)b,
 			  (unsigned long)heap_block_size(b));
 	if (l->next)
@@ -433,9 +440,11 @@ static void debug_check_poison(struct heap *h, const unsigned char *p, size_t si
 
 	for (uint64_t i = sizeof(struct heap_free_links); i < end; i++)
 		if (p[i] != HEAP_POISON && (i < size || i >= size + HEAP_CANARY_SIZE))
-			heap_fail(h, "use after free: block %#lx (%lu bytes) was written at +%lu "
-				     "after it was freed",
-				  (unsigned long)p, (unsigned long)heap_block_size(b), (unsigned long)i);
+			heap_fail(h,
+				  "use after free: block %#lx (%lu bytes) was written at +%lu "
+				  "after it was freed",
+				  (unsigned long)p, (unsigned long)heap_block_size(b),
+				  (unsigned long)i);
 }
 
 /* Fill and verify in debug mode (rare: kept out of line). */
@@ -596,24 +605,37 @@ static void *realloc_move(struct heap *h, void *p, uint64_t old_size, size_t siz
 	return q;
 }
 
+/* Make the allocated block b hold size bytes: its request, check word and canary. */
+static void small_set_request(struct heap *h, struct heap_block *b, size_t size)
+{
+	unsigned long irq = arch_irq_save();
+
+	h->cache.live_bytes += size - b->req;
+	arch_irq_restore(irq);
+	b->req = (uint32_t)size;
+	heap_set_state(h, b, HS_ALLOC);
+	heap_canary_put(h, heap_payload(b), size, HEAP_CANARY_SIZE);
+}
+
 static void *small_realloc(struct heap *h, void *p, size_t size)
 {
 	struct heap_block *b = small_block_of(h, p);
-	uint64_t old = b->req;
+	uint64_t old = b->req, need = heap_block_for(size), have = heap_block_size(b);
 	unsigned long irq;
-	bool done = false;
+	bool done;
 
-	if (size < HEAP_LARGE_MIN) {
-		irq = spin_lock_irqsave(&h->lock);
-		done = small_resize_locked(h, b, heap_block_for(size));
-		if (done) {
-			h->cache.live_bytes += size - old;
-			b->req = (uint32_t)size;
-			heap_set_state(h, b, HS_ALLOC);
-			heap_canary_put(h, p, size, HEAP_CANARY_SIZE);
-		}
-		spin_unlock_irqrestore(&h->lock, irq);
+	if (size >= HEAP_LARGE_MIN)
+		return realloc_move(h, p, old, size);
+	/* Still fits, with too little left over to split off: nothing else changes. */
+	if (need <= have && have - need < HEAP_MIN_BLOCK) {
+		small_set_request(h, b, size);
+		return p;
 	}
+	irq = spin_lock_irqsave(&h->lock);
+	done = small_resize_locked(h, b, need);
+	if (done)
+		small_set_request(h, b, size);
+	spin_unlock_irqrestore(&h->lock, irq);
 	return done ? p : realloc_move(h, p, old, size);
 }
 
