@@ -89,10 +89,12 @@ static inline uint64_t heap_block_for(uint64_t size)
 static inline uint32_t heap_check_word(const struct heap *h, const struct heap_block *b,
 				       enum heap_state s)
 {
-	uint64_t x = ((uintptr_t)b ^ h->secret ^ (b->size & ~HB_FLAGS)) * 0x9e3779b97f4a7c15ull;
+	uint64_t x = (uintptr_t)b ^ h->secret ^ (b->size & ~HB_FLAGS) ^ ((uint64_t)b->req << 32) ^
+		     (uint64_t)s;
 
-	x = (x ^ ((uint64_t)b->req << 8) ^ (uint64_t)s) * 0xbf58476d1ce4e5b9ull;
-	return (uint32_t)(x >> 32);
+	/* One multiply (the fast path computes four of these a pair): any bit flip changes the top
+	 * half. */
+	return (uint32_t)((x * 0x9e3779b97f4a7c15ull) >> 32);
 }
 
 static inline void heap_set_state(const struct heap *h, struct heap_block *b, enum heap_state s)
@@ -106,10 +108,14 @@ static inline bool heap_in_state(const struct heap *h, const struct heap_block *
 	return b->check == heap_check_word(h, b, s);
 }
 
-/* The canary after the requested bytes of the block whose payload is at p. */
+/*
+ * The canary after the requested bytes of the block whose payload is at p:
+ * secret bytes that differ from block to block. (A multiply would add no
+ * secrecy: it is invertible.)
+ */
 static inline uint64_t heap_canary(const struct heap *h, uintptr_t p)
 {
-	return (p ^ h->secret) * 0x9e3779b97f4a7c15ull;
+	return p ^ h->secret;
 }
 
 /* Write n (at most 8) bytes of p's canary at p + req. */
