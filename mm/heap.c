@@ -97,7 +97,10 @@ static struct heap_block *list_take(struct heap *h, uint64_t size)
 	heap_class_of(size, &fl, &sl);
 	if (fl >= HEAP_FL_COUNT)
 		return NULL;
+	/* A few blocks of size's own class first: an exact fit spares a bigger block. */
 	l = h->free[fl][sl];
+	for (unsigned n = 0; l && heap_block_size(heap_header(l)) < size && n < 4; n++)
+		l = link_mapped(h, l->next) ? l->next : NULL;
 	if (!l || heap_block_size(heap_header(l)) < size) {
 		bits = h->sl_bitmap[fl] & (~0u << (sl + 1));
 		if (!bits) {
