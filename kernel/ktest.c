@@ -49,6 +49,18 @@ vaddr_t ktest_scratch_va(uint64_t align, uint64_t slot)
 	return ALIGN_UP(mid, GiB) + slot * align;
 }
 
+uint64_t ktest_median(uint64_t *v, size_t n)
+{
+	for (size_t i = 1; i < n; i++) /* insertion sort: a few hundred samples */
+		for (size_t j = i; j > 0 && v[j - 1] > v[j]; j--) {
+			uint64_t x = v[j];
+
+			v[j] = v[j - 1];
+			v[j - 1] = x;
+		}
+	return v[n / 2];
+}
+
 bool ktest_requested(const char *cmdline)
 {
 	return cmdline_has(cmdline, "ktest");

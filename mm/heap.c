@@ -266,6 +266,23 @@ void *heap_small_alloc_locked(struct heap *h, uint64_t size, uint64_t align)
 }
 
 /*
+ * Take the free block next, which follows b, out of its list so that b can
+ * grow over it; its header and links become payload and are poisoned.
+ * Returns its size.
+ */
+static uint64_t absorb_next(struct heap *h, struct heap_block *b, struct heap_block *next)
+{
+	uint64_t size = heap_block_size(next);
+
+	if (!heap_in_state(h, next, HS_FREE))
+		heap_fail(h, "header of block %#lx overwritten (it follows block %#lx)",
+			  (unsigned long)heap_payload(next), (unsigned long)heap_payload(b));
+	list_remove(h, next);
+	memset(next, HEAP_POISON, sizeof(*next) + sizeof(struct heap_free_links));
+	return size;
+}
+
+/*
  * Put the used block b (allocated or cached, payload poisoned) back in the
  * lists, merged with free neighbours. A chunk left entirely free is kept if
  * it is the only empty one, else unmapped.
@@ -304,12 +321,7 @@ void heap_small_free_locked(struct heap *h, struct heap_block *b)
 	if (!(next->size & HB_USED)) {
 		struct heap_block *after = heap_next_block(next);
 
-		if (!heap_in_state(h, next, HS_FREE))
-			heap_fail(h, "header of block %#lx overwritten (it follows block %#lx)",
-				  (unsigned long)next, (unsigned long)b);
-		list_remove(h, next);
-		size += heap_block_size(next);
-		memset(next, HEAP_POISON, sizeof(*next) + sizeof(struct heap_free_links));
+		size += absorb_next(h, b, next);
 		next = after;
 	} else {
 		next->size &= ~HB_PREV_USED;
@@ -575,12 +587,7 @@ static bool small_resize_locked(struct heap *h, struct heap_block *b, uint64_t n
 	if (need > have) {
 		if ((next->size & HB_USED) || have + heap_block_size(next) < need)
 			return false;
-		if (!heap_in_state(h, next, HS_FREE))
-			heap_fail(h, "header of block %#lx overwritten (it follows block %#lx)",
-				  (unsigned long)next, (unsigned long)b);
-		list_remove(h, next);
-		have += heap_block_size(next);
-		memset(next, HEAP_POISON, sizeof(*next) + sizeof(struct heap_free_links));
+		have += absorb_next(h, b, next);
 		b->size = have | (b->size & HB_FLAGS);
 		heap_next_block(b)->size |= HB_PREV_USED;
 	}

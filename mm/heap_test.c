@@ -747,18 +747,6 @@ KTEST(heap, kfree_poisons_freed_blocks)
 static uint64_t samples[SMALL_ROUNDS];
 static size_t random_sizes[SMALL_ROUNDS];
 
-/* Median of n cycle counts (sorts v). */
-static uint64_t median(uint64_t *v, size_t n)
-{
-	for (size_t i = 1; i < n; i++)
-		for (size_t j = i; j > 0 && v[j - 1] > v[j]; j--) {
-			uint64_t x = v[j];
-			v[j] = v[j - 1];
-			v[j - 1] = x;
-		}
-	return v[n / 2];
-}
-
 /* Median cycles of kmalloc(sizes[r] or size) + kfree over rounds; 0 if one failed. */
 static uint64_t time_pairs(size_t size, const size_t *sizes, size_t rounds)
 {
@@ -773,7 +761,7 @@ static uint64_t time_pairs(size_t size, const size_t *sizes, size_t rounds)
 		if (!p)
 			return 0;
 	}
-	return median(samples, rounds);
+	return ktest_median(samples, rounds);
 }
 
 KTEST(heap, kmalloc_timings_emulated)

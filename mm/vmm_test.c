@@ -282,18 +282,6 @@ KTEST(vmm, vmm_boot_layout_framebuffer_wc_kernel_alias_read_only)
 	KEXPECT(t, vmm_guard_find(boot_info->boot_stack_bottom) == NULL);
 }
 
-/* Median of n cycle counts (sorts v). */
-static uint64_t median(uint64_t *v, size_t n)
-{
-	for (size_t i = 1; i < n; i++)
-		for (size_t j = i; j > 0 && v[j - 1] > v[j]; j--) {
-			uint64_t x = v[j];
-			v[j] = v[j - 1];
-			v[j - 1] = x;
-		}
-	return v[n / 2];
-}
-
 #define ROUNDS 15
 
 /* Cycles of map + unmap of one 4 KiB page, and of a demand fault. */
@@ -322,8 +310,9 @@ static void time_map_and_fault(struct ktest *t, vaddr_t va, paddr_t pa)
 	KEXPECT_EQ(t, vmm_demand_release(va), 0);
 	kprintf("# vmm: emulated TSC cycles (QEMU TCG, not hardware): map 4 KiB %llu, unmap 4 KiB "
 		"%llu (with INVLPG), demand-zero fault %llu\n",
-		(unsigned long long)median(map, ROUNDS), (unsigned long long)median(unmap, ROUNDS),
-		(unsigned long long)median(fault, ROUNDS));
+		(unsigned long long)ktest_median(map, ROUNDS),
+		(unsigned long long)ktest_median(unmap, ROUNDS),
+		(unsigned long long)ktest_median(fault, ROUNDS));
 }
 
 /* Touch n pages from va, one read each. */
@@ -361,8 +350,8 @@ static void time_flushes(vaddr_t va)
 		kprintf(
 		    "# vmm: emulated TSC cycles: INVLPG x%zu + refill %llu, full flush + refill "
 		    "%llu (working set %d pages)\n",
-		    ns[k], (unsigned long long)median(inv, ROUNDS),
-		    (unsigned long long)median(full, ROUNDS), WORKING_SET);
+		    ns[k], (unsigned long long)ktest_median(inv, ROUNDS),
+		    (unsigned long long)ktest_median(full, ROUNDS), WORKING_SET);
 	}
 }
 

@@ -61,6 +61,9 @@ void ktest_skip(struct ktest *t, const char *fmt, ...) __printf(2, 3);
  */
 vaddr_t ktest_scratch_va(uint64_t align, uint64_t slot);
 
+/* The median of n samples (timings); sorts v. */
+uint64_t ktest_median(uint64_t *v, size_t n);
+
 /* True if the command line asks for tests. */
 bool ktest_requested(const char *cmdline);
 
