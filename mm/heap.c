@@ -577,7 +577,9 @@ void heap_free(struct heap *h, void *p)
 
 /*
  * Resize the small block b to need bytes in place, if it shrinks or its
- * next neighbour is free and big enough. Caller holds the lock.
+ * next neighbour is free and big enough. A block that grows keeps half as
+ * much again if the neighbour has it, so that a string of small grows does
+ * not come back here each time. Caller holds the lock.
  */
 static bool small_resize_locked(struct heap *h, struct heap_block *b, uint64_t need)
 {
@@ -590,6 +592,7 @@ static bool small_resize_locked(struct heap *h, struct heap_block *b, uint64_t n
 		have += absorb_next(h, b, next);
 		b->size = have | (b->size & HB_FLAGS);
 		heap_next_block(b)->size |= HB_PREV_USED;
+		need = MIN(have, MAX(need, ALIGN_UP(old + old / 2, HEAP_ALIGN)));
 	}
 	if (have - need >= HEAP_MIN_BLOCK) {
 		tail = (struct heap_block *)((uintptr_t)b + need);
@@ -636,8 +639,8 @@ static void *small_realloc(struct heap *h, void *p, size_t size)
 
 	if (size >= HEAP_LARGE_MIN)
 		return realloc_move(h, p, old, size);
-	/* Still fits, with too little left over to split off: nothing else changes. */
-	if (need <= have && have - need < HEAP_MIN_BLOCK) {
+	/* Still fits, and grows or has too little left over to split off: nothing else changes. */
+	if (need <= have && (size >= old || have - need < HEAP_MIN_BLOCK)) {
 		small_set_request(h, b, size);
 		return p;
 	}
