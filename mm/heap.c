@@ -50,10 +50,11 @@ static void list_insert(struct heap *h, struct heap_block *b)
 	h->free_bytes += heap_block_size(b);
 }
 
-/* True if l is NULL or a list link inside a mapped chunk, so it can be followed. */
+/* True if l is NULL or a link whose block header lies in a mapped chunk: safe to follow. */
 static bool link_mapped(const struct heap *h, const struct heap_free_links *l)
 {
-	return !l || (heap_chunk_of(h, (uintptr_t)l) >= 0 && (uintptr_t)l % HEAP_ALIGN == 0);
+	return !l ||
+	       (heap_chunk_of(h, (uintptr_t)heap_header(l)) >= 0 && (uintptr_t)l % HEAP_ALIGN == 0);
 }
 
 /* Unlink b from its list, refusing links that do not point back (a smashed list). */
@@ -65,7 +66,7 @@ static void list_remove(struct heap *h, struct heap_block *b)
 	heap_class_of(heap_block_size(b), &fl, &sl);
 	if (!link_mapped(h, l->next) || !link_mapped(h, l->prev) ||
 	    (l->next && l->next->prev != l) || (l->prev ? l->prev->next : h->free[fl][sl]) != l)
-		heap_fail(h, "free list corrupted at block %#lx (%lu bytes)", (unsigned long)b,
+		heap_fail(h, "free list corrupted at block %#lx (%lu bytes)", (unsigned long)l,
 			  (unsigned long)heap_block_size(b));
 	if (l->next)
 		l->next->prev = l->prev;
@@ -114,7 +115,7 @@ static struct heap_block *list_take(struct heap *h, uint64_t size)
 	}
 	b = heap_header(l);
 	if (!heap_in_state(h, b, HS_FREE))
-		heap_fail(h, "free list holds a damaged block at %#lx", (unsigned long)b);
+		heap_fail(h, "free list holds a damaged block at %#lx", (unsigned long)l);
 	list_remove(h, b);
 	return b;
 }
@@ -283,6 +284,33 @@ static uint64_t absorb_next(struct heap *h, struct heap_block *b, struct heap_bl
 }
 
 /*
+ * The free block before b, whose PREV_USED is clear, taken out of its list
+ * so that it can grow over b; the footer before b and b's header become
+ * payload and are poisoned. The flags are not in the check word, so the
+ * footer and the block it leads to are checked before they are trusted.
+ */
+static struct heap_block *absorb_prev(struct heap *h, struct heap_block *b)
+{
+	uint64_t psize;
+	struct heap_block *prev;
+
+	if ((uintptr_t)b % HEAP_CHUNK_STRIDE == 0) /* a chunk's first block: no footer before it */
+		heap_fail(h, "header of block %#lx overwritten: flags %#lx",
+			  (unsigned long)heap_payload(b), (unsigned long)(b->size & HB_FLAGS));
+	psize = *(uint64_t *)((uintptr_t)b - sizeof(uint64_t));
+	prev = (struct heap_block *)((uintptr_t)b - psize);
+	if (psize % HEAP_ALIGN || psize < HEAP_MIN_BLOCK || psize > HEAP_CHUNK_USABLE ||
+	    heap_chunk_of(h, (uintptr_t)prev) != heap_chunk_of(h, (uintptr_t)b) ||
+	    heap_block_size(prev) != psize || !heap_in_state(h, prev, HS_FREE))
+		heap_fail(h,
+			  "header of block %#lx overwritten: the free block before it is damaged",
+			  (unsigned long)heap_payload(b));
+	list_remove(h, prev);
+	memset((char *)b - sizeof(uint64_t), HEAP_POISON, sizeof(uint64_t) + sizeof(*b));
+	return prev;
+}
+
+/*
  * Put the used block b (allocated or cached, payload poisoned) back in the
  * lists, merged with free neighbours. A chunk left entirely free is kept if
  * it is the only empty one, else unmapped.
@@ -293,30 +321,8 @@ void heap_small_free_locked(struct heap *h, struct heap_block *b)
 	struct heap_block *next = heap_next_block(b);
 
 	if (!(b->size & HB_PREV_USED)) {
-		uint64_t psize;
-		struct heap_block *prev;
-
-		/* The flags are not in the check word: a chunk's first block has no footer before
-		 * it. */
-		if ((uintptr_t)b % HEAP_CHUNK_STRIDE == 0)
-			heap_fail(h, "header of block %#lx overwritten: flags %#lx",
-				  (unsigned long)heap_payload(b),
-				  (unsigned long)(b->size & HB_FLAGS));
-		psize = *(uint64_t *)((uintptr_t)b - sizeof(uint64_t));
-		prev = (struct heap_block *)((uintptr_t)b - psize);
-
-		if (psize % HEAP_ALIGN || psize < HEAP_MIN_BLOCK || psize > HEAP_CHUNK_USABLE ||
-		    heap_chunk_of(h, (uintptr_t)prev) != heap_chunk_of(h, (uintptr_t)b) ||
-		    heap_block_size(prev) != psize || !heap_in_state(h, prev, HS_FREE))
-			heap_fail(
-			    h,
-			    "header of block %#lx overwritten: the free block before it is damaged",
-			    (unsigned long)b);
-		list_remove(h, prev);
-		/* The old footer and this header become payload: poison them. */
-		memset((char *)b - sizeof(uint64_t), HEAP_POISON, sizeof(uint64_t) + sizeof(*b));
-		size += psize;
-		b = prev;
+		b = absorb_prev(h, b);
+		size += heap_block_size(b);
 	}
 	if (!(next->size & HB_USED)) {
 		struct heap_block *after = heap_next_block(next);
@@ -359,7 +365,7 @@ static inline void *cache_take(struct heap *h, uint64_t size)
 		heap_fail(h,
 			  "front cache corrupted: block %#lx (class of %lu bytes) was overwritten "
 			  "after it was freed",
-			  (unsigned long)b, (unsigned long)bsize);
+			  (unsigned long)p, (unsigned long)bsize);
 	}
 	cc->head = *(void **)p;
 	cc->count--;
