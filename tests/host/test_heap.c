@@ -8,14 +8,16 @@
  * heap_trim() giving everything back, a long random workload with pattern
  * checks, and every hardening check: double and bad frees, overruns into
  * the canary, overwritten headers and free-list damage, each of which must
- * reach corrupt() with a message naming the block (in a forked child where
- * a fault instead of a report would take the whole binary down).
+ * reach corrupt() (or fail heap_check()) with a message naming the block,
+ * in a forked child where a fault instead of a report would take the whole
+ * binary down. The hardening checks are tables of cases, one line each.
  *
  * White-box facts used (mm/heap.c): a small block's 16-byte header sits
- * right before the payload, its first word the block size (header
- * included, a multiple of 16) with bit 0 "in use" and bit 1 "previous in
- * use"; an 8-byte canary follows the requested bytes; a free block keeps
- * list links in its first 16 payload bytes and its size in its last 8.
+ * right before the payload: the block size (header included, a multiple
+ * of 16) with bit 0 "in use" and bit 1 "previous in use", the request's
+ * 32 bits and a 32-bit check word; an 8-byte canary follows the requested
+ * bytes; a free block keeps list links in its first 16 payload bytes and
+ * its size in its last 8.
  */
 #include "../heap_host.h" /* first: it sets _DEFAULT_SOURCE for mmap */
 
@@ -86,6 +88,24 @@ static void *alloc(size_t n)
 	return heap_alloc(H, n, HEAP_ALIGN);
 }
 
+/* Nothing live and heap_check() clean: how a test that freed everything ends. */
+static bool drained(void)
+{
+	uint64_t live = stats().live_blocks;
+
+	if (live)
+		printf("# %lu blocks still live\n", (unsigned long)live);
+	return live == 0 && check_heap() == 0;
+}
+
+/* How many tests end: free a and b, the last live blocks, and expect the heap drained. */
+static bool drained_by_freeing(void *a, void *b)
+{
+	heap_free(H, a);
+	heap_free(H, b);
+	return drained();
+}
+
 /* --- block contents and headers -------------------------------------------------- */
 
 static uint8_t pattern(uint32_t seed, size_t i)
@@ -116,23 +136,36 @@ static bool all(const void *p, size_t n, uint8_t b)
 	return true;
 }
 
-/* The size|flags word of a small block's header. */
-static uint64_t header_word(const void *p)
-{
-	uint64_t w;
+/* White-box: a small block's header (mm/heap_internal.h), right before its payload. */
+struct header {
+	uint64_t size; /* block bytes, ORed with 2 "previous in use" and 1 "in use" */
+	uint32_t req;  /* bytes requested */
+	uint32_t check;
+};
 
-	memcpy(&w, (const uint8_t *)p - 16, sizeof(w));
-	return w;
+static struct header header_of(const uint8_t *p)
+{
+	struct header h;
+
+	memcpy(&h, p - sizeof(h), sizeof(h));
+	return h;
+}
+
+/* Overwrite p's header with h; p. */
+static uint8_t *set_header(uint8_t *p, struct header h)
+{
+	memcpy(p - sizeof(h), &h, sizeof(h));
+	return p;
 }
 
 static uint64_t block_size(const void *p)
 {
-	return header_word(p) & ~(uint64_t)15;
+	return header_of(p).size & ~(uint64_t)15;
 }
 
 static bool in_use(const void *p)
 {
-	return header_word(p) & 1;
+	return header_of(p).size & 1;
 }
 
 /* The request that needs a block of exactly bs bytes: header and canary on top. */
@@ -140,56 +173,6 @@ static size_t request_for(uint64_t bs)
 {
 	return (size_t)(bs - 16 - 8);
 }
-
-/* heap_check() must find damage and say what (shown as a TAP comment). */
-static bool heap_check_fails(void)
-{
-	char msg[256] = "";
-	int err = heap_check(H, msg, sizeof(msg));
-
-	printf("# heap_check: %d %s\n", err, msg);
-	return err == -EIO && msg[0];
-}
-
-/* --- expecting corrupt() ---------------------------------------------------------- */
-
-static jmp_buf corrupt_jb;
-
-/* The report starts with prefix and names addr (or, for a payload, its header) in hex. */
-static bool names(const char *prefix, const void *addr)
-{
-	char hex[2][32];
-
-	printf("# corrupt(): %s\n", hh.corrupt_msg);
-	if (strncmp(hh.corrupt_msg, prefix, strlen(prefix)) != 0)
-		return false;
-	/* No "0x": %p-style zero padding must match too. */
-	snprintf(hex[0], sizeof(hex[0]), "%lx", (unsigned long)(uintptr_t)addr);
-	snprintf(hex[1], sizeof(hex[1]), "%lx", (unsigned long)(uintptr_t)addr - 16);
-	return strstr(hh.corrupt_msg, hex[0]) || strstr(hh.corrupt_msg, hex[1]);
-}
-
-/*
- * stmt must end in corrupt() with a report starting with prefix and naming
- * addr. The heap is dead afterwards: the test must not touch it again.
- */
-#define CHECK_CORRUPTS(stmt, prefix, addr)                                                         \
-	do {                                                                                       \
-		hh.corrupt_msg[0] = '\0';                                                          \
-		hh.on_corrupt = &corrupt_jb;                                                       \
-		if (setjmp(corrupt_jb) == 0) {                                                     \
-			stmt;                                                                      \
-			hh.on_corrupt = NULL;                                                      \
-			check_fail(__FILE__, __LINE__, "%s did not call corrupt()", #stmt);        \
-			return;                                                                    \
-		}                                                                                  \
-		hh.on_corrupt = NULL;                                                              \
-		if (!names((prefix), (addr))) {                                                    \
-			check_fail(__FILE__, __LINE__, "report \"%s\" is not \"%s\" naming %p",    \
-				   hh.corrupt_msg, (prefix), (const void *)(addr));                \
-			return;                                                                    \
-		}                                                                                  \
-	} while (0)
 
 /* --- alignment and sizes ------------------------------------------------------------ */
 
@@ -244,8 +227,7 @@ TEST(heap_alloc_returns_aligned_distinct_blocks)
 		CHECK(disjoint(v, MAX_SIZE + 1));
 		for (size_t n = 0; n <= MAX_SIZE; n++)
 			heap_free(H, v[n].p);
-		CHECK_EQ(check_heap(), 0);
-		CHECK_EQ(stats().live_blocks, 0);
+		CHECK(drained());
 	}
 }
 
@@ -269,8 +251,7 @@ TEST(heap_alloc_rejects_bad_arguments)
 	failures = stats().failures;
 	CHECK(heap_realloc(H, NULL, SIZE_MAX) == NULL);
 	CHECK(stats().failures >= failures);
-	CHECK_EQ(stats().live_blocks, 0);
-	CHECK_EQ(check_heap(), 0);
+	CHECK(drained());
 }
 
 TEST(heap_alloc_zero_gives_unique_freeable_blocks)
@@ -291,8 +272,7 @@ TEST(heap_alloc_zero_gives_unique_freeable_blocks)
 	CHECK_EQ(stats().live_bytes, 0);
 	for (size_t i = 0; i < ARRAY_SIZE(v); i++)
 		heap_free(H, v[i].p);
-	CHECK_EQ(stats().live_blocks, 0);
-	CHECK_EQ(check_heap(), 0);
+	CHECK(drained());
 }
 
 TEST(heap_free_null_does_nothing)
@@ -307,10 +287,7 @@ TEST(heap_free_null_does_nothing)
 	heap_free(H, NULL);
 	b = stats();
 	CHECK(memcmp(&a, &b, sizeof(a)) == 0);
-	heap_free(H, p);
-	heap_free(H, NULL);
-	CHECK_EQ(stats().live_blocks, 0);
-	CHECK_EQ(check_heap(), 0);
+	CHECK(drained_by_freeing(p, NULL));
 }
 
 TEST(heap_debug_fill_fills_new_blocks)
@@ -329,9 +306,7 @@ TEST(heap_debug_fill_fills_new_blocks)
 	p = alloc(300); /* most likely the same block, from the cache */
 	CHECK(p != NULL);
 	CHECK(all(p, 300, HEAP_FILL));
-	heap_free(H, p);
-	heap_free(H, q);
-	CHECK_EQ(check_heap(), 0);
+	CHECK(drained_by_freeing(p, q));
 }
 
 /* --- calloc ------------------------------------------------------------------------- */
@@ -400,8 +375,7 @@ TEST(heap_calloc_rejects_overflowing_products)
 	p = heap_calloc(H, SIZE_MAX, 0);
 	CHECK(p != NULL);
 	heap_free(H, p);
-	CHECK_EQ(stats().live_blocks, 0);
-	CHECK_EQ(check_heap(), 0);
+	CHECK(drained());
 }
 
 /* --- realloc ------------------------------------------------------------------------- */
@@ -437,10 +411,7 @@ TEST(heap_realloc_grows_in_place_into_free_neighbour)
 	CHECK(heap_realloc(H, c, 3000) == c);
 	CHECK(filled(c, 2000, 3));
 	CHECK(filled(a, heap_size(H, a), 4));
-	heap_free(H, a);
-	heap_free(H, c);
-	CHECK_EQ(stats().live_blocks, 0);
-	CHECK_EQ(check_heap(), 0);
+	CHECK(drained_by_freeing(a, c));
 }
 
 TEST(heap_realloc_grows_in_place_into_trimmed_cached_neighbour)
@@ -458,9 +429,7 @@ TEST(heap_realloc_grows_in_place_into_trimmed_cached_neighbour)
 	heap_trim(H);	 /* ...until the cache is drained */
 	CHECK(heap_realloc(H, a, 200) == a);
 	CHECK(filled(a, 100, 5));
-	heap_free(H, a);
-	heap_free(H, c);
-	CHECK_EQ(check_heap(), 0);
+	CHECK(drained_by_freeing(a, c));
 }
 
 TEST(heap_realloc_shrinks_in_place)
@@ -482,9 +451,7 @@ TEST(heap_realloc_shrinks_in_place)
 	/* Growing back into the tail it gave up. */
 	CHECK(heap_realloc(H, p, 2900) == p);
 	CHECK(filled(p, 1, 7));
-	heap_free(H, p);
-	heap_free(H, q);
-	CHECK_EQ(check_heap(), 0);
+	CHECK(drained_by_freeing(p, q));
 }
 
 TEST(heap_realloc_moves_and_keeps_contents)
@@ -513,10 +480,7 @@ TEST(heap_realloc_moves_and_keeps_contents)
 	CHECK(r != NULL);
 	CHECK(filled(r, 700, 12));
 	CHECK_EQ(stats().live_bytes, 1200);
-	heap_free(H, r);
-	heap_free(H, b);
-	CHECK_EQ(stats().live_blocks, 0);
-	CHECK_EQ(check_heap(), 0);
+	CHECK(drained_by_freeing(r, b));
 }
 
 TEST(heap_realloc_null_allocates_and_zero_frees)
@@ -533,8 +497,7 @@ TEST(heap_realloc_null_allocates_and_zero_frees)
 	p = heap_realloc(H, NULL, 9000);
 	CHECK(p != NULL && IS_ALIGNED(p, P));
 	CHECK(heap_realloc(H, p, 0) == NULL);
-	CHECK_EQ(stats().live_blocks, 0);
-	CHECK_EQ(check_heap(), 0);
+	CHECK(drained());
 	heap_trim(H);
 	CHECK(trimmed());
 }
@@ -564,9 +527,7 @@ TEST(heap_realloc_failure_leaves_block_untouched)
 	p = heap_realloc(H, p, 1 * MiB);
 	CHECK(p != NULL);
 	CHECK(filled(p, 100, 13));
-	heap_free(H, p);
-	heap_free(H, q);
-	CHECK_EQ(check_heap(), 0);
+	CHECK(drained_by_freeing(p, q));
 }
 
 /* --- large blocks ----------------------------------------------------------------------- */
@@ -636,8 +597,7 @@ TEST(heap_realloc_large_grows_and_shrinks_inside_its_slot)
 	CHECK(p != NULL && IS_ALIGNED(p, P));
 	CHECK(filled(p, 4500, 16));
 	heap_free(H, p);
-	CHECK_EQ(stats().live_blocks, 0);
-	CHECK_EQ(check_heap(), 0);
+	CHECK(drained());
 }
 
 /*
@@ -723,48 +683,60 @@ static bool merged(struct three *t, const int order[3], uint64_t bs, bool trim)
 	return ok && check_heap() == 0;
 }
 
-static const int orders[6][3] = {{0, 1, 2}, {0, 2, 1}, {1, 0, 2}, {1, 2, 0}, {2, 0, 1}, {2, 1, 0}};
+/* Fill the cache's class for bs-byte blocks: the next frees of that size go to the lists. */
+static bool cache_filled(uint64_t bs)
+{
+	static uint8_t *fillers[64];
+
+	for (size_t j = 0; j < ARRAY_SIZE(fillers); j++)
+		if (!(fillers[j] = alloc(request_for(bs))))
+			return false;
+	for (size_t j = 0; j < ARRAY_SIZE(fillers); j++)
+		heap_free(H, fillers[j]);
+	return stats().cached_blocks > 0 && stats().cached_blocks <= HEAP_CACHE_BYTES / bs;
+}
+
+/* What the three go through before they must be one block. */
+enum coalesce { FREED, FREED_THEN_TRIMMED, FREED_PAST_A_FULL_CACHE };
+
+/* carve() and merged() on a fresh heap, in all six free orders; a failure names its order. */
+static void check_merges_in_every_order(uint64_t bs, enum coalesce how)
+{
+	static const int orders[6][3] = {{0, 1, 2}, {0, 2, 1}, {1, 0, 2},
+					 {1, 2, 0}, {2, 0, 1}, {2, 1, 0}};
+
+	for (int i = 0; i < 6; i++) {
+		const int *o = orders[i];
+		const char *why = NULL;
+		struct three t;
+
+		if (!setup(rng()) || !carve(&t, bs))
+			why = "carving the blocks failed";
+		else if (how == FREED_PAST_A_FULL_CACHE && !cache_filled(bs))
+			why = "filling the cache failed";
+		else if (!merged(&t, o, bs, how == FREED_THEN_TRIMMED))
+			why = "not merged";
+		if (why) {
+			check_fail(__FILE__, __LINE__, "free order %d, %d, %d: %s", o[0], o[1],
+				   o[2], why);
+			return;
+		}
+	}
+}
 
 TEST(heap_free_coalesces_neighbours_in_any_order)
 {
-	struct three t;
-
-	for (int i = 0; i < 6; i++) {
-		SETUP();
-		CHECK(carve(&t, 1280)); /* above HEAP_CACHE_MAX */
-		CHECK(merged(&t, orders[i], 1280, false));
-	}
+	check_merges_in_every_order(1280, FREED); /* above HEAP_CACHE_MAX */
 }
 
 TEST(heap_trim_coalesces_cached_neighbours)
 {
-	struct three t;
-
-	for (int i = 0; i < 6; i++) {
-		SETUP();
-		CHECK(carve(&t, 128));
-		CHECK(merged(&t, orders[i], 128, true));
-	}
+	check_merges_in_every_order(128, FREED_THEN_TRIMMED);
 }
 
 TEST(heap_free_coalesces_when_the_cache_is_full)
 {
-	static uint8_t *fillers[64];
-	struct three t;
-
-	for (int i = 0; i < 6; i++) {
-		SETUP();
-		CHECK(carve(&t, 128));
-		/* Fill the cache's class for 128-byte blocks... */
-		for (size_t j = 0; j < ARRAY_SIZE(fillers); j++)
-			CHECK((fillers[j] = alloc(request_for(128))) != NULL);
-		for (size_t j = 0; j < ARRAY_SIZE(fillers); j++)
-			heap_free(H, fillers[j]);
-		CHECK(stats().cached_blocks > 0);
-		CHECK(stats().cached_blocks <= HEAP_CACHE_BYTES / 128);
-		/* ...so that these frees go to the lists and merge. */
-		CHECK(merged(&t, orders[i], 128, false));
-	}
+	check_merges_in_every_order(128, FREED_PAST_A_FULL_CACHE);
 }
 
 /* --- poison, counters, exhaustion, trim ------------------------------------------------------ */
@@ -1102,410 +1074,498 @@ TEST(heap_debug_verify_random_workload)
 	CHECK(workload(5000, 500));
 }
 
-/* --- hardening: double and bad frees -----------------------------------------------------------
- */
-
-TEST(heap_free_detects_double_free_of_cached_block)
-{
-	uint8_t *p;
-
-	SETUP();
-	p = alloc(64);
-	CHECK(p != NULL);
-	heap_free(H, p);
-	CHECK_CORRUPTS(heap_free(H, p), "double free of ", p);
-}
-
-TEST(heap_free_detects_double_free_of_listed_block)
-{
-	uint8_t *p, *q;
-
-	SETUP();
-	p = alloc(2000);
-	q = alloc(2000);
-	CHECK(p && q);
-	heap_free(H, p);
-	CHECK_CORRUPTS(heap_free(H, p), "double free of ", p);
-}
-
-TEST(heap_free_detects_double_free_of_merged_block)
-{
-	uint8_t *p, *q, *r;
-
-	SETUP();
-	p = alloc(2000);
-	q = alloc(2000);
-	r = alloc(2000);
-	CHECK(p && q && r);
-	heap_free(H, q);
-	heap_free(H, p); /* q's header is now inside p's free block */
-	CHECK_CORRUPTS(heap_free(H, p), "double free of ", p);
-}
-
-TEST(heap_free_detects_double_free_of_large_block)
-{
-	uint8_t *p, *q;
-
-	SETUP();
-	p = alloc(5000);
-	q = alloc(5000); /* keeps the heap from being trivially empty */
-	CHECK(p && q);
-	heap_free(H, p);
-	CHECK_CORRUPTS(heap_free(H, p), "double free of ", p);
-}
-
-/* heap_trim() forgets freed large slots: a second free must still be reported. */
-TEST(heap_free_detects_double_free_of_large_block_after_trim)
-{
-	uint8_t *p;
-
-	SETUP();
-	p = alloc(5000);
-	CHECK(p != NULL);
-	heap_free(H, p);
-	heap_trim(H);
-	CHECK_CORRUPTS(heap_free(H, p), "", p);
-}
-
-TEST(heap_free_detects_double_free_after_realloc_zero)
-{
-	uint8_t *p;
-
-	SETUP();
-	p = alloc(300);
-	CHECK(p != NULL);
-	CHECK(heap_realloc(H, p, 0) == NULL);
-	CHECK_CORRUPTS(heap_free(H, p), "double free of ", p);
-}
-
-TEST(heap_realloc_detects_freed_block)
-{
-	uint8_t *p;
-
-	SETUP();
-	p = alloc(300);
-	CHECK(p != NULL);
-	heap_free(H, p);
-	CHECK_CORRUPTS(heap_realloc(H, p, 500), "double free of ", p);
-}
-
-TEST(heap_free_detects_pointer_inside_block)
-{
-	uint8_t *p;
-
-	SETUP();
-	p = alloc(200);
-	CHECK(p != NULL);
-	memset(p, 0, 200); /* a zero "header" at p + 16 */
-	CHECK_CORRUPTS(heap_free(H, p + 32), "bad free of ", p + 32);
-}
-
-TEST(heap_free_detects_pointer_inside_block_with_forged_header)
-{
-	uint8_t *p;
-	uint64_t forged = 64 | 3;
-
-	SETUP();
-	p = alloc(200);
-	CHECK(p != NULL);
-	memset(p, 0, 200);
-	memcpy(p + 16, &forged, sizeof(forged)); /* a plausible size, in use */
-	CHECK_CORRUPTS(heap_free(H, p + 32), "bad free of ", p + 32);
-}
-
-TEST(heap_free_detects_pointer_inside_large_block)
-{
-	uint8_t *p;
-
-	SETUP();
-	p = alloc(3 * P);
-	CHECK(p != NULL);
-	memset(p, 0, 3 * P);
-	CHECK_CORRUPTS(heap_free(H, p + P), "bad free of ", p + P);
-}
-
-TEST(heap_free_detects_stack_pointer)
-{
-	uint64_t local[4] = {0};
-	void *p;
-
-	SETUP();
-	p = alloc(100); /* a heap with something in it */
-	CHECK(p != NULL);
-	CHECK_CORRUPTS(heap_free(H, &local[2]), "bad free of ", &local[2]);
-}
-
-TEST(heap_free_detects_unmapped_chunk_slot)
-{
-	uint8_t *p, *bad;
-
-	SETUP();
-	p = alloc(100);
-	CHECK(p != NULL);
-	bad = (uint8_t *)H->base + 100 * HEAP_CHUNK_STRIDE + 256;
-	CHECK_CORRUPTS(heap_free(H, bad), "bad free of ", bad);
-}
-
-TEST(heap_free_detects_chunk_guard_area)
-{
-	uint8_t *p, *bad;
-
-	SETUP();
-	p = alloc(100);
-	CHECK(p != NULL);
-	/* The unmapped second half of p's chunk slot. */
-	bad = (uint8_t *)ALIGN_DOWN((uintptr_t)p, HEAP_CHUNK_STRIDE) + HEAP_CHUNK_SIZE + 64;
-	CHECK_CORRUPTS(heap_free(H, bad), "bad free of ", bad);
-}
-
-TEST(heap_free_detects_unmapped_large_slot)
-{
-	uint8_t *p, *bad;
-
-	SETUP();
-	p = alloc(5000);
-	CHECK(p != NULL);
-	bad = (uint8_t *)H->base + H->size - 16 * P;
-	CHECK_CORRUPTS(heap_free(H, bad), "bad free of ", bad);
-}
-
-TEST(heap_free_detects_pointer_outside_window)
-{
-	uint8_t *bad;
-
-	SETUP();
-	bad = (uint8_t *)H->base + H->size + P;
-	CHECK_CORRUPTS(heap_free(H, bad), "bad free of ", bad);
-}
-
-TEST(heap_free_detects_misaligned_pointer)
-{
-	uint8_t *p;
-
-	SETUP();
-	p = alloc(100);
-	CHECK(p != NULL);
-	CHECK_CORRUPTS(heap_free(H, p + 1), "bad free of ", p + 1);
-}
-
-TEST(heap_free_detects_misaligned_large_pointer)
-{
-	uint8_t *p;
-
-	SETUP();
-	p = alloc(5000);
-	CHECK(p != NULL);
-	CHECK_CORRUPTS(heap_free(H, p + 8), "bad free of ", p + 8);
-}
-
-TEST(heap_size_detects_bad_pointer)
-{
-	uint8_t *p;
-
-	SETUP();
-	p = alloc(100);
-	CHECK(p != NULL);
-	CHECK_CORRUPTS(heap_size(H, p + 8), "bad free of ", p + 8);
-}
+/* --- hardening: running the cases -------------------------------------------------------- */
 
 /*
- * Free p in a child with corrupt() armed: true if that reported prefix
- * naming p, false if it returned or the child died of a fault instead.
+ * The hardening checks are tables of cases, each on a fresh heap: a case
+ * allocates its blocks, misuses or damages them, then makes a call that
+ * must report it with a message starting with the case's prefix and naming
+ * the pointer in hex. Every case runs, each report is a TAP comment after
+ * the case's name, and the test fails naming the first case that failed.
  */
-static bool child_free_reports(void *p, const char *prefix)
-{
-	pid_t pid;
-	int status = 0;
 
-	fflush(stdout);
-	pid = fork();
-	if (pid == 0) {
-		hh.on_corrupt = &corrupt_jb;
-		if (setjmp(corrupt_jb) == 0) {
-			heap_free(H, p);
-			_exit(11);
-		}
-		status = names(prefix, p) ? 10 : 12;
-		fflush(stdout); /* the report, as a TAP comment */
-		_exit(status);
-	}
-	if (pid < 0 || waitpid(pid, &status, 0) != pid)
-		return false;
-	if (WIFSIGNALED(status) || !WIFEXITED(status) || WEXITSTATUS(status) != 10)
-		printf("# child freeing %p: status %#x (exit 11: no report, 12: wrong one)\n", p,
-		       status);
-	return WIFEXITED(status) && WEXITSTATUS(status) == 10;
+/* heap_check() must find damage and say what (shown as a TAP comment). */
+static bool heap_check_fails(void)
+{
+	char msg[256] = "";
+	int err = heap_check(H, msg, sizeof(msg));
+
+	printf("# heap_check: %d %s\n", err, msg);
+	return err == -EIO && msg[0];
 }
 
-/* --- hardening: overruns and overwritten headers ------------------------------------------------
- */
+/* The call that must report a case's misuse. */
+enum call {
+	FREE,
+	SIZE,
+	REALLOC, /* to a large block: the old one is checked before anything else */
+	TRIM,
+	ALLOC, /* another block of the case's size */
+	/* In a forked child, where a fault instead of a report would take the binary down: */
+	FREE_IN_CHILD,
+	CHECK, /* heap_check() must fail, its message the report */
+};
 
-/* Overrun an n-byte block by one byte, then free it. */
-static bool overrun_reported(size_t n)
+struct misuse {
+	const char *name;
+	size_t size; /* each block's request */
+	int blocks;  /* allocated one after another into v[] (0: act does it) */
+	/* The misuse: returns the pointer the report must name, NULL if the setup went wrong. */
+	uint8_t *(*act)(uint8_t *v[]);
+	enum call call;
+	const char *prefix; /* the report's start */
+};
+
+/* Allocate count blocks of size bytes into v: false if one fails. */
+static bool alloc_blocks(uint8_t *v[], int count, size_t size)
 {
-	uint8_t *p = alloc(n), *q = alloc(n);
+	for (int i = 0; i < count; i++)
+		if (!(v[i] = alloc(size)))
+			return false;
+	return true;
+}
 
-	if (!p || !q)
+/* The report starts with prefix and names addr (or, for a payload, its header) in hex. */
+static bool names(const char *prefix, const void *addr)
+{
+	char hex[2][32];
+
+	if (strncmp(hh.corrupt_msg, prefix, strlen(prefix)) != 0)
 		return false;
-	fill(p, n, 18);
-	p[n] ^= 0x5a;
+	/* No "0x": %p-style zero padding must match too. */
+	snprintf(hex[0], sizeof(hex[0]), "%lx", (unsigned long)(uintptr_t)addr);
+	snprintf(hex[1], sizeof(hex[1]), "%lx", (unsigned long)(uintptr_t)addr - 16);
+	return strstr(hh.corrupt_msg, hex[0]) || strstr(hh.corrupt_msg, hex[1]);
+}
+
+static void make_call(const struct misuse *c, uint8_t *p)
+{
+	switch (c->call) {
+	case FREE:
+	case FREE_IN_CHILD:
+		heap_free(H, p);
+		break;
+	case SIZE:
+		heap_size(H, p);
+		break;
+	case REALLOC:
+		heap_realloc(H, p, 5000);
+		break;
+	case TRIM:
+		heap_trim(H);
+		break;
+	case ALLOC:
+		alloc(c->size);
+		break;
+	case CHECK: /* reached() runs heap_check() itself: it returns */
+		break;
+	}
+}
+
+static jmp_buf corrupt_jb;
+
+/*
+ * Make c's call on p: true if it reached corrupt() (or heap_check() found
+ * damage), the report in hh.corrupt_msg. heap_check() runs once without a
+ * buffer for the message, which callers may leave out.
+ */
+static bool reached(const struct misuse *c, uint8_t *p)
+{
 	hh.corrupt_msg[0] = '\0';
+	if (c->call == CHECK)
+		return heap_check(H, NULL, 0) == -EIO &&
+		       heap_check(H, hh.corrupt_msg, sizeof(hh.corrupt_msg)) == -EIO;
 	hh.on_corrupt = &corrupt_jb;
 	if (setjmp(corrupt_jb) == 0) {
-		heap_free(H, p);
+		make_call(c, p);
 		hh.on_corrupt = NULL;
-		printf("# %zu-byte overrun not reported\n", n);
 		return false;
 	}
 	hh.on_corrupt = NULL;
-	return names("buffer overrun: ", p);
+	return true;
 }
 
-TEST(heap_free_detects_one_byte_overrun)
+/*
+ * Make c's call on p (the heap is dead afterwards): NULL if it reported
+ * what c expects, else why not.
+ */
+static const char *call_reports(const struct misuse *c, uint8_t *p)
 {
-	static const size_t sizes[] = {0, 1, 13, 64, 100, 1000, 1024, 1500, 4000, 4095};
+	static char why[300];
 
-	for (size_t i = 0; i < ARRAY_SIZE(sizes); i++) {
-		SETUP();
-		if (!overrun_reported(sizes[i])) {
-			check_fail(__FILE__, __LINE__, "%zu bytes: \"%s\"", sizes[i],
-				   hh.corrupt_msg);
-			return;
-		}
+	if (!reached(c, p))
+		return "no report: the call returned";
+	printf("# %s: %s\n", c->name, hh.corrupt_msg);
+	if (names(c->prefix, p))
+		return NULL;
+	snprintf(why, sizeof(why), "report \"%s\" is not \"%s\" naming %p", hh.corrupt_msg,
+		 c->prefix, (void *)p);
+	return why;
+}
+
+/* call_reports() in a forked child, which shows why it failed as a TAP comment. */
+static const char *child_reports(const struct misuse *c, uint8_t *p)
+{
+	const char *why;
+	pid_t pid;
+	int status;
+
+	fflush(stdout); /* the child must not print our buffered output again */
+	pid = fork();
+	if (pid == 0) {
+		why = call_reports(c, p);
+		if (why)
+			printf("# %s: in the child: %s\n", c->name, why);
+		fflush(stdout);
+		_exit(why ? 1 : 0);
 	}
+	if (pid < 0 || waitpid(pid, &status, 0) != pid)
+		return "fork failed";
+	if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
+		return NULL;
+	printf("# %s: child status %#x\n", c->name, status);
+	return WIFEXITED(status) ? "in a child: no report or the wrong one" : "in a child: a fault";
 }
 
-TEST(heap_free_detects_one_byte_overrun_of_large_block)
+/* Show a failed case as a TAP comment; the first one is the test's reason. */
+static void case_failed(const char *name, const char *why)
 {
-	/* With slack after the request: a page multiple has no room for a canary. */
-	static const size_t sizes[] = {HEAP_LARGE_MIN + 1, 5000,      8000,
-				       3 * P - 8,	   3 * P - 1, 100000};
-
-	for (size_t i = 0; i < ARRAY_SIZE(sizes); i++) {
-		SETUP();
-		if (!overrun_reported(sizes[i])) {
-			check_fail(__FILE__, __LINE__, "%zu bytes: \"%s\"", sizes[i],
-				   hh.corrupt_msg);
-			return;
-		}
-	}
+	printf("# %s: FAILED: %s\n", name, why);
+	if (!check_reason_file)
+		check_fail(__FILE__, __LINE__, "%s: %s", name, why);
 }
 
-TEST(heap_realloc_detects_overrun)
+/* Allocate c's blocks on a fresh heap and expect a report of p = act(v). */
+static void run_case(const struct misuse *c)
 {
-	uint8_t *p;
+	uint8_t *v[4] = {NULL}, *p = NULL;
+	const char *why;
 
-	SETUP();
-	p = alloc(100);
-	CHECK(p != NULL);
-	p[100] ^= 1;
-	CHECK_CORRUPTS(heap_realloc(H, p, 5000), "buffer overrun: ", p);
+	if (!setup(rng()) || !alloc_blocks(v, c->blocks, c->size))
+		why = "allocating on a fresh heap failed";
+	else if (!(p = c->act(v)))
+		why = "the case's own setup went wrong";
+	else
+		why = c->call >= FREE_IN_CHILD ? child_reports(c, p) : call_reports(c, p);
+	if (why)
+		case_failed(c->name, why);
 }
 
-TEST(heap_check_detects_overrun_of_live_block)
-{
-	uint8_t *p;
-	char msg[256];
+/* --- hardening: misuse and damage, case by case ------------------------------------------ */
 
-	SETUP();
-	p = alloc(100);
-	CHECK(p != NULL);
-	p[101] ^= 1;
-	CHECK_EQ(heap_check(H, msg, sizeof(msg)), -EIO);
-	printf("# heap_check: %s\n", msg);
+/* Double frees. */
+
+static uint8_t *freed(uint8_t *v[])
+{
+	heap_free(H, v[0]);
+	return v[0];
 }
 
-TEST(heap_free_detects_overwritten_size)
+/* v[1] first: then v[0]'s free block swallows v[1]'s header. */
+static uint8_t *freed_after_next(uint8_t *v[])
 {
-	uint8_t *p, *q;
-	uint64_t w;
-
-	SETUP();
-	p = alloc(100);
-	q = alloc(100);
-	CHECK(p && q);
-	w = header_word(p) + 16; /* one granule bigger: swallows q's header */
-	memcpy(p - 16, &w, sizeof(w));
-	CHECK_CORRUPTS(heap_free(H, p), "header of block ", p);
+	heap_free(H, v[1]);
+	return freed(v);
 }
 
-TEST(heap_free_detects_overwritten_size_of_listed_size)
+/* heap_trim() forgets freed large slots: a second free must still be reported. */
+static uint8_t *freed_and_trimmed(uint8_t *v[])
 {
-	uint8_t *p, *q;
-	uint64_t w;
-
-	SETUP();
-	p = alloc(2000);
-	q = alloc(2000);
-	CHECK(p && q);
-	w = header_word(p) - 256;
-	memcpy(p - 16, &w, sizeof(w));
-	CHECK_CORRUPTS(heap_free(H, p), "header of block ", p);
+	freed(v);
+	heap_trim(H);
+	return v[0];
 }
 
-TEST(heap_free_detects_overwritten_request_and_check_word)
+static uint8_t *realloced_to_zero(uint8_t *v[])
 {
-	uint8_t *p;
-	uint32_t req;
+	return heap_realloc(H, v[0], 0) == NULL ? v[0] : NULL;
+}
 
-	SETUP();
-	p = alloc(100);
-	CHECK(p != NULL);
-	memcpy(&req, p - 8, sizeof(req));
-	req -= 1; /* the canary check would now look one byte early */
-	memcpy(p - 8, &req, sizeof(req));
-	CHECK_CORRUPTS(heap_free(H, p), "header of block ", p);
-	SETUP();
-	p = alloc(100);
-	CHECK(p != NULL);
-	p[-1] ^= 0x80; /* the check word */
-	CHECK_CORRUPTS(heap_free(H, p), "header of block ", p);
+/* Pointers the heap never returned. */
+
+/* Into v[0], zeroed: a zero "header" at +16. */
+static uint8_t *inside_block(uint8_t *v[])
+{
+	memset(v[0], 0, heap_size(H, v[0]));
+	return v[0] + 32;
+}
+
+/* The same with a plausible size, in use, in the header before the pointer. */
+static uint8_t *inside_block_with_forged_header(uint8_t *v[])
+{
+	uint64_t forged = 64 | 3;
+
+	memcpy(inside_block(v) - 16, &forged, sizeof(forged));
+	return v[0] + 32;
+}
+
+static uint8_t *inside_large_block(uint8_t *v[])
+{
+	memset(v[0], 0, heap_size(H, v[0]));
+	return v[0] + P;
+}
+
+/* v is run_case()'s local array: a stack address (with the heap not empty). */
+static uint8_t *on_the_stack(uint8_t *v[])
+{
+	return (uint8_t *)&v[2];
+}
+
+static uint8_t *in_unmapped_chunk_slot(uint8_t *v[])
+{
+	return (uint8_t *)H->base + 100 * HEAP_CHUNK_STRIDE + 256;
+}
+
+/* The unmapped second half of v[0]'s chunk slot. */
+static uint8_t *in_chunk_guard(uint8_t *v[])
+{
+	return (uint8_t *)ALIGN_DOWN((uintptr_t)v[0], HEAP_CHUNK_STRIDE) + HEAP_CHUNK_SIZE + 64;
+}
+
+static uint8_t *in_unmapped_large_slot(uint8_t *v[])
+{
+	return (uint8_t *)H->base + H->size - 16 * P;
+}
+
+static uint8_t *past_the_window(uint8_t *v[])
+{
+	return (uint8_t *)H->base + H->size + P;
+}
+
+static uint8_t *one_byte_in(uint8_t *v[])
+{
+	return v[0] + 1;
+}
+
+static uint8_t *eight_bytes_in(uint8_t *v[])
+{
+	return v[0] + 8;
+}
+
+/* Damaged blocks. */
+
+/* Fill v[0] and overrun it by one byte, into the canary. */
+static uint8_t *overrun(uint8_t *v[])
+{
+	size_t n = heap_size(H, v[0]);
+
+	fill(v[0], n, 18);
+	v[0][n] ^= 0x5a;
+	return v[0];
+}
+
+/* One granule bigger: v[0] swallows v[1]'s header. */
+static uint8_t *size_grown(uint8_t *v[])
+{
+	struct header h = header_of(v[0]);
+
+	h.size += 16;
+	return set_header(v[0], h);
+}
+
+static uint8_t *size_shrunk(uint8_t *v[])
+{
+	struct header h = header_of(v[0]);
+
+	h.size -= 256;
+	return set_header(v[0], h);
+}
+
+/* The canary check would now look one byte early. */
+static uint8_t *request_shrunk(uint8_t *v[])
+{
+	struct header h = header_of(v[0]);
+
+	h.req -= 1;
+	return set_header(v[0], h);
 }
 
 /*
  * The flag bits are outside the check word (a free changes its neighbour's
- * PREV_USED): a cleared PREV_USED sends free() to a footer that is not one.
+ * PREV_USED): a cleared PREV_USED ("the block before is free") sends free()
+ * to a footer that is not one.
  */
-TEST(heap_free_detects_cleared_prev_used)
+static uint8_t *prev_used_cleared(uint8_t *p)
 {
-	uint8_t *p, *q, *r;
+	struct header h = header_of(p);
 
-	SETUP();
-	p = alloc(2000);
-	q = alloc(2000);
-	r = alloc(2000);
-	CHECK(p && q && r);
-	q[-16] &= (uint8_t)~2; /* "p is free" */
-	CHECK_CORRUPTS(heap_free(H, q), "header of block ", q);
+	h.size &= ~(uint64_t)2;
+	return set_header(p, h);
 }
 
-TEST(heap_check_detects_cleared_prev_used_of_cached_block)
+static uint8_t *second_prev_used_cleared(uint8_t *v[])
 {
-	uint8_t *p, *q, *r;
+	return prev_used_cleared(v[1]);
+}
 
-	SETUP();
-	p = alloc(100);
-	q = alloc(100);
-	r = alloc(100);
-	CHECK(p && q && r);
-	q[-16] &= (uint8_t)~2;
-	heap_free(H, q); /* cached: its neighbours are not looked at yet */
-	CHECK(heap_check_fails());
-	CHECK_CORRUPTS(heap_trim(H), "header of block ", q);
+/* Cached, its neighbours are not looked at until heap_trim(); heap_check() sees it at once. */
+static uint8_t *second_prev_used_cleared_then_cached(uint8_t *v[])
+{
+	heap_free(H, second_prev_used_cleared(v));
+	return heap_check_fails() ? v[1] : NULL;
 }
 
 /* The same for a chunk's first block: there is no footer before it to read. */
-TEST(heap_free_detects_cleared_prev_used_of_first_block)
+static uint8_t *first_prev_used_cleared(uint8_t *v[])
 {
-	uint8_t *p, *q;
+	return IS_ALIGNED(v[0] - 16, HEAP_CHUNK_STRIDE) ? prev_used_cleared(v[0]) : NULL;
+}
 
-	SETUP();
-	p = alloc(2000);
-	q = alloc(2000);
-	CHECK(p && q);
-	CHECK(IS_ALIGNED(p - 16, HEAP_CHUNK_STRIDE)); /* the chunk's first block */
-	p[-16] &= (uint8_t)~2;
-	CHECK(child_free_reports(p, "header of block "));
+/* v[0]'s neighbour wrote over v[1]'s header. */
+static uint8_t *second_header_zeroed(uint8_t *v[])
+{
+	return set_header(v[1], (struct header){0});
+}
+
+/*
+ * Free v[0] and v[2] (into one list or cache class: v[2], then v[0]),
+ * then point the link of v[from] at v[1] + offset: mapped, plausible, but
+ * inside a live block. Returns where it points.
+ */
+static uint8_t *linked_into_live_block(uint8_t *v[], int from, size_t offset)
+{
+	uint8_t *bad = v[1] + offset;
+
+	heap_free(H, v[0]);
+	heap_free(H, v[2]);
+	if (check_heap())
+		return NULL;
+	memcpy(v[from], &bad, sizeof(bad));
+	return bad;
+}
+
+/* v[2] comes out of the list; the next allocation follows v[0]'s link. */
+static uint8_t *free_link_damaged(uint8_t *v[])
+{
+	return linked_into_live_block(v, 0, 64) && alloc(2000) == v[2] ? v[0] : NULL;
+}
+
+/* With HEAP_DEBUG_FILL (on before the blocks exist), reuse checks the poison. */
+static uint8_t *written_after_free_then_reused(uint8_t *v[])
+{
+	H->debug |= HEAP_DEBUG_FILL;
+	if (!alloc_blocks(v, 2, 200))
+		return NULL;
+	heap_free(H, v[0]);
+	v[0][100] = 0;
+	return v[0];
+}
+
+/* Damage only heap_check() finds. */
+
+static uint8_t *canary_overwritten(uint8_t *v[])
+{
+	v[0][heap_size(H, v[0]) + 1] ^= 1;
+	return v[0];
+}
+
+static uint8_t *free_link_into_live_block(uint8_t *v[])
+{
+	return linked_into_live_block(v, 0, 64);
+}
+
+static uint8_t *cache_link_into_live_block(uint8_t *v[])
+{
+	return linked_into_live_block(v, 2, 32);
+}
+
+/* Wild links must be reported, not followed into a fault. */
+static uint8_t *wild_free_links(uint8_t *v[])
+{
+	uint64_t wild = 0x4141414141414140ull;
+
+	heap_free(H, v[0]);
+	memcpy(v[0] + 8, &wild, sizeof(wild)); /* prev */
+	memcpy(v[0], &wild, sizeof(wild));     /* next */
+	return v[0];
+}
+
+static uint8_t *written_after_free_to_listed_block(uint8_t *v[])
+{
+	heap_free(H, v[0]);
+	if (check_heap())
+		return NULL;
+	v[0][500] = 0;
+	return v[0];
+}
+
+static uint8_t *written_after_free_to_cached_block(uint8_t *v[])
+{
+	heap_free(H, v[0]);
+	if (stats().cached_blocks != 1 || check_heap())
+		return NULL;
+	v[0][100] = 0;
+	return v[0];
+}
+
+static const struct misuse misuses[] = {
+    {"double free: cached block", 64, 1, freed, FREE, "double free of "},
+    {"double free: listed block", 2000, 2, freed, FREE, "double free of "},
+    {"double free: merged block", 2000, 3, freed_after_next, FREE, "double free of "},
+    /* Two: the heap is not trivially empty. */
+    {"double free: large block", 5000, 2, freed, FREE, "double free of "},
+    {"double free: large block, after heap_trim()", 5000, 1, freed_and_trimmed, FREE, ""},
+    {"double free: after realloc to 0", 300, 1, realloced_to_zero, FREE, "double free of "},
+    {"double free: realloc of a freed block", 300, 1, freed, REALLOC, "double free of "},
+
+    {"bad free: inside a block", 200, 1, inside_block, FREE, "bad free of "},
+    {"bad free: inside a block, forged header", 200, 1, inside_block_with_forged_header, FREE,
+     "bad free of "},
+    {"bad free: inside a large block", 3 * P, 1, inside_large_block, FREE, "bad free of "},
+    {"bad free: on the stack", 100, 1, on_the_stack, FREE, "bad free of "},
+    {"bad free: unmapped chunk slot", 100, 1, in_unmapped_chunk_slot, FREE, "bad free of "},
+    {"bad free: chunk guard area", 100, 1, in_chunk_guard, FREE, "bad free of "},
+    {"bad free: unmapped large slot", 5000, 1, in_unmapped_large_slot, FREE, "bad free of "},
+    {"bad free: outside the window", 0, 0, past_the_window, FREE, "bad free of "},
+    {"bad free: misaligned", 100, 1, one_byte_in, FREE, "bad free of "},
+    {"bad free: misaligned, large block", 5000, 1, eight_bytes_in, FREE, "bad free of "},
+    {"bad free: misaligned, to heap_size()", 100, 1, eight_bytes_in, SIZE, "bad free of "},
+
+    {"damage: overrun, then realloc", 100, 1, overrun, REALLOC, "buffer overrun: "},
+    {"damage: size one granule bigger", 100, 2, size_grown, FREE, "header of block "},
+    {"damage: size smaller, listed size", 2000, 2, size_shrunk, FREE, "header of block "},
+    {"damage: request one byte smaller", 100, 1, request_shrunk, FREE, "header of block "},
+    {"damage: PREV_USED cleared", 2000, 3, second_prev_used_cleared, FREE, "header of block "},
+    {"damage: PREV_USED cleared, block cached", 100, 3, second_prev_used_cleared_then_cached, TRIM,
+     "header of block "},
+    {"damage: PREV_USED cleared, first block", 2000, 2, first_prev_used_cleared, FREE_IN_CHILD,
+     "header of block "},
+    {"damage: header zeroed by underrun", 100, 2, second_header_zeroed, FREE, "header of block "},
+    {"damage: free link into a live block", 2000, 4, free_link_damaged, ALLOC,
+     "free list corrupted at block "},
+    {"damage: write after free, HEAP_DEBUG_FILL", 200, 0, written_after_free_then_reused, ALLOC,
+     ""},
+
+    {"heap_check: canary of a live block", 100, 1, canary_overwritten, CHECK, ""},
+    {"heap_check: free link into a live block", 2000, 4, free_link_into_live_block, CHECK, ""},
+    {"heap_check: wild free links", 2000, 2, wild_free_links, CHECK, ""},
+    {"heap_check: write after free to a listed block", 2000, 2, written_after_free_to_listed_block,
+     CHECK, ""},
+    {"heap_check: write after free to a cached block", 200, 2, written_after_free_to_cached_block,
+     CHECK, ""},
+    {"heap_check: cache link into a live block", 200, 3, cache_link_into_live_block, CHECK, ""},
+};
+
+TEST(heap_reports_misuse_and_damage)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(misuses); i++)
+		run_case(&misuses[i]);
+}
+
+TEST(heap_free_detects_one_byte_overrun)
+{
+	static const size_t sizes[] = {
+	    0, 1, 13, 64, 100, 1000, 1024, 1500, 4000, 4095,
+	    /* Large, with slack after the request: a page multiple has no room for a canary. */
+	    HEAP_LARGE_MIN + 1, 5000, 8000, 3 * P - 8, 3 * P - 1, 100000};
+	char name[32];
+
+	for (size_t i = 0; i < ARRAY_SIZE(sizes); i++) {
+		struct misuse c = {name, sizes[i], 2, overrun, FREE, "buffer overrun: "};
+
+		snprintf(name, sizeof(name), "%zu-byte block", sizes[i]);
+		run_case(&c);
+	}
 }
 
 /*
@@ -1513,198 +1573,34 @@ TEST(heap_free_detects_cleared_prev_used_of_first_block)
  * a flip in the top ones must not send free() to a huge memset or to a
  * canary gigabytes away. In a child, in case it does.
  */
-TEST(heap_free_detects_overwritten_high_bits_of_size)
+static const struct flip {
+	const char *name;
+	struct header bits; /* flipped in the first of two 100-byte blocks */
+} flips[] = {
+    {"size bit 47", {1ull << 47, 0, 0}},  {"size bit 55", {1ull << 55, 0, 0}},
+    {"size bit 63", {1ull << 63, 0, 0}},  {"request bit 20", {0, 1u << 20, 0}},
+    {"request bit 27", {0, 1u << 27, 0}}, {"request bit 28", {0, 1u << 28, 0}},
+    {"request bit 31", {0, 1u << 31, 0}}, {"check word bit 31", {0, 0, 1u << 31}},
+};
+
+TEST(heap_free_detects_flipped_header_bits)
 {
-	static const unsigned bytes[] = {5, 6, 7};
-
-	for (size_t i = 0; i < ARRAY_SIZE(bytes); i++) {
-		uint8_t *p, *q;
-
-		SETUP();
-		p = alloc(100);
-		q = alloc(100);
-		CHECK(p && q);
-		p[-16 + (int)bytes[i]] ^= 0x80;
-		if (!child_free_reports(p, "header of block ")) {
-			check_fail(__FILE__, __LINE__, "size byte %u flipped: not reported",
-				   bytes[i]);
-			return;
-		}
-	}
-}
-
-TEST(heap_free_detects_overwritten_high_bits_of_request)
-{
-	static const uint32_t flips[] = {1u << 20, 1u << 27, 1u << 28, 1u << 31};
-
 	for (size_t i = 0; i < ARRAY_SIZE(flips); i++) {
-		uint8_t *p, *q;
-		uint32_t req;
+		struct misuse c = {flips[i].name, 100, 2, NULL, FREE_IN_CHILD, "header of block "};
+		uint8_t *v[2];
+		struct header h;
+		const char *why = "allocating on a fresh heap failed";
 
-		SETUP();
-		p = alloc(100);
-		q = alloc(100);
-		CHECK(p && q);
-		memcpy(&req, p - 8, sizeof(req));
-		req ^= flips[i];
-		memcpy(p - 8, &req, sizeof(req));
-		if (!child_free_reports(p, "header of block ")) {
-			check_fail(__FILE__, __LINE__, "request bit %#x flipped: not reported",
-				   flips[i]);
-			return;
+		if (setup(rng()) && alloc_blocks(v, 2, 100)) {
+			h = header_of(v[0]);
+			h.size ^= flips[i].bits.size;
+			h.req ^= flips[i].bits.req;
+			h.check ^= flips[i].bits.check;
+			why = child_reports(&c, set_header(v[0], h));
 		}
+		if (why)
+			case_failed(c.name, why);
 	}
-}
-
-TEST(heap_free_detects_header_zeroed_by_underrun)
-{
-	uint8_t *p, *q;
-
-	SETUP();
-	p = alloc(100);
-	q = alloc(100);
-	CHECK(p && q);
-	memset(q - 16, 0, 16); /* p's neighbour wrote over q's header */
-	CHECK_CORRUPTS(heap_free(H, q), "header of block ", q);
-}
-
-/* --- hardening: damage to free blocks, found by heap_check() -------------------------------------
- */
-
-TEST(heap_check_detects_corrupted_free_link)
-{
-	uint8_t *p, *q, *r, *s;
-
-	SETUP();
-	p = alloc(2000);
-	q = alloc(2000);
-	r = alloc(2000);
-	s = alloc(2000);
-	CHECK(p && q && r && s);
-	heap_free(H, p);
-	heap_free(H, r); /* two separate free blocks in the lists */
-	CHECK_EQ(check_heap(), 0);
-	/* A plausible but wrong link: into the middle of a live block. */
-	{
-		uint8_t *bad = q + 64;
-
-		memcpy(p, &bad, sizeof(bad));
-	}
-	CHECK(heap_check_fails());
-}
-
-TEST(heap_alloc_detects_corrupted_free_link)
-{
-	uint8_t *p, *q, *r, *s;
-
-	SETUP();
-	p = alloc(2000);
-	q = alloc(2000);
-	r = alloc(2000);
-	s = alloc(2000);
-	CHECK(p && q && r && s);
-	heap_free(H, p);
-	heap_free(H, r); /* p and r in one list: r, then p */
-	{
-		uint8_t *bad = q + 64; /* p's next: mapped, but not a free block */
-
-		memcpy(p, &bad, sizeof(bad));
-	}
-	CHECK(alloc(2000) == r);
-	CHECK_CORRUPTS(alloc(2000), "free list corrupted at block ", p);
-}
-
-/* In a child: a wild link must be reported, not followed into a fault. */
-static bool wild_link_reported(void)
-{
-	uint8_t *p = alloc(2000), *q = alloc(2000);
-	uint64_t wild = 0x4141414141414140ull;
-	pid_t pid;
-	int status;
-
-	if (!p || !q)
-		return false;
-	heap_free(H, p);
-	memcpy(p + 8, &wild, sizeof(wild)); /* prev */
-	memcpy(p, &wild, sizeof(wild));	    /* next */
-	fflush(stdout);
-	pid = fork();
-	if (pid == 0)
-		_exit(heap_check(H, NULL, 0) == -EIO ? 0 : 1);
-	if (pid < 0 || waitpid(pid, &status, 0) != pid)
-		return false;
-	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
-		printf("# wild link: child status %#x\n", status);
-	return WIFEXITED(status) && WEXITSTATUS(status) == 0;
-}
-
-TEST(heap_check_detects_wild_free_link)
-{
-	SETUP();
-	CHECK(wild_link_reported());
-}
-
-TEST(heap_check_detects_write_after_free_to_listed_block)
-{
-	uint8_t *p, *q;
-
-	SETUP();
-	p = alloc(2000);
-	q = alloc(2000);
-	CHECK(p && q);
-	heap_free(H, p);
-	CHECK_EQ(check_heap(), 0);
-	p[500] = 0;
-	CHECK(heap_check_fails());
-}
-
-TEST(heap_check_detects_write_after_free_to_cached_block)
-{
-	uint8_t *p, *q;
-
-	SETUP();
-	p = alloc(200);
-	q = alloc(200);
-	CHECK(p && q);
-	heap_free(H, p);
-	CHECK(stats().cached_blocks == 1);
-	CHECK_EQ(check_heap(), 0);
-	p[100] = 0;
-	CHECK(heap_check_fails());
-}
-
-TEST(heap_check_detects_corrupted_cache_link)
-{
-	uint8_t *p, *q, *r;
-
-	SETUP();
-	p = alloc(200);
-	q = alloc(200);
-	r = alloc(200);
-	CHECK(p && q && r);
-	heap_free(H, p);
-	heap_free(H, r); /* the cache list: r -> p */
-	CHECK_EQ(check_heap(), 0);
-	{
-		uint8_t *bad = q + 32;
-
-		memcpy(r, &bad, sizeof(bad));
-	}
-	CHECK(heap_check_fails());
-}
-
-TEST(heap_debug_fill_detects_write_after_free_on_reuse)
-{
-	uint8_t *p, *q;
-
-	SETUP();
-	H->debug |= HEAP_DEBUG_FILL;
-	p = alloc(200);
-	q = alloc(200);
-	CHECK(p && q);
-	heap_free(H, p);
-	p[100] = 0;
-	CHECK_CORRUPTS(alloc(200), "", p);
 }
 
 int main(void)
@@ -1738,44 +1634,9 @@ int main(void)
 	RUN(heap_trim_returns_all_memory);
 	RUN(heap_check_clean_after_random_workload);
 	RUN(heap_debug_verify_random_workload);
-	RUN(heap_free_detects_double_free_of_cached_block);
-	RUN(heap_free_detects_double_free_of_listed_block);
-	RUN(heap_free_detects_double_free_of_merged_block);
-	RUN(heap_free_detects_double_free_of_large_block);
-	RUN(heap_free_detects_double_free_of_large_block_after_trim);
-	RUN(heap_free_detects_double_free_after_realloc_zero);
-	RUN(heap_realloc_detects_freed_block);
-	RUN(heap_free_detects_pointer_inside_block);
-	RUN(heap_free_detects_pointer_inside_block_with_forged_header);
-	RUN(heap_free_detects_pointer_inside_large_block);
-	RUN(heap_free_detects_stack_pointer);
-	RUN(heap_free_detects_unmapped_chunk_slot);
-	RUN(heap_free_detects_chunk_guard_area);
-	RUN(heap_free_detects_unmapped_large_slot);
-	RUN(heap_free_detects_pointer_outside_window);
-	RUN(heap_free_detects_misaligned_pointer);
-	RUN(heap_free_detects_misaligned_large_pointer);
-	RUN(heap_size_detects_bad_pointer);
+	RUN(heap_reports_misuse_and_damage);
 	RUN(heap_free_detects_one_byte_overrun);
-	RUN(heap_free_detects_one_byte_overrun_of_large_block);
-	RUN(heap_realloc_detects_overrun);
-	RUN(heap_check_detects_overrun_of_live_block);
-	RUN(heap_free_detects_overwritten_size);
-	RUN(heap_free_detects_overwritten_size_of_listed_size);
-	RUN(heap_free_detects_overwritten_request_and_check_word);
-	RUN(heap_free_detects_cleared_prev_used);
-	RUN(heap_check_detects_cleared_prev_used_of_cached_block);
-	RUN(heap_free_detects_cleared_prev_used_of_first_block);
-	RUN(heap_free_detects_overwritten_high_bits_of_size);
-	RUN(heap_free_detects_overwritten_high_bits_of_request);
-	RUN(heap_free_detects_header_zeroed_by_underrun);
-	RUN(heap_check_detects_corrupted_free_link);
-	RUN(heap_check_detects_wild_free_link);
-	RUN(heap_alloc_detects_corrupted_free_link);
-	RUN(heap_check_detects_write_after_free_to_listed_block);
-	RUN(heap_check_detects_write_after_free_to_cached_block);
-	RUN(heap_check_detects_corrupted_cache_link);
-	RUN(heap_debug_fill_detects_write_after_free_on_reuse);
+	RUN(heap_free_detects_flipped_header_bits);
 	if (hh.reservation)
 		host_heap_destroy(&hh);
 	return check_done();
