@@ -435,6 +435,7 @@ int heap_init(struct heap *h, uintptr_t base, uint64_t size, const struct heap_o
 	h->max_chunks = (uint32_t)MIN(arena / HEAP_CHUNK_STRIDE, (uint64_t)HEAP_MAX_CHUNKS);
 	h->large_base = base + arena;
 	h->large_region = ALIGN_DOWN((size - arena) / HEAP_LARGE_CLASSES, PAGE_SIZE);
+	h->verify_every = 1;
 	for (unsigned c = HEAP_MIN_BLOCK / HEAP_ALIGN; c < HEAP_CACHE_CLASSES; c++)
 		h->cache.cls[c].limit = (uint32_t)MAX(2u, HEAP_CACHE_BYTES / (c * HEAP_ALIGN));
 	return 0;
@@ -445,6 +446,9 @@ static void debug_verify(struct heap *h)
 {
 	char msg[160];
 
+	if (++h->verify_count < h->verify_every)
+		return;
+	h->verify_count = 0;
 	if (heap_check(h, msg, sizeof(msg)) != 0)
 		heap_fail(h, "heap check failed: %s", msg);
 }

@@ -14,6 +14,9 @@
 
 static struct heap kernel_heap;
 
+/* With heapdebug, heap_check() runs after every this many heap calls. */
+#define HEAP_KERNEL_VERIFY_EVERY 64
+
 /* Pages unmapped per vmm_unmap() call: their frames wait in an array until the flush. */
 #define UNMAP_BATCH 32
 
@@ -70,8 +73,11 @@ void kmalloc_init(const struct boot_info *bi)
 		      bi->random_seed[0]) != 0)
 		panic("kmalloc_init: heap window %#llx is not usable",
 		      (unsigned long long)bi->heap_base);
-	if (cmdline_has(bi->cmdline, "heapdebug"))
+	if (cmdline_has(bi->cmdline, "heapdebug")) {
 		kernel_heap.debug = HEAP_DEBUG_FILL | HEAP_DEBUG_VERIFY;
+		/* A whole-heap check is a scan of every free byte: every call would crawl. */
+		kernel_heap.verify_every = HEAP_KERNEL_VERIFY_EVERY;
+	}
 	kinfo("heap: %llu TiB window at %#llx: %llu KiB chunks for small blocks, pages of their "
 	      "own from %llu KiB%s",
 	      (unsigned long long)(LAYOUT_HEAP_EXTENT >> 40), (unsigned long long)bi->heap_base,

@@ -276,6 +276,10 @@ SCENARIOS = [
      [r"not ok"], EXIT_TESTS_PASSED, {}),
     ("boot: panic() reports and exits 0x12", {"cmdline": b"crash=panic\n"},
      r"(?s)^aerie: panic: crash=panic requested$.*crash_if_requested", [], EXIT_PANIC, {}),
+    ("boot: heapdebug turns the heap's debug checks on and the heap tests still pass",
+     {"cmdline": b"heapdebug ktest=heap\n"},
+     r"(?s)^aerie: heap: .*, debug checks on$.*^\d+ passed, 0 failed(, \d+ skipped)?$",
+     [r"not ok", r"warning: unknown option"], EXIT_TESTS_PASSED, {}),
     ("boot: heap: a double free panics naming the block", {"cmdline": b"crash=double-free\n"},
      r"(?s)^aerie: panic: heap: double free of 0x[0-9a-f]+ \(block of \d+ bytes\)$"
      r".*backtrace:.*crash_double_free", [r"nested panic"], EXIT_PANIC, {}),

@@ -17,6 +17,6 @@ static const char *const boot_known_options[] = {
     "noumip",	 /* leave CR4.UMIP off */
     "nopcid",	 /* leave CR4.PCIDE off */
     "noinvpcid", /* flush with CR4.PGE toggles instead of INVPCID */
-    "heapdebug", /* fill new heap blocks, verify the whole heap after every call */
+    "heapdebug", /* fill new heap blocks, verify the whole heap every 64 calls */
     NULL,
 };

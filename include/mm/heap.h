@@ -60,8 +60,9 @@
 #define HEAP_LARGE_BUCKETS 1024u /* hash buckets for large-block records */
 
 /* heap.debug bits, for tests and debugging; both cost time. */
-#define HEAP_DEBUG_FILL	  (1u << 0) /* fill new blocks with HEAP_FILL; check poison on reuse */
-#define HEAP_DEBUG_VERIFY (1u << 1) /* heap_check() after every operation, corrupt() on failure */
+#define HEAP_DEBUG_FILL (1u << 0) /* fill new blocks with HEAP_FILL; check poison on reuse */
+#define HEAP_DEBUG_VERIFY                                                                          \
+	(1u << 1) /* heap_check() every verify_every calls; corrupt() on failure */
 
 struct heap_ops {
 	/* Back [va, va + size) (page aligned) with writable memory: 0 or -ENOMEM. */
@@ -105,8 +106,10 @@ struct heap {
 	struct spinlock lock;
 	const struct heap_ops *ops;
 	void *ctx;
-	uint64_t secret; /* odd; mixed into every check word and canary */
-	uint32_t debug;	 /* HEAP_DEBUG_* */
+	uint64_t secret;       /* odd; mixed into every check word and canary */
+	uint32_t debug;	       /* HEAP_DEBUG_* */
+	uint32_t verify_every; /* HEAP_DEBUG_VERIFY: heap_check() every this many calls (1) */
+	uint32_t verify_count; /* calls since the last one */
 
 	uintptr_t base, size;			  /* the window */
 	uintptr_t large_base;			  /* first large-block slot region */

@@ -16,7 +16,7 @@
 /*
  * Set the heap up over its window (nothing is mapped until the first
  * allocation). The cmdline option heapdebug fills new blocks and verifies
- * the whole heap after every operation.
+ * the whole heap every HEAP_KERNEL_VERIFY_EVERY (64) calls.
  */
 void kmalloc_init(const struct boot_info *bi);
 
