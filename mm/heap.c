@@ -378,7 +378,10 @@ static inline void *cache_take(struct heap *h, uint64_t size)
 	return p;
 }
 
-/* Cache the freed block b (poisoned) if its class has room; false if not. */
+/*
+ * Cache the freed block b (poisoned) if its class has room, and count it
+ * freed; false if there is no room (then nothing is counted).
+ */
 static inline bool cache_put(struct heap *h, struct heap_block *b, uint64_t bsize)
 {
 	struct heap_cache_class *cc = &h->cache.cls[bsize / HEAP_ALIGN];
@@ -394,6 +397,8 @@ static inline bool cache_put(struct heap *h, struct heap_block *b, uint64_t bsiz
 	*(void **)p = cc->head;
 	cc->head = p;
 	cc->count++;
+	h->cache.live_blocks--;
+	h->cache.live_bytes -= b->req;
 	arch_irq_restore(irq);
 	return true;
 }
@@ -562,13 +567,11 @@ static inline __attribute__((always_inline)) void small_free(struct heap *h, voi
 	unsigned long irq;
 
 	memset(p, HEAP_POISON, bsize - sizeof(*b));
-	irq = arch_irq_save();
-	h->cache.live_blocks--;
-	h->cache.live_bytes -= b->req;
-	arch_irq_restore(irq);
 	if (bsize <= HEAP_CACHE_MAX && cache_put(h, b, bsize))
 		return;
 	irq = spin_lock_irqsave(&h->lock);
+	h->cache.live_blocks--;
+	h->cache.live_bytes -= b->req;
 	heap_small_free_locked(h, b);
 	spin_unlock_irqrestore(&h->lock, irq);
 }
