@@ -118,6 +118,41 @@ static __attribute__((noinline)) void crash_heap_guard(void)
 	CRASH_KEEP(p);
 }
 
+static __attribute__((noinline)) void crash_panic(void)
+{
+	panic("crash=panic requested");
+}
+
+static __attribute__((noinline)) void crash_overflow(void)
+{
+	crash_recurse(0);
+}
+
+static __attribute__((noinline)) void crash_undefined(void)
+{
+	__asm__ volatile("ud2");
+}
+
+/* Every crash= value and what it does. */
+static const struct {
+	const char *name;
+	void (*fn)(void);
+} crash_kinds[] = {
+    {"panic", crash_panic},
+    {"null", crash_read_null},
+    {"pagefault", crash_read_null},
+    {"nx", crash_exec_nx},
+    {"wtext", crash_write_text},
+    {"overflow", crash_overflow},
+    {"gp", crash_noncanonical},
+    {"ud", crash_undefined},
+    {"double-free", crash_double_free},
+    {"bad-free", crash_bad_free},
+    {"overrun", crash_overrun},
+    {"heap-header", crash_heap_header},
+    {"heap-guard", crash_heap_guard},
+};
+
 void crash_if_requested(const char *cmdline)
 {
 	char what[16];
@@ -125,29 +160,8 @@ void crash_if_requested(const char *cmdline)
 	if (cmdline_get(cmdline, "crash", what, sizeof(what)) <= 0)
 		return;
 	kinfo("crash=%s requested", what);
-	if (strcmp(what, "panic") == 0)
-		panic("crash=panic requested");
-	if (strcmp(what, "null") == 0 || strcmp(what, "pagefault") == 0)
-		crash_read_null();
-	if (strcmp(what, "nx") == 0)
-		crash_exec_nx();
-	if (strcmp(what, "wtext") == 0)
-		crash_write_text();
-	if (strcmp(what, "overflow") == 0)
-		crash_recurse(0);
-	if (strcmp(what, "gp") == 0)
-		crash_noncanonical();
-	if (strcmp(what, "ud") == 0)
-		__asm__ volatile("ud2");
-	if (strcmp(what, "double-free") == 0)
-		crash_double_free();
-	if (strcmp(what, "bad-free") == 0)
-		crash_bad_free();
-	if (strcmp(what, "overrun") == 0)
-		crash_overrun();
-	if (strcmp(what, "heap-header") == 0)
-		crash_heap_header();
-	if (strcmp(what, "heap-guard") == 0)
-		crash_heap_guard();
+	for (size_t i = 0; i < ARRAY_SIZE(crash_kinds); i++)
+		if (strcmp(what, crash_kinds[i].name) == 0)
+			crash_kinds[i].fn();
 	kwarn("crash=%s: unknown, ignored", what);
 }
