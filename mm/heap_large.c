@@ -142,17 +142,28 @@ void *heap_large_alloc(struct heap *h, uint64_t size)
 	return (void *)r->slot;
 }
 
+/* The record of the slot holding addr (live or not), or NULL. No lock. */
+static struct heap_large *record_at(struct heap *h, uintptr_t addr)
+{
+	uint64_t cls = (addr - h->large_base) / h->large_region;
+	struct heap_large *r;
+	uintptr_t slot;
+
+	if (cls == 0 || cls >= HEAP_LARGE_CLASSES)
+		return NULL;
+	slot = addr - ((addr - region_base(h, (unsigned)cls)) & ((PAGE_SIZE << cls) - 1));
+	for (r = *hash_bucket(h, slot); r && r->slot != slot; r = r->hash_next)
+		;
+	return r;
+}
+
 /* The live record of p, or a report (bad free, double free, overrun). Lock held. */
 static struct heap_large *record_of(struct heap *h, const void *p)
 {
 	uintptr_t a = (uintptr_t)p;
-	uint64_t cls = (a - h->large_base) / h->large_region;
-	struct heap_large *r = NULL;
+	struct heap_large *r = record_at(h, a);
 
-	if (cls > 0 && cls < HEAP_LARGE_CLASSES)
-		for (r = *hash_bucket(h, a); r && r->slot != a; r = r->hash_next)
-			;
-	if (!r)
+	if (!r || r->slot != a)
 		heap_fail(h,
 			  "bad free of %#lx: not a block from this heap (in its large-block area)",
 			  (unsigned long)a);
@@ -226,21 +237,6 @@ uint64_t heap_large_size(struct heap *h, const void *p)
 
 	spin_unlock_irqrestore(&h->lock, irq);
 	return req;
-}
-
-/* The record of the slot holding addr (live or not), or NULL. No lock. */
-static struct heap_large *record_at(struct heap *h, uintptr_t addr)
-{
-	uint64_t cls = (addr - h->large_base) / h->large_region;
-	struct heap_large *r;
-	uintptr_t slot;
-
-	if (cls == 0 || cls >= HEAP_LARGE_CLASSES)
-		return NULL;
-	slot = addr - ((addr - region_base(h, (unsigned)cls)) & ((PAGE_SIZE << cls) - 1));
-	for (r = *hash_bucket(h, slot); r && r->slot != slot; r = r->hash_next)
-		;
-	return r;
 }
 
 bool heap_guard_name(struct heap *h, uintptr_t addr, char *buf, size_t len)
