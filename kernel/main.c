@@ -3,6 +3,7 @@
  * Each step's comment says what is true once it has run.
  */
 #include <arch/arch.h>
+#include <arch/mmu.h>
 #include <kernel/boot.h>
 #include <kernel/console.h>
 #include <kernel/crash.h>

@@ -6,6 +6,7 @@
  * emulated cycles, useful as ratios only.
  */
 #include <arch/arch.h>
+#include <arch/mmu.h>
 #include <kernel/boot.h>
 #include <kernel/console.h>
 #include <kernel/ktest.h>

@@ -1,5 +1,6 @@
 /* Tests of the x86-64 exception path and CPU state. */
 #include <arch/arch.h>
+#include <arch/mmu.h>
 #include <arch/x86_64/cpu.h>
 #include <arch/x86_64/pgtable.h>
 #include <kernel/boot.h>

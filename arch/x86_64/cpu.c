@@ -3,6 +3,7 @@
  * the live page tables, halting and leaving the emulator.
  */
 #include <arch/arch.h>
+#include <arch/mmu.h>
 #include <arch/x86_64/cpu.h>
 #include <arch/x86_64/pgtable.h>
 #include <arch/x86_64/trap.h>

@@ -9,6 +9,7 @@
  * probe (arch/x86_64/probe.S) see the same kind for the same fault.
  */
 #include <arch/arch.h>
+#include <arch/mmu.h>
 #include <arch/x86_64/cpu.h>
 #include <arch/x86_64/pgtable.h>
 #include <arch/x86_64/trap.h>

@@ -6,6 +6,7 @@
  */
 #include <arch/arch.h>
 #include <arch/mmu.h>
+#include <arch/x86_64/pgtable.h>
 #include <arch/x86_64/trap.h>
 #include <kernel/boot.h>
 #include <kernel/fault.h>

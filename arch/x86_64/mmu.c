@@ -11,6 +11,7 @@
  */
 #include <arch/mmu.h>
 #include <arch/x86_64/cpu.h>
+#include <arch/x86_64/pgtable.h>
 #include <kernel/console.h>
 #include <kernel/panic.h>
 #include <lib/cmdline.h>

@@ -1,7 +1,8 @@
 /*
- * x86-64 page tables as data (see include/arch/x86_64/pgtable.h).
- * Owns the PTE encoding; never touches CR3 or the TLB: callers load and
- * flush, guided by what pt->flush records.
+ * Page tables as data (include/mm/pgtable.h) in the x86-64 encoding
+ * (include/arch/x86_64/pgtable.h): turns PT_* flags into entry bits and
+ * back. Never touches CR3 or the TLB: callers load and flush, guided by
+ * what pt->flush records.
  *
  * Range operations work on 48-bit addresses (bits 63..48 dropped, so the
  * upper half is one contiguous range above 2^47) and turn them back into
@@ -9,6 +10,7 @@
  */
 #include <arch/x86_64/pgtable.h>
 #include <lib/errno.h>
+#include <mm/pgtable.h>
 
 #define LEVELS	 4 /* PML4, PDPT, PD, PT */
 #define VA_BITS	 48
@@ -588,6 +590,28 @@ bool pt_translate(const struct pgtable *pt, vaddr_t va, struct pt_leaf *leaf)
 		t = table_at(pt, e & PTE_ADDR);
 	}
 	return false;
+}
+
+/*
+ * The walk of pt_translate without the flags. Out of line since generic
+ * code must not see entry bits; docs/bench.md has what the call costs.
+ */
+paddr_t pt_lookup(const struct pgtable *pt, vaddr_t va)
+{
+	const uint64_t *t = table_at(pt, pt->root);
+
+	if (!pt_is_canonical(va))
+		return PADDR_INVALID;
+	for (int shift = 39;; shift -= 9) {
+		uint64_t e = t[(va >> shift) & (PTE_ENTRIES - 1)];
+		if (!(e & PTE_P))
+			return PADDR_INVALID;
+		if (shift == 12 || (shift < 39 && (e & PTE_PS))) {
+			uint64_t offset = (1ull << shift) - 1;
+			return (e & PTE_ADDR & ~offset) | (va & offset);
+		}
+		t = table_at(pt, e & PTE_ADDR);
+	}
 }
 
 /* Walk one table at level covering addresses from base48; see pt_walk(). */

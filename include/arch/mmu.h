@@ -1,13 +1,13 @@
 /*
- * What generic memory management may ask of the MMU (arch/x86_64/mmu.c):
- * CPU protections and features, the TLB, and which tables are live. The
- * page-table format itself is portable C in <arch/x86_64/pgtable.h>, which
- * this header brings in for struct pgtable and the PT_* flags.
+ * What generic memory management may ask of the live MMU (arch/x86_64/mmu.c,
+ * cpu.c): CPU protections and features, the TLB, and which tables are live.
+ * Page tables as data are <mm/pgtable.h>; their hardware encoding stays in
+ * arch/x86_64/ and is not visible from here.
  */
 #pragma once
 
-#include <arch/x86_64/pgtable.h>
 #include <lib/types.h>
+#include <mm/pgtable.h>
 
 /* What the boot CPU offers and what arch_mmu_init() turned on. */
 struct arch_mmu_features {
@@ -34,11 +34,11 @@ paddr_t arch_tables_root(void);
 void arch_tables_load(paddr_t root);
 
 /*
- * For tests that plant a bad entry on purpose: the live 4 KiB leaf entry
- * for va, through the direct map; NULL if va is unmapped or under a huge
- * page. Flush after changing it.
+ * Look va up in the live page tables (read through the direct map): true
+ * and *leaf with effective flags if mapped; false if unmapped or before the
+ * direct map is known.
  */
-uint64_t *arch_live_pte(vaddr_t va);
+bool arch_translate(vaddr_t va, struct pt_leaf *leaf);
 
 /* Drop the TLB entry for one page (any size) holding va. */
 void arch_tlb_flush_page(vaddr_t va);

@@ -16,9 +16,9 @@
  */
 #pragma once
 
-#include <arch/mmu.h>
 #include <boot/boot_info.h>
 #include <lib/types.h>
+#include <mm/pgtable.h>
 
 #define VMM_WRITE   PT_WRITE
 #define VMM_EXEC    PT_EXEC
