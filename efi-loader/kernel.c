@@ -1,7 +1,7 @@
 /*
  * Loading the kernel: read /aerie/kernel.elf, check it strictly (lib/elf.c),
  * copy its segments into one physically contiguous block and apply its
- * relocations for the chosen virtual base. arch/x86_64/bootmap.c maps it.
+ * relocations for the chosen virtual base. mm/bootmap.c maps it.
  */
 #include "loader.h"
 

@@ -7,10 +7,10 @@
 #include "loader.h"
 
 #include <arch/x86_64/cpu.h>
-#include <arch/x86_64/bootmap.h>
 #include <boot/options.h>
 #include <lib/cmdline.h>
 #include <lib/string.h>
+#include <mm/bootmap.h>
 #include <mm/layout.h>
 #include <mm/memmap.h>
 

@@ -6,7 +6,7 @@
  */
 #include "loader.h"
 
-#include <arch/x86_64/bootmap.h>
+#include <mm/bootmap.h>
 #include <lib/errno.h>
 #include <mm/memmap.h>
 

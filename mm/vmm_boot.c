@@ -12,7 +12,7 @@
  * the direct map's alias of the kernel image becomes read-only, so kernel
  * text and data cannot be patched through it.
  */
-#include <arch/x86_64/bootmap.h>
+#include <mm/bootmap.h>
 #include <kernel/console.h>
 #include <kernel/panic.h>
 #include <lib/elf.h>

@@ -1,5 +1,5 @@
 /*
- * Host tests for arch/x86_64/bootmap.c: the loader's own code builds the
+ * Host tests for mm/bootmap.c: the loader's own code builds the
  * kernel's first page tables in a simulated physical memory (table frames
  * calloc'ed at a fake physical base, handed out by a bump allocator that can
  * be made to run out) for many seeded random plans, and every leaf is then
@@ -9,7 +9,7 @@
  * guard page, the framebuffer uncached, the trampoline alone in the lower
  * half. With a path in argv[1], the real kernel ELF there is mapped as well.
  */
-#include <arch/x86_64/bootmap.h>
+#include <mm/bootmap.h>
 #include <lib/elf.h>
 #include <lib/errno.h>
 #include <mm/layout.h>
@@ -743,8 +743,7 @@ static bool check_framebuffer(const struct config *c)
 		VCHECK(xlate(va, &pa, &flags), "framebuffer page %#llx unmapped", HX(va));
 		VCHECK(pa == ALIGN_DOWN(p->fb_phys, P) + (va - v0),
 		       "framebuffer page %#llx -> %#llx", HX(va), HX(pa));
-		VCHECK((flags & (PT_WRITE | PT_EXEC | PT_USER | PT_UC)) ==
-			   (PT_WRITE | PT_UC),
+		VCHECK((flags & (PT_WRITE | PT_EXEC | PT_USER | PT_UC)) == (PT_WRITE | PT_UC),
 		       "framebuffer page %#llx has flags %#x, want RW- NX uncached", HX(va), flags);
 	}
 	VCHECK(unmapped(v0 - P) && unmapped(v1), "pages around the framebuffer are mapped");

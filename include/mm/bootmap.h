@@ -6,7 +6,7 @@
  */
 #pragma once
 
-#include <arch/x86_64/pgtable.h>
+#include <mm/pgtable.h>
 #include <lib/elf.h>
 #include <mm/memmap.h>
 

@@ -1,7 +1,7 @@
 /*
- * The kernel's first page tables (see include/arch/x86_64/bootmap.h).
+ * The kernel's first page tables (see include/mm/bootmap.h).
  */
-#include <arch/x86_64/bootmap.h>
+#include <mm/bootmap.h>
 #include <lib/errno.h>
 
 struct mapper {
