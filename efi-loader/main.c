@@ -46,21 +46,20 @@ static uint64_t ram_top(const struct memmap_entry *map, size_t n)
 }
 
 /* Pages for the boot stack; it goes above the guard page at stack_base. */
-static EFI_STATUS alloc_boot_stack(struct boot_info *bi, struct bootmap_plan *plan)
+static EFI_STATUS alloc_boot_stack(struct boot_info *bi)
 {
-	plan->stack_phys = loader_alloc_pages(BOOT_STACK_SIZE / PAGE_SIZE, MEMMAP_BOOTDATA);
-	if (plan->stack_phys == PADDR_INVALID) {
+	bi->boot_stack_phys = loader_alloc_pages(BOOT_STACK_SIZE / PAGE_SIZE, MEMMAP_BOOTDATA);
+	if (bi->boot_stack_phys == PADDR_INVALID) {
 		loader_error("out of memory for the boot stack");
 		return EFI_OUT_OF_RESOURCES;
 	}
-	bi->boot_stack_bottom = plan->stack_bottom = bi->stack_base + PAGE_SIZE;
+	bi->boot_stack_bottom = bi->stack_base + PAGE_SIZE;
 	bi->boot_stack_top = bi->boot_stack_bottom + BOOT_STACK_SIZE;
-	plan->stack_size = BOOT_STACK_SIZE;
 	return EFI_SUCCESS;
 }
 
 /* The GOP framebuffer, if usable, goes at the bottom of the MMIO window. */
-static void plan_framebuffer(struct boot_info *bi, struct bootmap_plan *plan)
+static void place_framebuffer(struct boot_info *bi)
 {
 	struct boot_fb *fb = &bi->fb;
 
@@ -70,10 +69,17 @@ static void plan_framebuffer(struct boot_info *bi, struct bootmap_plan *plan)
 		return;
 	}
 	fb->virt = bi->mmio_base + (fb->phys & PAGE_MASK);
-	plan->fb_phys = fb->phys;
-	plan->fb_size = fb->size;
-	plan->fb_virt = fb->virt;
 	loader_log("framebuffer: %ux%u", fb->width, fb->height);
+}
+
+/* Where the kernel went, and the file it came from (for its symbols). */
+static void record_kernel(struct boot_info *bi, const struct loaded_kernel *k)
+{
+	bi->kernel_phys_base = k->phys_base;
+	bi->kernel_virt_base = k->virt_base;
+	bi->kernel_size = k->elf.span;
+	bi->kernel_file_phys = k->file_pa;
+	bi->kernel_file_size = k->file_size;
 }
 
 /*
@@ -101,16 +107,11 @@ static struct boot_info *alloc_boot_info(size_t capacity, const struct boot_info
 	return bi;
 }
 
-/* What only the end of loading knows: the kernel's place, the tables, seeds, ACPI. */
-static void fill_boot_info(struct boot_info *bi, const struct loaded_kernel *k, paddr_t pml4)
+/* What only the end of loading knows: the tables, seeds, ACPI. */
+static void fill_boot_info(struct boot_info *bi, paddr_t pml4)
 {
 	for (size_t i = 0; i < ARRAY_SIZE(bi->random_seed); i++)
 		bi->random_seed[i] = entropy_u64();
-	bi->kernel_phys_base = k->phys_base;
-	bi->kernel_virt_base = k->virt_base;
-	bi->kernel_size = k->elf.span;
-	bi->kernel_file_phys = k->file_pa;
-	bi->kernel_file_size = k->file_size;
 	bi->pml4_phys = pml4;
 	firmware_find_rsdp(bi);
 }
@@ -123,29 +124,30 @@ static EFI_STATUS fail(EFI_STATUS st)
 	return st;
 }
 
-/* Choose the layout, place the kernel, and build the kernel's address space. */
+/*
+ * Choose the layout, place the kernel, stack, framebuffer and trampoline,
+ * recording each in boot_info, then build the kernel's address space from
+ * the plan boot_info gives (the kernel derives it the same way).
+ */
 static EFI_STATUS load_and_map(struct boot_info *early, struct loaded_kernel *k,
 			       const struct memmap_entry *map, size_t n)
 {
 	bool kaslr = !cmdline_has(early->cmdline, "nokaslr");
-	struct bootmap_plan plan = {.kernel = &k->elf, .map = map, .map_count = n};
+	struct bootmap_plan plan;
 	EFI_STATUS st = layout_choose(early, k->elf.span, ram_top(map, n), kaslr);
 
 	if (!EFI_ERROR(st))
 		st = kernel_place(k, layout_kernel_phys(map, n, k->elf.span, kaslr),
 				  early->kernel_virt_base);
 	if (!EFI_ERROR(st))
-		st = alloc_boot_stack(early, &plan);
+		st = alloc_boot_stack(early);
 	if (EFI_ERROR(st))
 		return st;
-	plan_framebuffer(early, &plan);
-	plan.trampoline = handoff_trampoline(early);
-	if (plan.trampoline == PADDR_INVALID)
+	record_kernel(early, k);
+	place_framebuffer(early);
+	if (handoff_trampoline(early) == PADDR_INVALID)
 		return EFI_OUT_OF_RESOURCES;
-	plan.kernel_phys = k->phys_base;
-	plan.kernel_virt = k->virt_base;
-	plan.direct_map_base = early->direct_map_base;
-	plan.huge_1g = cpu_has_1g_pages();
+	bootmap_plan_from(&plan, early, &k->elf, map, n, cpu_has_1g_pages());
 	return paging_build(&plan);
 }
 
@@ -176,7 +178,7 @@ static EFI_STATUS boot(struct boot_info *early)
 	bi = alloc_boot_info(capacity, early);
 	if (!bi)
 		return EFI_OUT_OF_RESOURCES;
-	fill_boot_info(bi, &k, pt->root);
+	fill_boot_info(bi, pt->root);
 	loader_log("starting the kernel");
 	return handoff(bi, pt->root, k.virt_base + (k.elf.entry - k.elf.link_base));
 }

@@ -30,6 +30,13 @@ void boot_info_accept(const struct boot_info *bi)
 		panic("boot_info: memory map outside boot_info");
 	if (!memmap_is_normalised(boot_info_memmap(bi), bi->memmap_count))
 		panic("boot_info: memory map is not normalised");
+	if (!IS_ALIGNED(bi->boot_stack_phys | bi->boot_stack_bottom | bi->boot_stack_top,
+			PAGE_SIZE) ||
+	    bi->boot_stack_top <= bi->boot_stack_bottom)
+		panic("boot_info: boot stack [%#llx, %#llx) at %#llx is not a page-aligned range",
+		      (unsigned long long)bi->boot_stack_bottom,
+		      (unsigned long long)bi->boot_stack_top,
+		      (unsigned long long)bi->boot_stack_phys);
 	if (strnlen(bi->cmdline, BOOT_CMDLINE_MAX) == BOOT_CMDLINE_MAX)
 		panic("boot_info: command line is not terminated");
 	if ((uint64_t)__ehdr_start != bi->kernel_virt_base)

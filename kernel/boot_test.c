@@ -8,6 +8,7 @@
 #include <mm/addr.h>
 #include <mm/layout.h>
 #include <mm/memmap.h>
+#include <mm/vmm.h>
 
 KTEST(boot, boot_info_valid)
 {
@@ -42,6 +43,23 @@ KTEST(boot, boot_info_memmap_labels_kernel_and_tables)
 	}
 	KEXPECT(t, kernel);
 	KEXPECT(t, pml4);
+}
+
+/* The boot stack's recorded frames are boot data, and what its pages map to. */
+KTEST(boot, boot_info_boot_stack_phys)
+{
+	const struct boot_info *bi = boot_info;
+	const struct memmap_entry *map = boot_info_memmap(bi);
+	uint64_t size = bi->boot_stack_top - bi->boot_stack_bottom;
+	bool bootdata = false;
+
+	for (uint32_t i = 0; i < bi->memmap_count; i++)
+		if (map[i].type == MEMMAP_BOOTDATA && bi->boot_stack_phys >= map[i].base &&
+		    bi->boot_stack_phys + size <= map[i].base + map[i].length)
+			bootdata = true;
+	KEXPECT(t, bootdata);
+	KEXPECT_EQ(t, vmm_translate(bi->boot_stack_bottom), bi->boot_stack_phys);
+	KEXPECT_EQ(t, vmm_translate(bi->boot_stack_top - 1), bi->boot_stack_phys + size - 1);
 }
 
 static bool in_window(uint64_t va, uint64_t start, uint64_t size)

@@ -1,8 +1,33 @@
 /*
- * The kernel's first page tables (see include/mm/bootmap.h).
+ * The kernel's first page tables (see include/mm/bootmap.h): the plan from
+ * boot_info, and the mapping of a plan.
  */
-#include <mm/bootmap.h>
 #include <lib/errno.h>
+#include <mm/bootmap.h>
+
+void bootmap_plan_from(struct bootmap_plan *p, const struct boot_info *bi,
+		       const struct elf_image *kernel, const struct memmap_entry *map,
+		       size_t map_count, bool huge_1g)
+{
+	bool fb = bi->fb.virt != 0; /* the loader found a usable framebuffer */
+
+	*p = (struct bootmap_plan){
+	    .kernel = kernel,
+	    .kernel_phys = bi->kernel_phys_base,
+	    .kernel_virt = bi->kernel_virt_base,
+	    .map = map,
+	    .map_count = map_count,
+	    .direct_map_base = bi->direct_map_base,
+	    .huge_1g = huge_1g,
+	    .stack_phys = bi->boot_stack_phys,
+	    .stack_bottom = bi->boot_stack_bottom,
+	    .stack_size = bi->boot_stack_top - bi->boot_stack_bottom,
+	    .fb_phys = fb ? bi->fb.phys : 0,
+	    .fb_size = fb ? bi->fb.size : 0,
+	    .fb_virt = bi->fb.virt,
+	    .trampoline = bi->trampoline_phys,
+	};
+}
 
 struct mapper {
 	struct pgtable *pt;

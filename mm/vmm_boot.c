@@ -1,9 +1,10 @@
 /*
  * Taking the address space over from the loader (vmm_init, include/mm/vmm.h).
  *
- * The kernel builds its own tables with the very code the loader used
- * (bootmap_build, from the kernel ELF file the loader kept and boot_info),
- * so both sides share one W^X proof. Then it checks the loader's tables
+ * The kernel builds its own tables with the very code the loader used: the
+ * plan derived from boot_info (bootmap_plan_from, with the kernel ELF file
+ * the loader kept) and bootmap_build, so both sides share one W^X proof and
+ * one reading of boot_info. Then it checks the loader's tables
  * against them: every loader mapping of the kernel image, boot stack and
  * framebuffer must translate the same in the new tables and be no more
  * permissive there. Only then are the new tables loaded and the loader's
@@ -29,42 +30,18 @@ static void log_mapping(const char *what, vaddr_t va, paddr_t pa, uint64_t size)
 	       (unsigned long long)pa, (unsigned long long)(size / KiB));
 }
 
-/* The boot stack's physical base, read from the loader's tables. */
-static paddr_t boot_stack_phys(const struct pgtable *loader, const struct boot_info *bi)
-{
-	paddr_t pa = pt_lookup(loader, bi->boot_stack_bottom);
-
-	if (pa == PADDR_INVALID)
-		panic("vmm: the loader's tables do not map the boot stack at %#llx",
-		      (unsigned long long)bi->boot_stack_bottom);
-	return pa;
-}
-
 /* Map everything the loader mapped except the trampoline, the same way. */
-static void build_tables(const struct pgtable *loader, const struct boot_info *bi,
-			 struct elf_image *img)
+static void build_tables(const struct boot_info *bi, struct elf_image *img)
 {
 	const char *why = "?", *what = "?";
-	struct bootmap_plan plan = {
-	    .kernel = img,
-	    .kernel_phys = bi->kernel_phys_base,
-	    .kernel_virt = bi->kernel_virt_base,
-	    .map = boot_info_memmap(bi),
-	    .map_count = bi->memmap_count,
-	    .direct_map_base = bi->direct_map_base,
-	    .huge_1g = arch_mmu_features()->huge_1g,
-	    .stack_phys = boot_stack_phys(loader, bi),
-	    .stack_bottom = bi->boot_stack_bottom,
-	    .stack_size = bi->boot_stack_top - bi->boot_stack_bottom,
-	    .fb_phys = bi->fb.phys,
-	    .fb_size = bi->fb.virt ? bi->fb.size : 0,
-	    .fb_virt = bi->fb.virt,
-	    .trampoline = PADDR_INVALID,
-	};
+	struct bootmap_plan plan;
 	int err;
 
 	if (elf_parse(phys_to_virt(bi->kernel_file_phys), bi->kernel_file_size, img, &why))
 		panic("vmm: the kernel file the loader kept does not parse: %s", why);
+	bootmap_plan_from(&plan, bi, img, boot_info_memmap(bi), bi->memmap_count,
+			  arch_mmu_features()->huge_1g);
+	plan.trampoline = PADDR_INVALID; /* arch_drop_lower_half() dropped it */
 	err = bootmap_build(&vmm_kernel_pt, &plan, log_mapping, &what);
 	if (err)
 		panic("vmm: cannot map %s in the kernel's tables (error %d)", what, err);
@@ -182,7 +159,7 @@ void vmm_init(const struct boot_info *bi)
 	if (root == PADDR_INVALID)
 		panic("vmm: no frame for the kernel's page-table root");
 	vmm_tables_setup(root);
-	build_tables(&loader, bi, &img);
+	build_tables(bi, &img);
 	tighten(bi);
 	if (pt_check(&vmm_kernel_pt, &check))
 		panic("vmm: the kernel's tables are broken: %s at %#llx", check.problem,

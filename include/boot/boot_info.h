@@ -5,15 +5,22 @@
  *
  * The loader places boot_info in MEMMAP_BOOTDATA pages and passes the kernel
  * its direct-map address. The kernel refuses a magic, version or size it does
- * not know. Bump BOOT_INFO_VERSION on any change of layout or meaning.
+ * not know. The loader and the kernel both derive the kernel's first
+ * address space from it (bootmap_plan_from, include/mm/bootmap.h).
  */
 #pragma once
 
 #include <lib/types.h>
 #include <mm/memmap.h>
 
-#define BOOT_INFO_MAGIC	  0x4f464e4945495241ull /* "AERIEINFO"-ish, little endian */
-#define BOOT_INFO_VERSION 1
+#define BOOT_INFO_MAGIC 0x4f464e4945495241ull /* "AERIEINFO"-ish, little endian */
+/*
+ * Bump BOOT_INFO_VERSION on any change of layout or meaning; BOOT_INFO_SIZE
+ * is pinned by a static assert below, so a layout change without a bump
+ * stops the build. Version 2 added boot_stack_phys.
+ */
+#define BOOT_INFO_VERSION 2
+#define BOOT_INFO_SIZE	  776
 #define BOOT_CMDLINE_MAX  512
 
 /* boot_info.entropy_sources bits: which randomness sources worked. */
@@ -68,9 +75,13 @@ struct boot_info {
 	uint64_t stack_base;
 	uint64_t mmio_base;
 
-	/* Boot stack, [bottom, top), with an unmapped guard page below bottom. */
+	/*
+	 * Boot stack, [bottom, top), with an unmapped guard page below bottom;
+	 * its top - bottom bytes lie at boot_stack_phys (MEMMAP_BOOTDATA).
+	 */
 	uint64_t boot_stack_bottom;
 	uint64_t boot_stack_top;
+	uint64_t boot_stack_phys;
 
 	uint64_t boot_info_phys;  /* where this struct lives */
 	uint64_t pml4_phys;	  /* the loader-built top-level table */
@@ -89,6 +100,8 @@ struct boot_info {
 };
 
 _Static_assert(sizeof(struct boot_fb) == 40, "boot_fb layout is a contract");
+_Static_assert(sizeof(struct boot_info) == BOOT_INFO_SIZE,
+	       "boot_info layout changed: bump BOOT_INFO_VERSION and BOOT_INFO_SIZE");
 _Static_assert(sizeof(struct boot_info) % 8 == 0, "memory map follows, 8-aligned");
 
 /* The memory map that follows the struct. */

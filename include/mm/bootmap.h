@@ -1,14 +1,16 @@
 /*
- * The kernel's first address space, as a plan and one function that maps
- * it. Portable C: the loader runs it on real memory, host tests run it on a
- * simulated one and walk the result, so the W^X proof covers the very code
- * that builds the boot tables.
+ * The kernel's first address space, as a plan, the one function that
+ * derives the plan from boot_info, and the one that maps it. Portable C:
+ * the loader maps it on real memory and the kernel maps it again into its
+ * own tables, host tests run it on a simulated one and walk the result, so
+ * the W^X proof covers the very code that builds the boot tables.
  */
 #pragma once
 
-#include <mm/pgtable.h>
+#include <boot/boot_info.h>
 #include <lib/elf.h>
 #include <mm/memmap.h>
+#include <mm/pgtable.h>
 
 struct bootmap_plan {
 	const struct elf_image *kernel; /* checked by elf_parse */
@@ -26,6 +28,23 @@ struct bootmap_plan {
 	vaddr_t fb_virt;    /* ... mapped here (same offset within a page) */
 	paddr_t trampoline; /* identity-mapped R-X hand-off page, or PADDR_INVALID */
 };
+
+/*
+ * The plan for the address space bi describes: the kernel image at
+ * kernel_{phys,virt}_base, the direct map at direct_map_base, the boot
+ * stack, the framebuffer if bi->fb.virt, and the trampoline page. The loader
+ * calls it once bi holds all of these and maps the result; the kernel calls
+ * it with the boot_info it was given to build the same tables again (less
+ * the trampoline, which it has dropped by then).
+ * => kernel: the ELF at kernel_file_phys, checked by elf_parse.
+ * => map: the memory map whose RAM is direct-mapped: the loader's snapshot
+ *    (boot_info's own map is only filled at exit from boot services), the
+ *    kernel's boot_info_memmap(bi).
+ * => huge_1g: the CPU has 1 GiB pages.
+ */
+void bootmap_plan_from(struct bootmap_plan *p, const struct boot_info *bi,
+		       const struct elf_image *kernel, const struct memmap_entry *map,
+		       size_t map_count, bool huge_1g);
 
 /* Called for each range mapped, for the loader's debug log; may be NULL. */
 typedef void (*bootmap_log_fn)(const char *what, vaddr_t va, paddr_t pa, uint64_t size);

@@ -1114,6 +1114,93 @@ TEST(bootmap_without_framebuffer_or_trampoline)
 	CHECK(unmapped(0x8000));
 }
 
+/* What the loader records in boot_info for plan p before it derives the plan. */
+static void record_boot_info(const struct bootmap_plan *p, struct boot_info *bi)
+{
+	memset(bi, 0, sizeof(*bi));
+	bi->kernel_phys_base = p->kernel_phys;
+	bi->kernel_virt_base = p->kernel_virt;
+	bi->kernel_size = p->kernel->span;
+	bi->direct_map_base = p->direct_map_base;
+	bi->stack_base = p->stack_bottom - P;
+	bi->boot_stack_bottom = p->stack_bottom;
+	bi->boot_stack_top = p->stack_bottom + p->stack_size;
+	bi->boot_stack_phys = p->stack_phys;
+	bi->trampoline_phys = p->trampoline;
+	if (p->fb_size) {
+		bi->fb =
+		    (struct boot_fb){.phys = p->fb_phys, .virt = p->fb_virt, .size = p->fb_size};
+	} else { /* found but unusable: never mapped */
+		bi->fb = (struct boot_fb){.phys = 3 * G1, .size = 4 * MiB};
+	}
+}
+
+static bool same_plan(const struct bootmap_plan *a, const struct bootmap_plan *b)
+{
+	VCHECK(a->kernel == b->kernel && a->kernel_phys == b->kernel_phys &&
+		   a->kernel_virt == b->kernel_virt,
+	       "kernel image placed differently");
+	VCHECK(a->map == b->map && a->map_count == b->map_count &&
+		   a->direct_map_base == b->direct_map_base && a->huge_1g == b->huge_1g,
+	       "direct map differs");
+	VCHECK(a->stack_phys == b->stack_phys && a->stack_bottom == b->stack_bottom &&
+		   a->stack_size == b->stack_size,
+	       "boot stack differs: %#llx at %#llx, %#llx bytes", HX(b->stack_phys),
+	       HX(b->stack_bottom), HX(b->stack_size));
+	VCHECK(a->fb_size == b->fb_size &&
+		   (!a->fb_size || (a->fb_phys == b->fb_phys && a->fb_virt == b->fb_virt)),
+	       "framebuffer differs: %#llx bytes at %#llx", HX(b->fb_size), HX(b->fb_virt));
+	VCHECK(a->trampoline == b->trampoline, "trampoline %#llx, want %#llx", HX(b->trampoline),
+	       HX(a->trampoline));
+	return true;
+}
+
+static int digest_leaf(const struct pt_leaf *l, void *arg)
+{
+	uint64_t *h = arg;
+	const uint64_t parts[] = {l->va, l->pa, l->size, l->flags};
+
+	for (size_t i = 0; i < ARRAY_SIZE(parts); i++)
+		*h = (*h ^ parts[i]) * 0x100000001b3ull;
+	return 0;
+}
+
+/* Every leaf of the tables in sim, in order, folded into one number. */
+static uint64_t tables_digest(void)
+{
+	uint64_t h = 0xcbf29ce484222325ull;
+
+	pt_walk(&sim.pt, digest_leaf, &h);
+	return h;
+}
+
+/*
+ * The plan bootmap_plan_from derives from the boot_info the loader records
+ * is the loader's plan, and maps to the very same leaves.
+ */
+TEST(bootmap_plan_from_boot_info_is_the_loaders)
+{
+	struct boot_info bi;
+	struct bootmap_plan derived;
+	const char *what;
+	char label[64];
+
+	for (int i = 0; i < RANDOM_PLANS; i++) {
+		rng_state = 0x5eed0300 + (uint64_t)i;
+		make_config(&cfg, NULL);
+		snprintf(label, sizeof(label), "plan %d", i);
+		record_boot_info(&cfg.plan, &bi);
+		bootmap_plan_from(&derived, &bi, &cfg.img, cfg.map, cfg.n, cfg.plan.huge_1g);
+		CHECK_OK(same_plan(&cfg.plan, &derived), label);
+		CHECK_EQ(build(&cfg, SIM_MAX_FRAMES, &what), 0);
+		uint64_t want = tables_digest();
+		cfg.plan = derived;
+		CHECK_EQ(build(&cfg, SIM_MAX_FRAMES, &what), 0);
+		CHECK_OK(verify(&cfg), label);
+		CHECK_EQ(tables_digest(), want);
+	}
+}
+
 static bool load_real_kernel(const char *path)
 {
 	FILE *f = fopen(path, "rb");
@@ -1154,6 +1241,7 @@ int main(int argc, char **argv)
 	RUN(bootmap_refuses_writable_executable_segment);
 	RUN(bootmap_reports_table_exhaustion);
 	RUN(bootmap_without_framebuffer_or_trampoline);
+	RUN(bootmap_plan_from_boot_info_is_the_loaders);
 	if (argc >= 2) {
 		real_kernel = argv[1];
 		RUN(bootmap_real_kernel_parses);
