@@ -1,6 +1,7 @@
 /*
  * What generic kernel code may ask of the machine layer (arch/x86_64/).
- * Generic code includes only this header, never arch/x86_64/ ones.
+ * Generic code includes only include/arch/ headers (this one, mmu.h for the
+ * live MMU, irq.h for interrupt masking), never arch/x86_64/ ones.
  */
 #pragma once
 
