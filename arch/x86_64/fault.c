@@ -1,28 +1,26 @@
 /*
- * What an exception means and what to do about it: classify #PF and #GP
- * faults (enum fault_kind, include/kernel/fault.h), map demand-zero pages,
- * resume probes through the exception-fixup table, and otherwise panic
- * with a one-line verdict before the register dump. Double faults are
- * checked for kernel stack overflow. trap.c only dispatches here.
+ * What an exception means to the machine: decode #PF and #GP faults,
+ * ask the fault policy (mm/vmm_fault.c) about page faults, resume probes
+ * through the exception-fixup table (fixup.c), and otherwise panic with a
+ * one-line verdict before the register dump. Double faults are checked for
+ * kernel stack overflow. trap.c only dispatches here.
  *
- * The classification is the single source of truth: a panic report and a
- * probe (arch/x86_64/probe.S) see the same kind for the same fault.
+ * A page fault's kind and phrase come from the policy, a #GP's from the
+ * instruction decoder (insn_decode.c): a panic report and a probe
+ * (arch/x86_64/probe.S) see the same kind for the same fault.
  */
 #include <arch/arch.h>
+#include <arch/mmu.h>
 #include <arch/x86_64/cpu.h>
 #include <arch/x86_64/fixup.h>
 #include <arch/x86_64/insn_decode.h>
-#include <arch/x86_64/pgtable.h>
 #include <arch/x86_64/trap.h>
-#include <kernel/console.h>
 #include <kernel/fault.h>
 #include <kernel/panic.h>
 #include <kernel/symbols.h>
 #include <lib/fmt.h>
-#include <mm/addr.h>
-#include <mm/kmalloc.h>
-#include <mm/layout.h>
 #include <mm/vmm.h>
+#include <mm/vmm_fault.h>
 
 #define RFLAGS_AC (1ull << 18) /* SMAP checks are off while set (STAC) */
 
@@ -61,40 +59,15 @@ static const char *const vector_names[32] = {
     "reserved (31)",
 };
 
-static const char *const kind_names[FAULT_KIND_COUNT] = {
-    [FAULT_NONE] = "no fault",
-    [FAULT_NULL] = "NULL pointer dereference",
-    [FAULT_GUARD] = "guard page",
-    [FAULT_NOT_PRESENT] = "unmapped address",
-    [FAULT_NX] = "instruction fetch from an NX page",
-    [FAULT_WRITE_TEXT] = "write to kernel text",
-    [FAULT_WRITE_RO] = "write to a read-only page",
-    [FAULT_SMAP] = "SMAP violation (supervisor access to a user page)",
-    [FAULT_SMEP] = "SMEP violation (supervisor fetch from a user page)",
-    [FAULT_RESERVED] = "reserved bit set in a page-table entry",
-    [FAULT_PROTECTION] = "protection violation",
-    [FAULT_NONCANONICAL] = "probably a non-canonical address",
-    [FAULT_GP] = "general protection",
-    [FAULT_OTHER] = "exception",
-};
-
-const char *fault_kind_name(enum fault_kind kind)
-{
-	if ((unsigned int)kind >= FAULT_KIND_COUNT)
-		return "?";
-	return kind_names[kind];
-}
-
 /* What the one-line report adds to the kind. */
 struct fault_detail {
-	const char *guard;   /* FAULT_GUARD: whose guard */
-	char heap_guard[64]; /* its name, when the heap has the guard */
-	char operand[48];    /* FAULT_NONCANONICAL: "[rdi+0x8]" or "in rax" */
+	struct vmm_fault_verdict pf; /* #PF: the policy's verdict */
+	char operand[48];	     /* FAULT_NONCANONICAL: "[rdi+0x8]" or "in rax" */
 };
 
-/* --- decoding and classification ------------------------------------------ */
+/* --- decoding ------------------------------------------------------------------ */
 
-static void decode_pf(uint64_t e, char *buf, size_t size)
+static void decode_pf_error(uint64_t e, char *buf, size_t size)
 {
 	fmt_snprintf(buf, size, "%s, %s, %s%s%s%s",
 		     (e & PF_P) ? "protection violation" : "not present",
@@ -127,50 +100,35 @@ static bool has_selector_error(uint64_t vec)
 	return vec == 10 || vec == 11 || vec == 12 || vec == 13;
 }
 
-static bool in_kernel_image(vaddr_t va)
-{
-	return va - addr_bases.kernel_virt < addr_bases.kernel_size;
-}
-
-/* A supervisor access to a page the live tables mark user-accessible. */
-static bool supervisor_on_user_page(uint64_t error, vaddr_t addr)
-{
-	struct pt_leaf leaf;
-
-	return !(error & PF_U) && arch_translate(addr, &leaf) && (leaf.flags & PT_USER);
-}
-
 /*
- * Classify a page fault at addr. The reserved-bit and guard checks come
- * first: they name the cause whatever else the error code says.
+ * A supervisor access to a page the live tables mark user-accessible, with
+ * the protection against it on: SMEP for a fetch, SMAP (unless RFLAGS.AC
+ * lifts it) for data.
  */
-static enum fault_kind classify_pf(const struct trap_frame *tf, vaddr_t addr,
-				   struct fault_detail *d)
+static bool user_page_refused(const struct trap_frame *tf, vaddr_t addr)
 {
 	uint64_t e = tf->error, cr4 = read_cr4();
+	bool on = (e & PF_ID) ? (cr4 & CR4_SMEP) : (cr4 & CR4_SMAP) && !(tf->rflags & RFLAGS_AC);
 	struct pt_leaf leaf;
 
+	return on && !(e & PF_U) && arch_translate(addr, &leaf) && (leaf.flags & PT_USER);
+}
+
+/* The page fault in tf, with CR2 as read on entry, for the policy. */
+static void decode_pf(const struct trap_frame *tf, vaddr_t cr2, struct vmm_fault_desc *f)
+{
+	uint64_t e = tf->error;
+
+	*f = (struct vmm_fault_desc){.addr = cr2, .ip = tf->rip, .sp = tf->rsp};
+	f->access = (e & PF_ID) ? VMM_ACCESS_EXEC : (e & PF_W) ? VMM_ACCESS_WRITE : VMM_ACCESS_READ;
+	if (e & PF_P)
+		f->flags |= VMM_FAULT_PRESENT;
+	if (e & PF_U)
+		f->flags |= VMM_FAULT_USER;
 	if (e & PF_RSVD)
-		return FAULT_RESERVED;
-	d->guard = vmm_guard_find(addr);
-	if (!d->guard && kmalloc_guard_name(addr, d->heap_guard, sizeof(d->heap_guard)))
-		d->guard = d->heap_guard;
-	if (d->guard)
-		return FAULT_GUARD;
-	if (!(e & PF_P))
-		return addr < FAULT_NULL_LIMIT ? FAULT_NULL : FAULT_NOT_PRESENT;
-	if (e & PF_ID) {
-		bool smep = (cr4 & CR4_SMEP) && supervisor_on_user_page(e, addr);
-		return smep ? FAULT_SMEP : FAULT_NX;
-	}
-	if ((cr4 & CR4_SMAP) && !(tf->rflags & RFLAGS_AC) && supervisor_on_user_page(e, addr))
-		return FAULT_SMAP;
-	if (e & PF_W) {
-		bool text =
-		    in_kernel_image(addr) && arch_translate(addr, &leaf) && (leaf.flags & PT_EXEC);
-		return text ? FAULT_WRITE_TEXT : FAULT_WRITE_RO;
-	}
-	return FAULT_PROTECTION;
+		f->flags |= VMM_FAULT_RESERVED;
+	else if ((e & PF_P) && user_page_refused(tf, cr2))
+		f->flags |= VMM_FAULT_USER_PAGE;
 }
 
 /*
@@ -208,22 +166,6 @@ static enum fault_kind classify_gp(const struct trap_frame *tf, vaddr_t *addr,
 	return FAULT_GP;
 }
 
-/* Fill fi (and d) for the exception in tf; cr2 is CR2 as read on entry. */
-static void classify(const struct trap_frame *tf, vaddr_t cr2, struct fault_info *fi,
-		     struct fault_detail *d)
-{
-	*d = (struct fault_detail){0};
-	*fi = (struct fault_info){.vector = tf->vector, .error = tf->error, .rip = tf->rip};
-	if (tf->vector == VEC_PF) {
-		fi->addr = cr2;
-		fi->kind = classify_pf(tf, cr2, d);
-	} else if (tf->vector == VEC_GP) {
-		fi->kind = classify_gp(tf, &fi->addr, d);
-	} else {
-		fi->kind = FAULT_OTHER;
-	}
-}
-
 /* --- reports ------------------------------------------------------------------ */
 
 /* "name+0xoff" for a kernel address, else its hex value. */
@@ -231,45 +173,6 @@ static void symbolise(uint64_t addr, char *buf, size_t size)
 {
 	if (!symbols_lookup(addr, buf, size))
 		fmt_snprintf(buf, size, "0x%llx", (unsigned long long)addr);
-}
-
-/* The kind with what else is known about it, e.g. "write to kernel text (kmain+0x10)". */
-static void describe(const struct trap_frame *tf, const struct fault_info *fi,
-		     const struct fault_detail *d, char *buf, size_t size)
-{
-	const char *what = fault_kind_name(fi->kind);
-	char sym[96];
-
-	switch (fi->kind) {
-	case FAULT_GUARD:
-		/* At or just below the stack pointer: the stack ran into it. */
-		if (fi->addr <= tf->rsp && tf->rsp - fi->addr < 64 * KiB)
-			fmt_snprintf(buf, size, "stack overflow into the guard page of %s",
-				     d->guard);
-		else
-			fmt_snprintf(buf, size, "access to the guard page of %s", d->guard);
-		return;
-	case FAULT_WRITE_TEXT:
-		symbolise(fi->addr, sym, sizeof(sym));
-		fmt_snprintf(buf, size, "%s (%s)", what, sym);
-		return;
-	case FAULT_WRITE_RO:
-		if (in_kernel_image(fi->addr)) {
-			fmt_snprintf(buf, size, "%s (kernel image +0x%llx)", what,
-				     (unsigned long long)(fi->addr - addr_bases.kernel_virt));
-			return;
-		}
-		break;
-	case FAULT_NOT_PRESENT:
-		if (fi->addr < LAYOUT_LOWER_HALF_END) {
-			fmt_snprintf(buf, size, "%s (lower half)", what);
-			return;
-		}
-		break;
-	default:
-		break;
-	}
-	fmt_snprintf(buf, size, "%s", what);
 }
 
 /*
@@ -289,21 +192,28 @@ static void describe_caller(const struct trap_frame *tf, vaddr_t addr, char *buf
 	fmt_snprintf(buf, size, ", called from %s", sym);
 }
 
+static __noreturn void report_pf(const struct trap_frame *tf, const struct fault_info *fi,
+				 const struct fault_detail *d)
+{
+	char rip[96], caller[112], error[128];
+
+	symbolise(tf->rip, rip, sizeof(rip));
+	describe_caller(tf, fi->addr, caller, sizeof(caller));
+	decode_pf_error(fi->error, error, sizeof(error));
+	panic_trap(tf, "page fault: %s at 0x%llx, rip %s%s (error 0x%llx: %s)", d->pf.what,
+		   (unsigned long long)fi->addr, rip, caller, (unsigned long long)fi->error, error);
+}
+
 /* The one-line verdict, then panic_trap's registers and backtrace. */
 static __noreturn void report(const struct trap_frame *tf, const struct fault_info *fi,
 			      const struct fault_detail *d)
 {
-	char what[128], rip[96], caller[112], error[128];
+	char rip[96], error[128];
 	unsigned long long addr = fi->addr, code = fi->error;
 
+	if (tf->vector == VEC_PF)
+		report_pf(tf, fi, d);
 	symbolise(tf->rip, rip, sizeof(rip));
-	if (tf->vector == VEC_PF) {
-		describe(tf, fi, d, what, sizeof(what));
-		describe_caller(tf, fi->addr, caller, sizeof(caller));
-		decode_pf(code, error, sizeof(error));
-		panic_trap(tf, "page fault: %s at 0x%llx, rip %s%s (error 0x%llx: %s)", what, addr,
-			   rip, caller, code, error);
-	}
 	if (tf->vector == VEC_GP) {
 		decode_selector(code, error, sizeof(error));
 		if (fi->kind == FAULT_NONCANONICAL)
@@ -326,15 +236,21 @@ static __noreturn void report(const struct trap_frame *tf, const struct fault_in
 
 void fault_handle(struct trap_frame *tf)
 {
-	vaddr_t cr2 = tf->vector == VEC_PF ? read_cr2() : 0;
-	struct fault_detail d;
-	struct fault_info fi;
+	struct fault_info fi = {.vector = tf->vector, .error = tf->error, .rip = tf->rip};
+	struct fault_detail d = {0};
+	struct vmm_fault_desc f;
 
-	/* Demand-zero regions live in the upper half: map the page and retry. */
-	if (tf->vector == VEC_PF && !(tf->error & PF_P) && cr2 >= LAYOUT_DIRECT_MAP_START &&
-	    vmm_demand_fault(cr2))
-		return;
-	classify(tf, cr2, &fi, &d);
+	if (tf->vector == VEC_PF) {
+		decode_pf(tf, read_cr2(), &f);
+		if (vmm_fault(&f, &d.pf))
+			return; /* resolved: the access retries */
+		fi.addr = f.addr;
+		fi.kind = d.pf.kind;
+	} else if (tf->vector == VEC_GP) {
+		fi.kind = classify_gp(tf, &fi.addr, &d);
+	} else {
+		fi.kind = FAULT_OTHER;
+	}
 	if (fixup_apply(tf, &fi))
 		return;
 	report(tf, &fi, &d);
