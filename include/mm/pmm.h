@@ -28,7 +28,7 @@
  */
 #pragma once
 
-#include <kernel/spinlock.h>
+#include <lib/spinlock.h>
 #include <lib/types.h>
 #include <mm/memmap.h>
 
