@@ -89,11 +89,14 @@ size_t pmm_metadata_size(const struct memmap_entry *map, size_t n)
 	return ALIGN_UP(layout_words(&scratch, end - first) * sizeof(uint64_t), PAGE_SIZE);
 }
 
-int pmm_init(struct pmm *p, const struct memmap_entry *map, size_t n, void *meta, size_t meta_size)
+int pmm_init(struct pmm *p, const struct memmap_entry *map, size_t n, void *meta, size_t meta_size,
+	     const struct pmm_ops *ops, void *ctx)
 {
 	uint64_t first, end;
-	struct pmm fresh = {0};
+	struct pmm fresh = {.ops = ops, .ctx = ctx};
 
+	if (!ops || !ops->report)
+		return -EINVAL;
 	if (!map_span(map, n, &first, &end))
 		return -ENOMEM;
 	size_t bytes = layout_words(&fresh, end - first) * sizeof(uint64_t);
@@ -433,7 +436,8 @@ static int free_frames(struct pmm *p, paddr_t pa, uint64_t count, const void *ca
 		spin_unlock_irqrestore(&p->lock, flags);
 	}
 	if (err) /* outside the lock: reporting may be slow */
-		pmm_report(refusal_reason(err), bad == NONE ? pa : frame_addr(p, bad), caller);
+		p->ops->report(p->ctx, refusal_reason(err), bad == NONE ? pa : frame_addr(p, bad),
+			       caller);
 	return err;
 }
 

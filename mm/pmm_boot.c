@@ -105,6 +105,18 @@ static void print_stats(const struct memmap_entry *map, uint32_t n)
 	      (unsigned long long)frames_of(map, n, MEMMAP_RUNTIME) * 4);
 }
 
+/* A refused free: count it and log an error naming the caller. */
+static void report_refusal(void *ctx, const char *reason, paddr_t pa, const void *caller)
+{
+	char where[96];
+
+	pmm_boot_reports++;
+	symbols_lookup((uint64_t)caller, where, sizeof(where));
+	kerror("pmm: %s at %#llx, from %s (%p)", reason, (unsigned long long)pa, where, caller);
+}
+
+static const struct pmm_ops kernel_ops = {.report = report_refusal};
+
 void pmm_boot_init(const struct boot_info *bi)
 {
 	const struct memmap_entry *map = boot_info_memmap(bi);
@@ -112,7 +124,8 @@ void pmm_boot_init(const struct boot_info *bi)
 	size_t bytes = pmm_metadata_size(map, n);
 
 	place_metadata(map, n, bytes);
-	int err = pmm_init(&pmm_kernel, map, n, phys_to_virt(metadata_base), bytes);
+	int err =
+	    pmm_init(&pmm_kernel, map, n, phys_to_virt(metadata_base), bytes, &kernel_ops, NULL);
 	if (err)
 		panic("pmm: init failed: %d", err);
 	for (uint32_t i = 0; i < n; i++)
@@ -126,13 +139,4 @@ void pmm_boot_metadata(paddr_t *base, uint64_t *length)
 {
 	*base = metadata_base;
 	*length = metadata_length;
-}
-
-void pmm_report(const char *reason, paddr_t pa, const void *caller)
-{
-	char where[96];
-
-	pmm_boot_reports++;
-	symbols_lookup((uint64_t)caller, where, sizeof(where));
-	kerror("pmm: %s at %#llx, from %s (%p)", reason, (unsigned long long)pa, where, caller);
 }

@@ -10,7 +10,7 @@
  * paging-structure caches may still point at them until then.
  */
 #include <arch/mmu.h>
-#include <kernel/spinlock.h>
+#include <lib/spinlock.h>
 #include <lib/errno.h>
 #include <lib/string.h>
 #include <mm/addr.h>

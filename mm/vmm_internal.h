@@ -6,7 +6,7 @@
 #pragma once
 
 #include <arch/mmu.h>
-#include <kernel/spinlock.h>
+#include <lib/spinlock.h>
 
 extern struct pgtable vmm_kernel_pt;
 extern struct spinlock vmm_lock;

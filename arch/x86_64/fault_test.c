@@ -17,7 +17,7 @@
 #include <mm/pmm_boot.h>
 #include <mm/vmm.h>
 
-/* Page-fault error bits (arch/x86_64/fault.c draws the layout). */
+/* Page-fault error bits (include/arch/x86_64/trap.h draws the layout). */
 #define ERR_P	 0x01
 #define ERR_W	 0x02
 #define ERR_RSVD 0x08

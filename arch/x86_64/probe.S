@@ -7,9 +7,9 @@
  * 32-bit offsets, to the instruction that may fault and to where execution
  * resumes if it does, each relative to the field that holds it, so the
  * PIE kernel's table needs no relocation (struct extable_entry in
- * arch/x86_64/fault.c). On a fault arch/x86_64/fault.c records the
+ * arch/x86_64/fixup.c). On a fault arch/x86_64/fixup.c records the
  * classified fault and resumes at the fixup, which tail-calls
- * fault_probe_result(f): that copies the fault to *f and returns true.
+ * fixup_probe_result(f): that copies the fault to *f and returns true.
  */
 
 /* extable insn, fixup: a fault at insn resumes at fixup. */
@@ -51,7 +51,7 @@ func probe_write
 /*
  * bool probe_exec(vaddr_t a [rdi], struct fault_info *f [rsi])
  * Arms probe_exec_target with a (and probe_exec_armed) and calls it. A #GP on the call itself (a
- * non-canonical a) is an ordinary fixup; a fetch fault at a reaches fault.c
+ * non-canonical a) is an ordinary fixup; a fetch fault at a reaches fixup.c
  * with RIP == a, which pops the return address (2:) and resumes at its fixup.
  */
 func probe_exec
@@ -74,7 +74,7 @@ func probe_exec
 	.type	probe_faulted, @function
 probe_faulted:
 	mov	%rdx, %rdi
-	jmp	fault_probe_result
+	jmp	fixup_probe_result
 	.size	probe_faulted, . - probe_faulted
 
 	.section .note.GNU-stack, "", @progbits

@@ -1,8 +1,8 @@
 /*
  * Exception dispatch: int3 is counted and returns; a double fault is
  * reported by fault_double(); every other exception goes to fault_handle()
- * (arch/x86_64/fault.c), which resolves it (a demand-zero page, a probe's
- * fixup) or panics with a classified report.
+ * (arch/x86_64/fault.c), which resolves it (a demand-zero page through the
+ * fault policy, a probe's fixup) or panics with a classified report.
  */
 #include <arch/arch.h>
 #include <arch/x86_64/trap.h>

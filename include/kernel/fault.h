@@ -3,9 +3,11 @@
  * kernel tells apart, and probes that run an access expected to fault and
  * report the fault instead of panicking (for tests).
  *
- * The machine side (arch/x86_64/fault.c) classifies every page fault and
- * general-protection fault once; a panic report and a probe see the same
- * kind. Probes resume through the exception-fixup table (arch/x86_64/probe.S).
+ * Every page fault is classified once, by the fault policy
+ * (mm/vmm_fault.c) from what the machine side (arch/x86_64/fault.c) decoded,
+ * and every general-protection fault by the machine side; a panic report
+ * and a probe see the same kind. Probes resume through the exception-fixup
+ * table (arch/x86_64/probe.S, arch/x86_64/fixup.c).
  */
 #pragma once
 
@@ -14,7 +16,7 @@
 enum fault_kind {
 	FAULT_NONE,	    /* no fault */
 	FAULT_NULL,	    /* not-present access below FAULT_NULL_LIMIT */
-	FAULT_GUARD,	    /* a named guard page (vmm_guard_find) */
+	FAULT_GUARD,	    /* a named guard page: a stack's or the heap's */
 	FAULT_NOT_PRESENT,  /* any other unmapped address */
 	FAULT_NX,	    /* instruction fetch from a no-execute page */
 	FAULT_WRITE_TEXT,   /* write to the kernel's executable image */
@@ -40,7 +42,7 @@ struct fault_info {
 	enum fault_kind kind;
 };
 
-/* A short fixed phrase for kind, e.g. "write to kernel text". */
+/* A short fixed phrase for kind, e.g. "write to kernel text" (kernel/fault.c). */
 const char *fault_kind_name(enum fault_kind kind);
 
 /*

@@ -1,6 +1,7 @@
 /* Stopping the kernel when an invariant breaks. */
 #pragma once
 
+#include <kernel/exit_codes.h>
 #include <lib/types.h>
 
 struct trap_frame;
@@ -21,7 +22,3 @@ __noreturn void panic_trap(const struct trap_frame *frame, const char *fmt, ...)
 			panic("assertion failed: %s (%s:%d)", #cond, __FILE__, __LINE__);          \
 	} while (0)
 
-/* QEMU isa-debug-exit codes (QEMU exits with (code << 1) | 1). */
-#define EXIT_TESTS_PASSED 0x10
-#define EXIT_TESTS_FAILED 0x11
-#define EXIT_PANIC	  0x12

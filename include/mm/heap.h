@@ -33,7 +33,7 @@
  */
 #pragma once
 
-#include <kernel/spinlock.h>
+#include <lib/spinlock.h>
 #include <lib/types.h>
 
 #define HEAP_ALIGN	  16u	      /* every block's alignment */

@@ -17,6 +17,10 @@
  * (usable RAM at once, loader and boot-services memory once it is no
  * longer needed). Physical frame 0 is never made allocatable.
  *
+ * An instance reports through the ops it is given at pmm_init(), as the
+ * heap does (include/mm/heap.h): the kernel's (mm/pmm_boot.c) logs, host
+ * tests and fuzzers count.
+ *
  * Locking: every public function takes the instance's IRQ-safe spinlock, so
  * it may be called with interrupts on or off. A per-CPU frame cache, when
  * SMP arrives, sits in front of pmm_alloc()/pmm_free() and refills or
@@ -24,7 +28,7 @@
  */
 #pragma once
 
-#include <kernel/spinlock.h>
+#include <lib/spinlock.h>
 #include <lib/types.h>
 #include <mm/memmap.h>
 
@@ -42,8 +46,20 @@ struct pmm_tree {
 	uint64_t words[PMM_MAX_LEVELS]; /* words in each level */
 };
 
+/* What an instance calls back into; given to pmm_init(). */
+struct pmm_ops {
+	/*
+	 * pmm_free()/pmm_free_run() refused a free (nothing changed): a short
+	 * reason ("double free", ...), the frame and the caller's return
+	 * address. Called without the instance's lock held.
+	 */
+	void (*report)(void *ctx, const char *reason, paddr_t pa, const void *caller);
+};
+
 struct pmm {
 	struct spinlock lock;
+	const struct pmm_ops *ops;
+	void *ctx;		 /* the ops' own */
 	uint64_t base_frame;	 /* frame number of bit 0, a multiple of 2^18 (1 GiB) */
 	uint64_t nframes;	 /* frames covered by the bitmaps */
 	struct pmm_tree freemap; /* one bit per frame: free */
@@ -83,9 +99,12 @@ size_t pmm_metadata_size(const struct memmap_entry *map, size_t n);
  * memory), with every frame reserved. On error p is left as it was.
  * => meta: meta_size bytes (at least pmm_metadata_size()), 8-byte aligned,
  *    owned by p from now on.
- * Returns 0, -ENOMEM if the map has no such frame, -ENOSPC if meta is too small.
+ * => ops: its report hook set; ops and ctx are kept for p's lifetime.
+ * Returns 0, -EINVAL without ops, -ENOMEM if the map has no such frame,
+ * -ENOSPC if meta is too small.
  */
-int pmm_init(struct pmm *p, const struct memmap_entry *map, size_t n, void *meta, size_t meta_size);
+int pmm_init(struct pmm *p, const struct memmap_entry *map, size_t n, void *meta, size_t meta_size,
+	     const struct pmm_ops *ops, void *ctx);
 
 /*
  * Make [base, base + length) allocatable and free. Frame 0 is skipped.
@@ -107,7 +126,7 @@ paddr_t pmm_alloc_run(struct pmm *p, uint64_t count, uint64_t align);
 
 /*
  * Give back the frame at pa. A refused free changes nothing and calls
- * pmm_report() with the reason.
+ * the ops' report() with the reason.
  * Returns 0; -EINVAL if pa is misaligned or outside the allocator;
  * -EPERM if the frame was never allocatable; -EALREADY if it is already free.
  */
@@ -128,10 +147,3 @@ void pmm_stats(struct pmm *p, struct pmm_stats *s);
  * reserved. O(frames / 64). For tests and debugging.
  */
 bool pmm_check(struct pmm *p);
-
-/*
- * Called by pmm_free()/pmm_free_run() for every refused free, with a short
- * reason ("double free", ...), the frame and the caller's return address.
- * Each environment provides it: the kernel logs an error naming the caller.
- */
-void pmm_report(const char *reason, paddr_t pa, const void *caller);

@@ -4,7 +4,7 @@
  * within +-20% across sizes, metadata <= 0.01% of RAM, 64 GiB init <= 5 ms),
  * next to a naive linear-scan bitmap that grows with RAM. Only the
  * allocator's metadata is real memory; frames are just numbers, never
- * touched. Owns the bench's pmm_report(), which counts refused frees.
+ * touched. Its pmm instances report refused frees to count_refusal().
  */
 #include "bench.h"
 
@@ -81,7 +81,7 @@ static uint64_t refused;
 static char refused_first[128];
 static struct bench_anomalies anomalies;
 
-void pmm_report(const char *reason, paddr_t pa, const void *caller)
+static void count_refusal(void *ctx, const char *reason, paddr_t pa, const void *caller)
 {
 	if (refused++ == 0)
 		snprintf(refused_first, sizeof(refused_first), "%s at %#llx", reason,
@@ -118,7 +118,8 @@ static void sim_map(struct sim *s, uint64_t ram)
 /* pmm_init() then pmm_release() of every usable entry: what the kernel does at boot. */
 static int sim_boot(struct sim *s)
 {
-	int err = pmm_init(&s->pmm, s->map, s->n, s->meta, s->meta_size);
+	static const struct pmm_ops ops = {.report = count_refusal};
+	int err = pmm_init(&s->pmm, s->map, s->n, s->meta, s->meta_size, &ops, NULL);
 
 	for (size_t i = 0; !err && i < s->n; i++)
 		if (s->map[i].type == MEMMAP_USABLE)

@@ -8,7 +8,7 @@
  * the input and then from bytes seeded by it, mirrored on a per-frame
  * reference model that predicts every result exactly: the lowest free
  * frame, the lowest aligned run, the precise error. It compares the
- * counters after each operation, counts pmm_report() calls against the
+ * counters after each operation, counts the report hook's calls against the
  * refused frees, and runs pmm_check() as it goes. Traps on any mismatch.
  */
 #include <mm/pmm.h>
@@ -38,18 +38,21 @@ static uint64_t seed_of(const uint8_t *data, size_t size)
 	return h | 1;
 }
 
-/* --- pmm_report ------------------------------------------------------------------ */
+/* --- the report hook --------------------------------------------------------------- */
 
 static uint64_t reports, refusals; /* calls seen; refused frees the model expects */
 static paddr_t report_pa;
 
-void pmm_report(const char *reason, paddr_t pa, const void *caller)
+static void count_report(void *ctx, const char *reason, paddr_t pa, const void *caller)
 {
+	ASSERT(ctx == &reports);
 	ASSERT(reason && reason[0]);
 	ASSERT(caller);
 	reports++;
 	report_pa = pa;
 }
+
+static const struct pmm_ops ops = {.report = count_report};
 
 /* --- the reference model ------------------------------------------------------------ */
 
@@ -473,16 +476,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (ram_hi == 0 || (hi == 0 && meta_size == 0)) {
 		/* No RAM; or only firmware-owned RAM, which need not be tracked. */
 		ASSERT(meta_size == 0);
-		ASSERT(pmm_init(&pm, map, n, NULL, 0) == -ENOMEM);
+		ASSERT(pmm_init(&pm, map, n, NULL, 0, &ops, &reports) == -ENOMEM);
 		return 0;
 	}
 	ASSERT(meta_size > 0);
-	ASSERT(pmm_init(&pm, map, n, NULL, 0) == -ENOSPC);
+	ASSERT(pmm_init(&pm, map, n, NULL, 0, &ops, &reports) == -ENOSPC);
 	if (meta_size > MAX_FRAMES / 4 + 4 * P) /* two bits per frame: too big a span */
 		return 0;
 	meta = malloc(meta_size);
 	memset(meta, flags, meta_size);
-	ASSERT(pmm_init(&pm, map, n, meta, meta_size) == 0);
+	ASSERT(pmm_init(&pm, map, n, meta, meta_size, &ops, &reports) == 0);
 
 	/* The span starts on a 1 GiB boundary and covers everything releasable. */
 	ASSERT(pm.base_frame % (GiB / P) == 0);

@@ -17,22 +17,28 @@
 #define FRAMES_1G  (GiB / P)
 #define INVALID	   PADDR_INVALID
 
-/* --- pmm_report: every refused free lands here ------------------------------- */
+/* --- the report hook: every refused free lands here ----------------------------- */
 
-static struct {
+struct report_log {
 	unsigned count;
 	const char *reason;
 	paddr_t pa;
 	const void *caller;
-} rep;
+};
 
-void pmm_report(const char *reason, paddr_t pa, const void *caller)
+static struct report_log rep;
+
+static void record_report(void *ctx, const char *reason, paddr_t pa, const void *caller)
 {
-	rep.count++;
-	rep.reason = reason;
-	rep.pa = pa;
-	rep.caller = caller;
+	struct report_log *log = ctx;
+
+	log->count++;
+	log->reason = reason;
+	log->pa = pa;
+	log->caller = caller;
 }
+
+static const struct pmm_ops ops = {.report = record_report};
 
 /* --- the instance under test --------------------------------------------------- */
 
@@ -66,7 +72,7 @@ static int init_map(void)
 	if (meta)
 		memset(meta, 0xa5, meta_size);
 	memset(&pm, 0x5a, sizeof(pm));
-	return pmm_init(&pm, map, nmap, meta, meta_size);
+	return pmm_init(&pm, map, nmap, meta, meta_size, &ops, &rep);
 }
 
 #define SETUP(raw)                                                                                 \
@@ -191,12 +197,12 @@ TEST(pmm_metadata_size_zero_without_ram)
 				      E(4 * GiB, GiB, MEMMAP_UNUSABLE)};
 
 	CHECK_EQ(pmm_metadata_size(NULL, 0), 0);
-	CHECK_EQ(pmm_init(&pm, NULL, 0, NULL, 0), -ENOMEM);
-	CHECK_EQ(pmm_init(&pm, NULL, 0, buf, sizeof(buf)), -ENOMEM);
+	CHECK_EQ(pmm_init(&pm, NULL, 0, NULL, 0, &ops, &rep), -ENOMEM);
+	CHECK_EQ(pmm_init(&pm, NULL, 0, buf, sizeof(buf), &ops, &rep), -ENOMEM);
 	CHECK(load(none, ARRAY_SIZE(none)));
 	CHECK_EQ(pmm_metadata_size(map, nmap), 0);
-	CHECK_EQ(pmm_init(&pm, map, nmap, NULL, 0), -ENOMEM);
-	CHECK_EQ(pmm_init(&pm, map, nmap, buf, sizeof(buf)), -ENOMEM);
+	CHECK_EQ(pmm_init(&pm, map, nmap, NULL, 0, &ops, &rep), -ENOMEM);
+	CHECK_EQ(pmm_init(&pm, map, nmap, buf, sizeof(buf), &ops, &rep), -ENOMEM);
 }
 
 /* pmm_metadata_size() of one usable range [base, base + length). */
@@ -233,6 +239,22 @@ TEST(pmm_metadata_size_page_aligned_and_small)
 	CHECK(meta_for(8 * GiB, GiB / 2) * 8 < meta_for(0, 8 * GiB + GiB / 2));
 }
 
+TEST(pmm_init_einval_without_report_hook)
+{
+	static uint64_t buf[1024];
+	static const struct pmm_ops no_report = {0};
+	struct memmap_entry raw[] = {E(MiB, MiB, MEMMAP_USABLE)};
+	struct pmm before;
+
+	CHECK(load(raw, ARRAY_SIZE(raw)));
+	CHECK(pmm_metadata_size(map, nmap) <= sizeof(buf));
+	memset(&pm, 0x5a, sizeof(pm));
+	before = pm;
+	CHECK_EQ(pmm_init(&pm, map, nmap, buf, sizeof(buf), NULL, &rep), -EINVAL);
+	CHECK_EQ(pmm_init(&pm, map, nmap, buf, sizeof(buf), &no_report, &rep), -EINVAL);
+	CHECK(memcmp(&pm, &before, sizeof(pm)) == 0); /* left as it was */
+}
+
 TEST(pmm_init_enospc_when_buffer_too_small)
 {
 	struct memmap_entry raw[] = {E(0, GiB, MEMMAP_USABLE)};
@@ -243,12 +265,12 @@ TEST(pmm_init_enospc_when_buffer_too_small)
 	CHECK(load(raw, ARRAY_SIZE(raw)));
 	need = pmm_metadata_size(map, nmap);
 	CHECK(need > 2 * 8);
-	CHECK_EQ(pmm_init(&pm, map, nmap, NULL, 0), -ENOSPC);
+	CHECK_EQ(pmm_init(&pm, map, nmap, NULL, 0, &ops, &rep), -ENOSPC);
 	small = malloc(8); /* ASan catches any write into a refused buffer */
-	CHECK_EQ(pmm_init(&pm, map, nmap, small, 8), -ENOSPC);
+	CHECK_EQ(pmm_init(&pm, map, nmap, small, 8, &ops, &rep), -ENOSPC);
 	free(small);
 	small = malloc(need / 2);
-	CHECK_EQ(pmm_init(&pm, map, nmap, small, need / 2), -ENOSPC);
+	CHECK_EQ(pmm_init(&pm, map, nmap, small, need / 2, &ops, &rep), -ENOSPC);
 	free(small);
 
 	/* A bigger buffer than needed is fine. */
@@ -256,7 +278,7 @@ TEST(pmm_init_enospc_when_buffer_too_small)
 	meta_size = need + 3 * P;
 	meta = malloc(meta_size);
 	memset(meta, 0xff, meta_size);
-	CHECK_EQ(pmm_init(&pm, map, nmap, meta, meta_size), 0);
+	CHECK_EQ(pmm_init(&pm, map, nmap, meta, meta_size, &ops, &rep), 0);
 	CHECK(pmm_check(&pm));
 
 	CHECK_EQ(init_map(), 0);
@@ -1238,6 +1260,7 @@ int main(void)
 {
 	RUN(pmm_metadata_size_zero_without_ram);
 	RUN(pmm_metadata_size_page_aligned_and_small);
+	RUN(pmm_init_einval_without_report_hook);
 	RUN(pmm_init_enospc_when_buffer_too_small);
 	RUN(pmm_init_reserves_everything);
 	RUN(pmm_release_then_alloc_lowest_first);

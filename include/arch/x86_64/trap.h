@@ -26,6 +26,21 @@ _Static_assert(__builtin_offsetof(struct trap_frame, rip) == 17 * 8, "isr.S layo
 #define VEC_PF	14
 #define VEC_MC	18
 
+/*
+ * Page-fault error code:
+ *   bit 0 P    0 = page not present, 1 = protection violation
+ *   bit 1 W/R  1 = write          bit 2 U/S  1 = user mode
+ *   bit 3 RSVD reserved bit set   bit 4 I/D  1 = instruction fetch
+ *   bit 5 PK   protection key     bit 6 SS   shadow stack
+ */
+#define PF_P	(1u << 0)
+#define PF_W	(1u << 1)
+#define PF_U	(1u << 2)
+#define PF_RSVD (1u << 3)
+#define PF_ID	(1u << 4)
+#define PF_PK	(1u << 5)
+#define PF_SS	(1u << 6)
+
 /* Called by isr.S with the frame on the stack. */
 void trap_dispatch(struct trap_frame *f);
 

@@ -6,6 +6,11 @@
  *	unsigned long flags = spin_lock_irqsave(&l);
  *	...
  *	spin_unlock_irqrestore(&l, flags);
+ *
+ * Portable: host builds (AERIE_HOST) keep the atomic and make the interrupt
+ * half a no-op (include/arch/irq.h), so the portable allocators (pmm, heap)
+ * lock the same way in the kernel and in host tests, and their headers need
+ * no kernel header.
  */
 #pragma once
 

@@ -1,0 +1,117 @@
+/*
+ * Page-fault policy (include/mm/vmm_fault.h): demand-zero regions are
+ * filled, and every other fault is classified and named: NULL page, a
+ * guard page (a stack's, or the heap's with the block it guards), kernel
+ * text, a read-only or NX page. The CPU's error code is decoded by the
+ * machine side before it gets here; nothing here reads a CPU register.
+ */
+#include <arch/mmu.h>
+#include <kernel/fault.h>
+#include <kernel/symbols.h>
+#include <lib/fmt.h>
+#include <mm/addr.h>
+#include <mm/kmalloc.h>
+#include <mm/layout.h>
+#include <mm/vmm.h>
+#include <mm/vmm_fault.h>
+
+/* A guard page this close below the stack pointer was hit by the stack itself. */
+#define STACK_REACH (64 * KiB)
+
+static bool in_kernel_image(vaddr_t va)
+{
+	return va - addr_bases.kernel_virt < addr_bases.kernel_size;
+}
+
+/* Executable pages of the kernel image: its text. Reads the live tables, lock-free. */
+static bool in_kernel_text(vaddr_t va)
+{
+	struct pt_leaf leaf;
+
+	return in_kernel_image(va) && arch_translate(va, &leaf) && (leaf.flags & VMM_EXEC);
+}
+
+/* Name the guard covering addr into buf: a stack's (vmm) or the heap's. */
+static bool guard_name(vaddr_t addr, char *buf, size_t len)
+{
+	const char *name = vmm_guard_find(addr);
+
+	if (name) {
+		fmt_snprintf(buf, len, "%s", name);
+		return true;
+	}
+	return kmalloc_guard_name(addr, buf, len);
+}
+
+/*
+ * The kind of an unresolved fault. A reserved bit and a guard come first:
+ * they name the cause whatever the access was.
+ */
+static enum fault_kind classify(const struct vmm_fault_desc *f, char *guard, size_t len)
+{
+	if (f->flags & VMM_FAULT_RESERVED)
+		return FAULT_RESERVED;
+	if (guard_name(f->addr, guard, len))
+		return FAULT_GUARD;
+	if (!(f->flags & VMM_FAULT_PRESENT))
+		return f->addr < FAULT_NULL_LIMIT ? FAULT_NULL : FAULT_NOT_PRESENT;
+	if (f->access == VMM_ACCESS_EXEC)
+		return (f->flags & VMM_FAULT_USER_PAGE) ? FAULT_SMEP : FAULT_NX;
+	if (f->flags & VMM_FAULT_USER_PAGE)
+		return FAULT_SMAP;
+	if (f->access == VMM_ACCESS_WRITE)
+		return in_kernel_text(f->addr) ? FAULT_WRITE_TEXT : FAULT_WRITE_RO;
+	return FAULT_PROTECTION;
+}
+
+/* The report's phrase: the kind and, where known, what was hit. */
+static void describe(const struct vmm_fault_desc *f, struct vmm_fault_verdict *v, const char *guard)
+{
+	const char *what = fault_kind_name(v->kind);
+	char sym[96];
+
+	switch (v->kind) {
+	case FAULT_GUARD:
+		if (f->addr <= f->sp && f->sp - f->addr < STACK_REACH)
+			fmt_snprintf(v->what, sizeof(v->what),
+				     "stack overflow into the guard page of %s", guard);
+		else
+			fmt_snprintf(v->what, sizeof(v->what), "access to the guard page of %s",
+				     guard);
+		return;
+	case FAULT_WRITE_TEXT:
+		if (!symbols_lookup(f->addr, sym, sizeof(sym)))
+			fmt_snprintf(sym, sizeof(sym), "0x%llx", (unsigned long long)f->addr);
+		fmt_snprintf(v->what, sizeof(v->what), "%s (%s)", what, sym);
+		return;
+	case FAULT_WRITE_RO:
+		if (in_kernel_image(f->addr)) {
+			fmt_snprintf(v->what, sizeof(v->what), "%s (kernel image +0x%llx)", what,
+				     (unsigned long long)(f->addr - addr_bases.kernel_virt));
+			return;
+		}
+		break;
+	case FAULT_NOT_PRESENT:
+		if (f->addr < LAYOUT_LOWER_HALF_END) {
+			fmt_snprintf(v->what, sizeof(v->what), "%s (lower half)", what);
+			return;
+		}
+		break;
+	default:
+		break;
+	}
+	fmt_snprintf(v->what, sizeof(v->what), "%s", what);
+}
+
+bool vmm_fault(const struct vmm_fault_desc *f, struct vmm_fault_verdict *v)
+{
+	char guard[64];
+
+	/* Demand-zero regions live in the upper half: map the page, the access retries. */
+	if (!(f->flags & VMM_FAULT_PRESENT) && f->addr >= LAYOUT_DIRECT_MAP_START &&
+	    vmm_demand_fault(f->addr))
+		return true;
+	v->kind = classify(f, guard, sizeof(guard));
+	describe(f, v, guard);
+	return false;
+}

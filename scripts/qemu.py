@@ -1,0 +1,93 @@
+#!/usr/bin/env python3
+"""How Aerie runs under QEMU: the one place for the QEMU command line, the
+OVMF firmware paths and the exit statuses. scripts/test.py imports it;
+`ninja run` runs it.
+
+usage: scripts/qemu.py IMAGE [extra QEMU arguments]
+environment: AERIE_MEM (default 256M), AERIE_CPU (default max),
+             AERIE_DISPLAY=1 to open a window for the framebuffer,
+             AERIE_GDB=1 to wait for GDB on localhost:1234.
+The serial console and QEMU's monitor share the terminal: Ctrl-A X quits,
+Ctrl-A C switches to the monitor.
+"""
+
+import os
+import re
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+# Debian's ovmf package: the firmware, and the variable store each VM copies.
+OVMF_CODE = Path("/usr/share/OVMF/OVMF_CODE_4M.fd")
+OVMF_VARS = Path("/usr/share/OVMF/OVMF_VARS_4M.fd")
+
+# scripts/mkimage.sh puts the EFI System Partition at 1 MiB.
+ESP_OFFSET = 1024 * 1024
+
+
+def _exit_codes():
+    """The kernel's isa-debug-exit codes, read from the header it uses."""
+    text = (ROOT / "include/kernel/exit_codes.h").read_text()
+    codes = dict(re.findall(r"^#define (EXIT_\w+)\s+(0x[0-9a-fA-F]+)", text, re.M))
+    # isa-debug-exit turns a write of v into QEMU exit status (v << 1) | 1.
+    return {name: (int(value, 16) << 1) | 1 for name, value in codes.items()}
+
+
+_CODES = _exit_codes()
+EXIT_TESTS_PASSED = _CODES["EXIT_TESTS_PASSED"]  # 33
+EXIT_TESTS_FAILED = _CODES["EXIT_TESTS_FAILED"]  # 35
+EXIT_PANIC = _CODES["EXIT_PANIC"]  # 37
+
+
+def firmware_missing():
+    """A message if OVMF is not installed, else None."""
+    for path in (OVMF_CODE, OVMF_VARS):
+        if not path.is_file():
+            return f"{path} is missing: run scripts/setup.sh"
+    return None
+
+
+def command(image, vars_file, mem="256M", cpu="max", serial="stdio", monitor="none",
+            snapshot=False, extra=()):
+    """The QEMU command line that boots image under OVMF.
+
+    vars_file is this VM's own copy of the variable store. With snapshot,
+    writes to the disk and the variable store go to a temporary overlay, so
+    several VMs can share one image. monitor=None leaves QEMU's monitor
+    where serial="mon:stdio" puts it.
+    """
+    snap = ",snapshot=on" if snapshot else ""
+    mon = ["-monitor", monitor] if monitor else []
+    return ["qemu-system-x86_64", "-machine", "q35", "-accel", "tcg", "-cpu", cpu, "-m", mem,
+            "-drive", f"if=pflash,format=raw,readonly=on,file={OVMF_CODE}",
+            "-drive", f"if=pflash,format=raw,file={vars_file}{snap}",
+            "-drive", f"format=raw,file={image}{snap}",
+            "-net", "none", "-no-reboot", *mon, "-serial", serial,
+            "-device", "isa-debug-exit,iobase=0xf4,iosize=0x04", *extra]
+
+
+def main(argv):
+    if len(argv) < 2:
+        print(__doc__.strip(), file=sys.stderr)
+        return 2
+    problem = firmware_missing()
+    if problem:
+        print(f"qemu.py: {problem}", file=sys.stderr)
+        return 1
+    extra = [] if os.environ.get("AERIE_DISPLAY") == "1" else ["-display", "none"]
+    if os.environ.get("AERIE_GDB") == "1":
+        extra += ["-s", "-S"]
+    with tempfile.TemporaryDirectory(prefix="aerie-run-") as tmp:
+        vars_file = Path(tmp) / "vars.fd"
+        shutil.copyfile(OVMF_VARS, vars_file)
+        cmd = command(argv[1], vars_file, mem=os.environ.get("AERIE_MEM", "256M"),
+                      cpu=os.environ.get("AERIE_CPU", "max"), serial="mon:stdio",
+                      monitor=None, snapshot=True, extra=extra + argv[2:])
+        return os.spawnvp(os.P_WAIT, cmd[0], cmd)
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))
