@@ -14,6 +14,9 @@
 
 static struct heap kernel_heap;
 
+_Static_assert(LAYOUT_HEAP_ALIGN % HEAP_CHUNK_STRIDE == 0,
+	       "every base the loader may draw for the heap must suit heap_init()");
+
 /* With heapdebug, heap_check() runs after every this many heap calls. */
 #define HEAP_KERNEL_VERIFY_EVERY 64
 
