@@ -34,6 +34,11 @@ static uint64_t place(const char *what, struct kaslr_region r, uint64_t fixed, b
 	}
 	uint64_t base = kaslr_base(&r, entropy_below(slots));
 	log_choice(what, base, slots);
+	/* layout.h asserts the rest: only a direct map of RAM above 32 TiB gets here. */
+	if (slots < 1ull << LAYOUT_KASLR_MIN_BITS)
+		loader_warn("kaslr: %s has only %u.%u bits of entropy (fewer than %u)", what,
+			    kaslr_bits_x10(slots) / 10, kaslr_bits_x10(slots) % 10,
+			    LAYOUT_KASLR_MIN_BITS);
 	return base;
 }
 
@@ -48,7 +53,7 @@ EFI_STATUS layout_choose(struct boot_info *bi, uint64_t kernel_span, uint64_t ra
 			     (unsigned long)(LAYOUT_DIRECT_MAP_SIZE >> 40));
 		return EFI_UNSUPPORTED;
 	}
-	/* 2 MiB steps keep 2 MiB pages usable for the direct map and heap. */
+	/* 2 MiB steps keep 2 MiB pages usable for the direct map. */
 	bi->direct_map_base =
 	    place("direct map",
 		  (struct kaslr_region){LAYOUT_DIRECT_MAP_START, LAYOUT_DIRECT_MAP_SIZE,

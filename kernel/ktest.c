@@ -83,6 +83,61 @@ static bool suite_selected(const char *list, const char *suite)
 	return false;
 }
 
+/* True if a case before c in the section has c's suite. */
+static bool suite_exists_before(const struct ktest_case *c)
+{
+	for (const struct ktest_case *b = __start_ktest_cases; b < c; b++)
+		if (strcmp(b->suite, c->suite) == 0)
+			return true;
+	return false;
+}
+
+/* True if some test belongs to the suite named name[0..n). */
+static bool suite_exists(const char *name, size_t n)
+{
+	for (const struct ktest_case *c = __start_ktest_cases; c < __stop_ktest_cases; c++)
+		if (strlen(c->suite) == n && memcmp(c->suite, name, n) == 0)
+			return true;
+	return false;
+}
+
+/* Every suite once, in link order, as "boot, arch, ..." in buf. */
+static void suite_names(char *buf, size_t size)
+{
+	size_t len = 0;
+
+	buf[0] = 0;
+	for (const struct ktest_case *c = __start_ktest_cases; c < __stop_ktest_cases; c++) {
+		if (suite_exists_before(c) || len >= size)
+			continue;
+		int n = fmt_snprintf(buf + len, size - len, "%s%s", len ? ", " : "", c->suite);
+		len += n < 0 ? 0 : (size_t)n;
+	}
+}
+
+/*
+ * Say which names in the comma-separated list name no suite, and the real
+ * ones. Returns the number of unknown names (0: the list can run).
+ */
+static int report_unknown_suites(const char *list)
+{
+	char names[160];
+	int unknown = 0;
+
+	for (const char *p = list; *p;) {
+		const char *end = strchr(p, ',');
+		size_t n = end ? (size_t)(end - p) : strlen(p);
+
+		if (n && !suite_exists(p, n)) {
+			if (!unknown++)
+				suite_names(names, sizeof(names));
+			kerror("ktest: unknown suite \"%.*s\"; suites: %s", (int)n, p, names);
+		}
+		p += n + (end ? 1 : 0);
+	}
+	return unknown;
+}
+
 static size_t count_selected(const char *list)
 {
 	size_t n = 0;
@@ -99,6 +154,11 @@ void ktest_run(const char *cmdline)
 
 	if (cmdline_get(cmdline, "ktest", list, sizeof(list)) < 0)
 		list[0] = 0;
+	/* A mistyped suite would otherwise run nothing (or less) and fail unexplained. */
+	if (report_unknown_suites(list)) {
+		arch_exit_emulator(EXIT_TESTS_FAILED);
+		arch_halt();
+	}
 	kprintf("KTAP version 1\n1..%zu\n", count_selected(list));
 	for (const struct ktest_case *c = __start_ktest_cases; c < __stop_ktest_cases; c++) {
 		struct ktest t = {0};

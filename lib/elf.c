@@ -452,36 +452,50 @@ static void read_shdr(const uint8_t *file, const struct elf64_ehdr *eh, uint64_t
 	memcpy(sh, file + eh->e_shoff + i * sizeof(*sh), sizeof(*sh));
 }
 
-/* Finds the first SHT_SYMTAB and its string table; false if absent or broken. */
-static bool find_symtab(const uint8_t *file, size_t size, struct symtab *st)
+/* Finds the first SHT_SYMTAB and its string table; NULL, or why there is none usable. */
+static const char *find_symtab(const uint8_t *file, size_t size, struct symtab *st)
 {
 	struct elf64_ehdr eh;
 	struct elf64_shdr sh, str;
 	uint64_t i;
 
 	if (size < sizeof(eh))
-		return false;
+		return "no ELF header";
 	memcpy(&eh, file, sizeof(eh));
 	if (memcmp(eh.e_ident, "\177ELF", 4) != 0 || eh.e_ident[EI_CLASS] != ELFCLASS64 ||
-	    eh.e_ident[EI_DATA] != ELFDATA2LSB || eh.e_shentsize != sizeof(sh) ||
-	    !in_file(eh.e_shoff, (uint64_t)eh.e_shnum * sizeof(sh), size))
-		return false;
+	    eh.e_ident[EI_DATA] != ELFDATA2LSB || eh.e_shentsize != sizeof(sh))
+		return "not a little-endian ELF64 file";
+	if (!in_file(eh.e_shoff, (uint64_t)eh.e_shnum * sizeof(sh), size))
+		return "section headers past the end of the file";
 	for (i = 0; i < eh.e_shnum; i++) {
 		read_shdr(file, &eh, i, &sh);
 		if (sh.sh_type == SHT_SYMTAB)
 			break;
 	}
-	if (i == eh.e_shnum || sh.sh_entsize != sizeof(struct elf64_sym) ||
-	    sh.sh_link >= eh.e_shnum || !in_file(sh.sh_offset, sh.sh_size, size))
-		return false;
+	if (i == eh.e_shnum)
+		return "no .symtab section";
+	if (sh.sh_entsize != sizeof(struct elf64_sym) || sh.sh_link >= eh.e_shnum)
+		return "bad .symtab section header";
+	if (!in_file(sh.sh_offset, sh.sh_size, size))
+		return ".symtab past the end of the file";
 	read_shdr(file, &eh, sh.sh_link, &str);
-	if (str.sh_type != SHT_STRTAB || !in_file(str.sh_offset, str.sh_size, size))
-		return false;
+	if (str.sh_type != SHT_STRTAB)
+		return ".symtab links to no string table";
+	if (!in_file(str.sh_offset, str.sh_size, size))
+		return "symbol names past the end of the file";
 	st->syms = file + sh.sh_offset;
 	st->nsyms = sh.sh_size / sizeof(struct elf64_sym);
 	st->strs = (const char *)file + str.sh_offset;
 	st->strsz = str.sh_size;
-	return true;
+	return st->nsyms ? NULL : "empty .symtab";
+}
+
+int elf_symtab_check(const void *file, size_t size, const char **why)
+{
+	struct symtab st;
+
+	*why = find_symtab(file, size, &st);
+	return *why ? -ENOEXEC : 0;
 }
 
 /* Whether sym is a defined function covering addr (a size of 0 covers one address). */
@@ -522,7 +536,7 @@ bool elf_find_symbol(const void *file, size_t size, uint64_t addr, const char **
 	uint64_t i, best = 0;
 	bool found = false;
 
-	if (!find_symtab(file, size, &st))
+	if (find_symtab(file, size, &st))
 		return false;
 	for (i = 0; i < st.nsyms; i++) {
 		memcpy(&sym, st.syms + i * sizeof(sym), sizeof(sym));

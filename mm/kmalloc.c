@@ -14,6 +14,9 @@
 
 static struct heap kernel_heap;
 
+_Static_assert(LAYOUT_HEAP_ALIGN % HEAP_CHUNK_STRIDE == 0,
+	       "every base the loader may draw for the heap must suit heap_init()");
+
 /* With heapdebug, heap_check() runs after every this many heap calls. */
 #define HEAP_KERNEL_VERIFY_EVERY 64
 
@@ -78,9 +81,10 @@ void kmalloc_init(const struct boot_info *bi)
 		/* A whole-heap check is a scan of every free byte: every call would crawl. */
 		kernel_heap.verify_every = HEAP_KERNEL_VERIFY_EVERY;
 	}
-	kinfo("heap: %llu TiB window at %#llx: %llu KiB chunks for small blocks, pages of their "
-	      "own from %llu KiB%s",
-	      (unsigned long long)(LAYOUT_HEAP_EXTENT >> 40), (unsigned long long)bi->heap_base,
+	/* No base here: a default-level log must not undo KASLR ("layout:" has it at debug). */
+	kinfo("heap: %llu TiB window: %llu KiB chunks for small blocks, pages of their own from "
+	      "%llu KiB%s",
+	      (unsigned long long)(LAYOUT_HEAP_EXTENT >> 40),
 	      (unsigned long long)(HEAP_CHUNK_SIZE / KiB),
 	      (unsigned long long)(HEAP_LARGE_MIN / KiB),
 	      kernel_heap.debug ? ", debug checks on" : "");

@@ -6,7 +6,8 @@
  *
  * `ktest` on the command line runs every test, `ktest=pmm,boot` the named
  * suites. Output is KTAP, then "N passed, N failed"; QEMU exits with 0x10
- * if all passed, 0x11 if not.
+ * if all passed, 0x11 if not. A name that is no suite runs nothing: an
+ * error names it and the real suites, and QEMU exits with 0x11.
  */
 #pragma once
 

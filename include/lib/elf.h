@@ -69,6 +69,13 @@ void elf_load(const struct elf_image *img, void *dst);
 void elf_relocate(const struct elf_image *img, void *dst, uint64_t load_base);
 
 /*
+ * Whether file[0..size) has a symbol table elf_find_symbol() can use.
+ * Returns 0, or -ENOEXEC and sets *why (e.g. "section headers past the end
+ * of the file" for a file cut short after its segments).
+ */
+int elf_symtab_check(const void *file, size_t size, const char **why);
+
+/*
  * Find the function symbol (STT_FUNC) in file[0..size) whose range contains
  * link address addr. Returns true and sets *name and *off (addr - symbol
  * start); false if the file has no usable symbol table or no symbol covers

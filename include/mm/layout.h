@@ -40,9 +40,26 @@
  */
 #define LAYOUT_DIRECT_MAP_ALIGN (2ull << 20) /* keeps 2 MiB pages possible */
 #define LAYOUT_HEAP_EXTENT	(4ull << 40)
-#define LAYOUT_HEAP_ALIGN	(2ull << 20)
+#define LAYOUT_HEAP_ALIGN	(512ull << 10) /* HEAP_CHUNK_STRIDE: heap_init()'s finest */
 #define LAYOUT_STACK_EXTENT	(1ull << 40)
 #define LAYOUT_MMIO_EXTENT	(1ull << 40)
+
+/*
+ * Every randomised region gets at least this many bits. The fixed-extent
+ * regions are checked here; the loader warns if the direct map (RAM above
+ * 32 TiB) or the kernel (an image near 16 TiB) would fall short.
+ */
+#define LAYOUT_KASLR_MIN_BITS			24
+#define LAYOUT_KASLR_SLOTS(size, extent, align) (((size) - (extent)) / (align) + 1)
+#define LAYOUT_KASLR_ENOUGH(size, extent, align)                                                   \
+	(LAYOUT_KASLR_SLOTS(size, extent, align) >= 1ull << LAYOUT_KASLR_MIN_BITS)
+
+_Static_assert(LAYOUT_KASLR_ENOUGH(LAYOUT_HEAP_SIZE, LAYOUT_HEAP_EXTENT, LAYOUT_HEAP_ALIGN),
+	       "heap: fewer than 24 bits of KASLR");
+_Static_assert(LAYOUT_KASLR_ENOUGH(LAYOUT_STACK_SIZE, LAYOUT_STACK_EXTENT, 4096),
+	       "stacks: fewer than 24 bits of KASLR");
+_Static_assert(LAYOUT_KASLR_ENOUGH(LAYOUT_MMIO_SIZE, LAYOUT_MMIO_EXTENT, 4096),
+	       "mmio: fewer than 24 bits of KASLR");
 
 /* Boot stack: BOOT_STACK_SIZE bytes with an unmapped guard page below. */
 #define BOOT_STACK_SIZE (64 * 1024)

@@ -118,6 +118,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	} else {
 		REQUIRE(why != NULL && why[0] != '\0');
 	}
+	/* A usable symbol table is exactly what the kernel will look names up in. */
+	ret = elf_symtab_check(data, size, &why);
+	REQUIRE(ret == 0 ? why == NULL : ret == -ENOEXEC && why != NULL && why[0] != '\0');
 	lookup(data, size, 0);
 	lookup(data, size, size >= 8 ? rd64(data + size - 8) : 0x1000);
 	return 0;

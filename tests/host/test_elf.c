@@ -949,6 +949,52 @@ TEST(elf_find_symbol_skips_bad_names)
 	CHECK_STR(name, "helper");
 }
 
+/* elf_symtab_check() on an exact-size copy of the built image: NULL if usable, else why not. */
+static const char *symtab_why(void)
+{
+	const char *why = NULL;
+	int ret;
+
+	free(heap);
+	heap = malloc(img_size ? img_size : 1);
+	memcpy(heap, buf, img_size);
+	ret = elf_symtab_check(heap, img_size, &why);
+	if ((ret == 0) != (why == NULL))
+		return "(return value and reason disagree)";
+	return why;
+}
+
+TEST(elf_symtab_check_says_why)
+{
+	build();
+	CHECK(symtab_why() == NULL);
+	img_size = 0x3100; /* cut after the last segment's file bytes */
+	CHECK_STR(symtab_why(), "section headers past the end of the file");
+	img_size = 40;
+	CHECK_STR(symtab_why(), "no ELF header");
+	build();
+	buf[0] = 0;
+	CHECK_STR(symtab_why(), "not a little-endian ELF64 file");
+	build();
+	w32(SH_OFF + SHDR_SIZE + 4, SHT_STRTAB); /* stripped: no SHT_SYMTAB left */
+	CHECK_STR(symtab_why(), "no .symtab section");
+	build();
+	w64(SH_OFF + SHDR_SIZE + 56, 16);
+	CHECK_STR(symtab_why(), "bad .symtab section header");
+	build();
+	w64(SH_OFF + SHDR_SIZE + SH_OFFSET, 0xfffffffffffffff0ull);
+	CHECK_STR(symtab_why(), ".symtab past the end of the file");
+	build();
+	w32(SH_OFF + SHDR_SIZE + SH_LINK, 1);
+	CHECK_STR(symtab_why(), ".symtab links to no string table");
+	build();
+	w64(SH_OFF + 2 * SHDR_SIZE + SH_SIZE, ~0ull);
+	CHECK_STR(symtab_why(), "symbol names past the end of the file");
+	build();
+	w64(SH_OFF + SHDR_SIZE + SH_SIZE, 0);
+	CHECK_STR(symtab_why(), "empty .symtab");
+}
+
 static const char *real_kernel;
 
 /* Read a whole file into a heap buffer; NULL on failure. */
@@ -972,6 +1018,16 @@ static uint8_t *read_file(const char *path, size_t *size)
 	return p;
 }
 
+/* The end of the last loadable segment's bytes in the file. */
+static size_t loads_end(const struct elf_image *img)
+{
+	uint64_t end = 0;
+
+	for (size_t i = 0; i < img->nsegs; i++)
+		end = MAX(end, img->segs[i].offset + img->segs[i].filesz);
+	return (size_t)end;
+}
+
 TEST(elf_parse_real_kernel)
 {
 	struct elf_image img;
@@ -987,6 +1043,10 @@ TEST(elf_parse_real_kernel)
 		printf("# refused: %s\n", why);
 	CHECK_EQ(ret, 0);
 	CHECK(elf_find_symbol(file, size, img.entry, &name, &off));
+	CHECK_EQ(elf_symtab_check(file, size, &why), 0);
+	/* Cut short after its last loadable segment: it boots, but has no names. */
+	CHECK_EQ(elf_symtab_check(file, loads_end(&img), &why), -ENOEXEC);
+	CHECK_STR(why, "section headers past the end of the file");
 	printf("# %s: %zu segments, span %#llx, %zu relocations, entry %s+%#llx\n", real_kernel,
 	       img.nsegs, (unsigned long long)img.span, img.rela_count, name,
 	       (unsigned long long)off);
@@ -1057,6 +1117,7 @@ int main(int argc, char **argv)
 	RUN(elf_find_symbol_needs_section_headers);
 	RUN(elf_find_symbol_checks_tables);
 	RUN(elf_find_symbol_skips_bad_names);
+	RUN(elf_symtab_check_says_why);
 	if (argc >= 2) {
 		real_kernel = argv[1];
 		RUN(elf_parse_real_kernel);

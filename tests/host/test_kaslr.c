@@ -139,6 +139,52 @@ TEST(kaslr_slots_direct_map_1tib_has_24_bits)
 	CHECK_EQ(kaslr_bits_x10(n), 249);
 }
 
+/* Slots of r, checked against LAYOUT_KASLR_MIN_BITS both ways the code counts them. */
+static int has_min_bits(const struct kaslr_region *r)
+{
+	uint64_t n = kaslr_slots(r);
+
+	return n >= 1ull << LAYOUT_KASLR_MIN_BITS &&
+	       kaslr_bits_x10(n) >= 10 * LAYOUT_KASLR_MIN_BITS &&
+	       LAYOUT_KASLR_ENOUGH(r->size, r->extent, r->align);
+}
+
+TEST(kaslr_every_region_has_24_bits)
+{
+	/* As efi-loader/layout.c builds them; the direct map up to 32 TiB of RAM. */
+	static const struct kaslr_region regions[] = {
+	    R(LAYOUT_DIRECT_MAP_START, LAYOUT_DIRECT_MAP_SIZE, 256 * MiB, LAYOUT_DIRECT_MAP_ALIGN),
+	    R(LAYOUT_DIRECT_MAP_START, LAYOUT_DIRECT_MAP_SIZE, 16ull << 40,
+	      LAYOUT_DIRECT_MAP_ALIGN),
+	    R(LAYOUT_DIRECT_MAP_START, LAYOUT_DIRECT_MAP_SIZE, 32ull << 40,
+	      LAYOUT_DIRECT_MAP_ALIGN),
+	    R(LAYOUT_KERNEL_START, LAYOUT_KERNEL_SIZE, 64 * MiB, P),
+	    R(LAYOUT_HEAP_START, LAYOUT_HEAP_SIZE, LAYOUT_HEAP_EXTENT, LAYOUT_HEAP_ALIGN),
+	    R(LAYOUT_STACK_START, LAYOUT_STACK_SIZE, LAYOUT_STACK_EXTENT, P),
+	    R(LAYOUT_MMIO_START, LAYOUT_MMIO_SIZE, LAYOUT_MMIO_EXTENT, P),
+	};
+	struct kaslr_region over =
+	    R(LAYOUT_DIRECT_MAP_START, LAYOUT_DIRECT_MAP_SIZE,
+	      (32ull << 40) + 2 * LAYOUT_DIRECT_MAP_ALIGN, LAYOUT_DIRECT_MAP_ALIGN);
+
+	for (size_t i = 0; i < ARRAY_SIZE(regions); i++)
+		CHECK(has_min_bits(&regions[i]));
+	/* Past 32 TiB of RAM the direct map falls short: the loader warns. */
+	CHECK(!has_min_bits(&over));
+}
+
+TEST(kaslr_slots_heap_window_has_24_5_bits)
+{
+	/* 4 TiB kept free in 16 TiB, 512 KiB steps: (12 TiB / 512 KiB) + 1 = 24 * 2^20 + 1. */
+	struct kaslr_region r =
+	    R(LAYOUT_HEAP_START, LAYOUT_HEAP_SIZE, LAYOUT_HEAP_EXTENT, LAYOUT_HEAP_ALIGN);
+	uint64_t n = kaslr_slots(&r);
+
+	CHECK_EQ(n, 24 * (1ull << 20) + 1);
+	CHECK_EQ(kaslr_bits_x10(n), 245);
+	CHECK_EQ(end_offset(&r, n - 1), LAYOUT_HEAP_SIZE);
+}
+
 TEST(kaslr_layout_regions_every_slot_in_window)
 {
 	/* The regions exactly as the loader builds them (efi-loader/layout.c). */
@@ -692,6 +738,8 @@ int main(void)
 	RUN(kaslr_base_last_slot_ends_at_window_end);
 	RUN(kaslr_slots_kernel_window_has_30_bits);
 	RUN(kaslr_slots_direct_map_1tib_has_24_bits);
+	RUN(kaslr_every_region_has_24_bits);
+	RUN(kaslr_slots_heap_window_has_24_5_bits);
 	RUN(kaslr_layout_regions_every_slot_in_window);
 	RUN(kaslr_bits_x10_powers_of_two);
 	RUN(kaslr_bits_x10_known_values);
