@@ -1,5 +1,6 @@
 /*
- * Loading the kernel: read /aerie/kernel.elf, check it strictly (lib/elf.c),
+ * Loading the kernel: read /aerie/kernel.elf (or the file kernel= names),
+ * check it strictly (lib/elf.c),
  * copy its segments into one physically contiguous block and apply its
  * relocations for the chosen virtual base. mm/bootmap.c maps it.
  */
@@ -8,36 +9,58 @@
 #include <mm/layout.h>
 #include <mm/memmap.h>
 
-#define KERNEL_PATH L"\\aerie\\kernel.elf"
+/*
+ * The firmware's form of a path on the loader's volume: UCS-2 with
+ * backslashes. False if it does not fit or is not plain printable ASCII.
+ */
+static bool efi_path(const char *path, CHAR16 *out, size_t capacity)
+{
+	size_t i;
+
+	for (i = 0; path[i]; i++) {
+		if (i + 1 >= capacity || path[i] < ' ' || path[i] > '~')
+			return false;
+		out[i] = path[i] == '/' ? L'\\' : (CHAR16)path[i];
+	}
+	out[i] = 0;
+	return i > 0;
+}
 
 /* Read the kernel file; its pages are kept for the kernel's symbol lookups. */
-static EFI_STATUS read_kernel_file(struct loaded_kernel *k)
+static EFI_STATUS read_kernel_file(struct loaded_kernel *k, const char *path)
 {
-	EFI_STATUS st = file_read(KERNEL_PATH, MEMMAP_BOOTDATA, &k->file_pa, &k->file_size);
+	CHAR16 wpath[KERNEL_PATH_MAX];
+	EFI_STATUS st;
 
+	if (!efi_path(path, wpath, ARRAY_SIZE(wpath))) {
+		loader_error("bad kernel path \"%s\"", path);
+		return EFI_INVALID_PARAMETER;
+	}
+	st = file_read(wpath, MEMMAP_BOOTDATA, &k->file_pa, &k->file_size);
 	if (st == EFI_NOT_FOUND) {
-		loader_error("kernel not found: /aerie/kernel.elf is missing");
+		loader_error("kernel not found: %s is missing", path);
 		return st;
 	}
 	if (EFI_ERROR(st)) {
-		loader_error("cannot read /aerie/kernel.elf (EFI status %#lx)", (unsigned long)st);
+		loader_error("cannot read %s (EFI status %#lx)", path, (unsigned long)st);
 		return st;
 	}
 	if (k->file_size == 0) {
-		loader_error("bad kernel: /aerie/kernel.elf is empty");
+		loader_error("bad kernel: %s is empty", path);
 		return EFI_LOAD_ERROR;
 	}
 	return EFI_SUCCESS;
 }
 
 /*
- * Read /aerie/kernel.elf and check it strictly. On failure, prints the
- * reason and returns an EFI error: a bad kernel is never entered.
+ * Read the kernel file at path (on the loader's volume, '/'-separated) and
+ * check it strictly. On failure, prints the reason and returns an EFI
+ * error: a bad kernel is never entered.
  */
-EFI_STATUS kernel_read(struct loaded_kernel *k)
+EFI_STATUS kernel_read(struct loaded_kernel *k, const char *path)
 {
 	const char *why = "unknown";
-	EFI_STATUS st = read_kernel_file(k);
+	EFI_STATUS st = read_kernel_file(k, path);
 
 	if (EFI_ERROR(st))
 		return st;

@@ -67,7 +67,10 @@ struct loaded_kernel {
 	paddr_t phys_base;
 	vaddr_t virt_base;
 };
-EFI_STATUS kernel_read(struct loaded_kernel *k);
+#define KERNEL_PATH_DEFAULT "/aerie/kernel.elf"
+#define KERNEL_PATH_MAX	    128 /* characters, with the terminator */
+_Static_assert(sizeof(KERNEL_PATH_DEFAULT) <= KERNEL_PATH_MAX, "default kernel path fits");
+EFI_STATUS kernel_read(struct loaded_kernel *k, const char *path);
 EFI_STATUS kernel_place(struct loaded_kernel *k, paddr_t phys_base, vaddr_t virt_base);
 
 /* firmware.c: framebuffer and ACPI. */

@@ -18,8 +18,13 @@ EFI_HANDLE loader_image;
 EFI_SYSTEM_TABLE *loader_st;
 EFI_BOOT_SERVICES *loader_bs;
 
-/* Seconds an error stays on screen before control returns to the firmware. */
-#define ERROR_PAUSE_SECONDS 10
+/*
+ * Seconds an error stays on screen before control returns to the firmware;
+ * errorwait=N (0 to 60) changes it, for a shell script that runs the loader
+ * several times.
+ */
+#define ERROR_PAUSE_SECONDS	10
+#define ERROR_PAUSE_MAX_SECONDS 60
 
 /*
  * gnu-efi's crt0 has applied our own relocations before efi_main. A table
@@ -116,11 +121,30 @@ static void fill_boot_info(struct boot_info *bi, paddr_t pml4)
 	firmware_find_rsdp(bi);
 }
 
-/* Keep an error readable on a laptop screen before the firmware moves on. */
-static EFI_STATUS fail(EFI_STATUS st)
+/* The errorwait= value, or the default if it is absent or not 0 to 60. */
+static unsigned int error_pause_seconds(const char *cmdline)
 {
-	loader_log("returning to the firmware in %d seconds", ERROR_PAUSE_SECONDS);
-	loader_bs->Stall(ERROR_PAUSE_SECONDS * 1000000ull);
+	char value[4];
+	unsigned int seconds = 0;
+	int len = cmdline_get(cmdline, "errorwait", value, sizeof(value));
+
+	if (len <= 0 || len > 2)
+		return ERROR_PAUSE_SECONDS;
+	for (int i = 0; i < len; i++) {
+		if (value[i] < '0' || value[i] > '9')
+			return ERROR_PAUSE_SECONDS;
+		seconds = seconds * 10 + (unsigned int)(value[i] - '0');
+	}
+	return seconds <= ERROR_PAUSE_MAX_SECONDS ? seconds : ERROR_PAUSE_SECONDS;
+}
+
+/* Keep an error readable on a laptop screen before the firmware moves on. */
+static EFI_STATUS fail(EFI_STATUS st, const char *cmdline)
+{
+	unsigned int seconds = error_pause_seconds(cmdline);
+
+	loader_log("returning to the firmware in %u seconds", seconds);
+	loader_bs->Stall(seconds * 1000000ull);
 	return st;
 }
 
@@ -161,8 +185,12 @@ static EFI_STATUS boot(struct boot_info *early)
 	size_t n = 0, capacity;
 	EFI_STATUS st;
 
+	char path[KERNEL_PATH_MAX];
+
+	if (cmdline_get(early->cmdline, "kernel", path, sizeof(path)) <= 0)
+		memcpy(path, KERNEL_PATH_DEFAULT, sizeof(KERNEL_PATH_DEFAULT));
 	early->entropy_sources = entropy_init();
-	st = kernel_read(&k);
+	st = kernel_read(&k, path);
 	if (!EFI_ERROR(st))
 		st = paging_init(&pt);
 	if (!EFI_ERROR(st))
@@ -203,7 +231,7 @@ EFI_STATUS efi_main(EFI_HANDLE image, EFI_SYSTEM_TABLE *st)
 	loader_log("Aerie loader");
 	if (!relocations_ok()) {
 		loader_error("loader relocations were not applied; rebuild the loader");
-		return fail(EFI_LOAD_ERROR);
+		return fail(EFI_LOAD_ERROR, "");
 	}
 	loader_cmdline_read(early.cmdline, sizeof(early.cmdline));
 	char level[16];
@@ -211,5 +239,5 @@ EFI_STATUS efi_main(EFI_HANDLE image, EFI_SYSTEM_TABLE *st)
 		       strcmp(level, "debug") == 0;
 	loader_log("command line: \"%s\"", early.cmdline);
 	cmdline_unknown(early.cmdline, boot_known_options, warn_unknown_option, NULL);
-	return fail(boot(&early));
+	return fail(boot(&early), early.cmdline);
 }
