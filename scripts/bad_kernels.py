@@ -178,6 +178,12 @@ def truncate_in_segments(data):
     return data[:ph["p_offset"] + ph["p_filesz"] // 2]
 
 
+def cut_after_segments(data):
+    """Cut the file right after the last segment's data: a kernel that still
+    loads, but whose section headers and symbol table are gone."""
+    return data[:max(p["p_offset"] + p["p_filesz"] for p in loads(data))]
+
+
 def truncate_in_header(data):
     """Keep only half of the ELF header."""
     return data[:EHDR.size // 2]

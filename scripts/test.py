@@ -1,16 +1,22 @@
 #!/usr/bin/env python3
 """Aerie's test driver: `ninja test` runs this after building everything.
 
-Three levels, as docs/testing.md describes:
-  1. host: the portable C under ASan/UBSan (build/host/test_*), then a short
+The levels of docs/testing.md, run as jobs on one worker per core:
+  0. source checks: build.ninja is what configure.py writes; generic code
+     includes no x86 header;
+  1. host: the portable C under ASan/UBSan (build/host/test_*), and a short
      bounded pass of each fuzzer (build/fuzz/fuzz_*);
-  2. in-kernel: boot the real image in QEMU with `ktest`, read its KTAP;
-  3. boot scenarios: boot variants of the image (broken kernels, deliberate
-     faults) and check the serial log.
+  2. in-kernel: boot the real image with `ktest` and read its KTAP;
+  3. boot scenarios: boot with other options, RAM sizes, CPUs and broken
+     kernel files, and check the serial log.
+Boots that need their own machine (RAM size, CPU model) start the firmware
+from reset; the others start from a machine saved at the UEFI shell's prompt
+and type the loader's command line there (scripts/vm.py explains why).
 
 Every check prints one "ok N name" / "not ok N name # reason" line; a failed
-boot also shows the end of its serial log. The last line is
-"N passed, N failed", and the exit status is 1 if anything failed.
+boot also shows the end of its serial log. A table of where the time went
+follows, then the last line "N passed, N failed"; the exit status is 1 if
+anything failed.
 """
 
 import concurrent.futures
@@ -20,25 +26,22 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import bad_kernels  # noqa: E402  (scripts/bad_kernels.py)
+import qemu  # noqa: E402  (scripts/qemu.py)
+import vm  # noqa: E402  (scripts/vm.py)
 
 ROOT = Path(__file__).resolve().parent.parent
 BUILD = ROOT / "build"
-OVMF_CODE = Path("/usr/share/OVMF/OVMF_CODE_4M.fd")
-OVMF_VARS = Path("/usr/share/OVMF/OVMF_VARS_4M.fd")
-ESP_OFFSET = 1024 * 1024  # scripts/mkimage.sh puts the ESP at 1 MiB
-
-# QEMU exit statuses: isa-debug-exit gives (code << 1) | 1.
-EXIT_TESTS_PASSED = (0x10 << 1) | 1
-EXIT_TESTS_FAILED = (0x11 << 1) | 1
-EXIT_PANIC = (0x12 << 1) | 1
-
 FUZZ_SECONDS = int(os.environ.get("AERIE_FUZZ_SECONDS", "5"))
 BOOT_TIMEOUT = int(os.environ.get("AERIE_BOOT_TIMEOUT", "90"))
+PASSED_RE = r"^\d+ passed, 0 failed(, \d+ skipped)?$"
+# Any upper-half (kernel) address, with or without 0x: KASLR would leak.
+KERNEL_ADDRESS_RE = r"(?i)ffff[89a-f][0-9a-f]{11}"
 
 
 class Report:
@@ -61,16 +64,78 @@ class Report:
             print("\n".join("#   " + line for line in tail), flush=True)
 
 
-def clean_serial(raw):
-    """Serial bytes as text: drop OVMF's terminal escapes and carriage returns."""
-    text = raw.decode("utf-8", "replace")
-    text = re.sub(r"\x1b\[[0-9;?]*[A-Za-z=]|\x1b\[=[0-9]+h", "", text)
-    return text.replace("\r", "")
+def describe_exit(status, elapsed):
+    if status is None:
+        return f"no exit after {elapsed:.0f} s (hang or still running)"
+    if status == qemu.EXIT_PANIC:
+        return "kernel panic"
+    if status == 0:
+        return "QEMU exited 0: triple fault or reset"
+    return f"QEMU exit status {status}"
+
+
+def check_log(log, expect, forbid):
+    """Problems: expect (a regex) missing from log, or any of forbid present."""
+    problems = [] if re.search(expect, log, re.M) else [f"expected /{expect}/ in the serial log"]
+    for pattern in forbid:
+        hit = re.search(pattern, log, re.M)
+        if hit:
+            problems.append(f"unexpected {hit.group(0)!r}")
+    return problems
+
+
+# --- level 0: source checks ---------------------------------------------------------
+
+INCLUDE_RE = re.compile(r'^\s*#\s*include\s*[<"]([^>"]+)[>"]', re.M)
+GENERIC_DIRS = ["mm", "kernel", "lib", "include/mm", "include/kernel", "include/lib",
+                "include/boot"]
+# The one way into an x86 header generic code may take: the inline
+# interrupt flag save/restore that spinlocks use.
+ALLOWED_X86_EDGES = {("include/arch/irq.h", "include/arch/x86_64/irq.h")}
+
+
+def include_violations():
+    """Chains by which a generic file reaches a header under include/arch/x86_64/."""
+    def resolve(src, name):
+        for cand in (ROOT / "include" / name, (ROOT / src).parent / name):
+            if cand.exists():
+                return str(cand.resolve().relative_to(ROOT))
+        return None
+
+    def walk(path, seen, chain):
+        found = []
+        for name in INCLUDE_RE.findall((ROOT / path).read_text()):
+            dep = resolve(path, name)
+            if not dep or (path, dep) in ALLOWED_X86_EDGES or dep in seen:
+                continue
+            seen.add(dep)
+            if dep.startswith("include/arch/x86_64/"):
+                found.append(" -> ".join(chain + [dep]))
+            else:
+                found += walk(dep, seen, chain + [dep])
+        return found
+
+    sources = sorted(str(p.relative_to(ROOT)) for d in GENERIC_DIRS
+                     for p in (ROOT / d).iterdir() if p.suffix in (".c", ".h"))
+    return [v for src in sources for v in walk(src, set(), [src])], len(sources)
+
+
+def run_source_checks():
+    proc = subprocess.run([sys.executable, str(ROOT / "configure.py"), "--check"],
+                          capture_output=True, text=True)
+    results = [("source: build.ninja is what configure.py writes", proc.returncode == 0,
+                proc.stderr.strip(), None)]
+    bad, files = include_violations()
+    results.append((f"source: no generic file ({files}) includes an x86 header", not bad,
+                    f"{len(bad)} include chains reach include/arch/x86_64/",
+                    "\n".join(bad)))
+    return results
 
 
 # --- level 1: host tests and fuzzers -----------------------------------------
 
-def run_host_tests(report):
+def run_host_tests():
+    results = []
     for binary in sorted(BUILD.glob("host/test_*")):
         args = [str(binary)]
         if binary.name == "test_elf":
@@ -78,36 +143,37 @@ def run_host_tests(report):
         try:
             proc = subprocess.run(args, capture_output=True, timeout=120)
         except subprocess.TimeoutExpired:
-            report.result(f"host/{binary.name}", False, "timed out after 120 s")
+            results.append((f"host/{binary.name}", False, "timed out after 120 s", None))
             continue
         out = proc.stdout.decode("utf-8", "replace")
-        seen = 0
+        seen = failed = 0
         for line in out.splitlines():
             m = re.match(r"(not ok|ok) \d+ (\S+)(?: # (.*))?$", line)
             if m:
                 seen += 1
-                report.result(f"host/{binary.name}: {m.group(2)}", m.group(1) == "ok",
-                              m.group(3) or "")
-        if proc.returncode != 0 and (seen == 0 or report.failed == 0):
-            report.result(f"host/{binary.name}", False, f"exit status {proc.returncode}",
-                          out + proc.stderr.decode("utf-8", "replace"))
+                failed += m.group(1) != "ok"
+                results.append((f"host/{binary.name}: {m.group(2)}", m.group(1) == "ok",
+                                m.group(3) or "", None))
+        if proc.returncode != 0 and (seen == 0 or failed == 0):
+            results.append((f"host/{binary.name}", False, f"exit status {proc.returncode}",
+                            out + proc.stderr.decode("utf-8", "replace")))
+    return results
 
 
-def run_fuzzers(report):
-    for binary in sorted(BUILD.glob("fuzz/fuzz_*")):
-        with tempfile.TemporaryDirectory() as corpus:
-            proc = subprocess.run([str(binary), f"-max_total_time={FUZZ_SECONDS}",
-                                   "-print_final_stats=1", corpus],
-                                  capture_output=True, cwd=corpus)
-        err = proc.stderr.decode("utf-8", "replace")
-        runs = re.search(r"stat::number_of_executed_units:\s*(\d+)", err)
-        name = f"fuzz/{binary.name} ({runs.group(1) if runs else '?'} runs in {FUZZ_SECONDS} s)"
-        report.result(name, proc.returncode == 0, f"exit status {proc.returncode}", err)
+def run_fuzzer(binary):
+    with tempfile.TemporaryDirectory() as corpus:
+        proc = subprocess.run([str(binary), f"-max_total_time={FUZZ_SECONDS}",
+                               "-print_final_stats=1", corpus],
+                              capture_output=True, cwd=corpus)
+    err = proc.stderr.decode("utf-8", "replace")
+    runs = re.search(r"stat::number_of_executed_units:\s*(\d+)", err)
+    name = f"fuzz/{binary.name} ({runs.group(1) if runs else '?'} runs in {FUZZ_SECONDS} s)"
+    return [(name, proc.returncode == 0, f"exit status {proc.returncode}", err)]
 
 
-# --- booting the image ---------------------------------------------------------
+# --- disks ------------------------------------------------------------------------------
 
-class Image:
+class Disk:
     """A private copy of build/aerie.img whose ESP files can be changed."""
 
     def __init__(self, workdir, name):
@@ -121,221 +187,44 @@ class Image:
     def put(self, esp_path, data):
         src = self.path.with_suffix(".put")
         src.write_bytes(data)
-        self._mtools("mcopy", "-o", "-i", f"{self.path}@@{ESP_OFFSET}", str(src),
+        self._mtools("mcopy", "-o", "-i", f"{self.path}@@{qemu.ESP_OFFSET}", str(src),
                      f"::{esp_path}")
 
+    def mkdir(self, esp_path):
+        self._mtools("mmd", "-i", f"{self.path}@@{qemu.ESP_OFFSET}", f"::{esp_path}")
+
     def delete(self, esp_path):
-        self._mtools("mdel", "-i", f"{self.path}@@{ESP_OFFSET}", f"::{esp_path}")
+        self._mtools("mdel", "-i", f"{self.path}@@{qemu.ESP_OFFSET}", f"::{esp_path}")
 
 
-def boot(image, workdir, stop_on=None, mem="256M", cpu="max", timeout=BOOT_TIMEOUT):
-    """Boot image in QEMU; return (exit status or None if stopped/timed out, log, seconds).
-
-    If stop_on (a regex) appears in the serial log, QEMU gets one more second
-    (to show anything it should not print) and is then stopped.
-    """
-    log = Path(workdir) / (image.path.stem + ".serial")
-    vars_copy = Path(workdir) / (image.path.stem + ".vars")
-    shutil.copyfile(OVMF_VARS, vars_copy)
-    cmd = ["qemu-system-x86_64", "-machine", "q35", "-accel", "tcg", "-cpu", cpu, "-m", mem,
-           "-drive", f"if=pflash,format=raw,readonly=on,file={OVMF_CODE}",
-           "-drive", f"if=pflash,format=raw,file={vars_copy}",
-           "-drive", f"format=raw,file={image.path}",
-           "-net", "none", "-display", "none", "-no-reboot", "-monitor", "none",
-           "-serial", f"file:{log}",
-           "-device", "isa-debug-exit,iobase=0xf4,iosize=0x04"]
-    start = time.monotonic()
-    proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE)
-    stop_at = start + timeout
-    status = None
-    while True:
-        status = proc.poll()
-        if status is not None:
-            break
-        now = time.monotonic()
-        if now >= stop_at:
-            break
-        if stop_on and log.exists() and stop_at > now + 1.0:
-            if re.search(stop_on, clean_serial(log.read_bytes()), re.M):
-                stop_at = now + 1.0
-        time.sleep(0.1)
-    if status is None:
-        proc.kill()
-        proc.wait()
-    elapsed = time.monotonic() - start
-    text = clean_serial(log.read_bytes()) if log.exists() else ""
-    stderr = proc.stderr.read().decode("utf-8", "replace")
-    if stderr.strip():
-        text += "\n[qemu stderr]\n" + stderr
-    return status, text, elapsed
+def fresh_vars(workdir, name):
+    path = Path(workdir) / f"{name}.vars"
+    shutil.copyfile(qemu.OVMF_VARS, path)
+    return path
 
 
-def describe_exit(status, elapsed):
-    if status is None:
-        return f"no exit after {elapsed:.0f} s (hang or still running)"
-    if status == EXIT_PANIC:
-        return "kernel panic"
-    if status == 0:
-        return "QEMU exited 0: triple fault or reset"
-    return f"QEMU exit status {status}"
+# --- level 2 and 3, plain boots: the firmware from reset ----------------------------
 
-
-# --- level 2: in-kernel tests -----------------------------------------------------
-
-def ktest_boot(workdir):
-    image = Image(workdir, "ktest")
-    image.put("/aerie/cmdline", b"ktest\n")
-    return boot(image, workdir)
-
-
-def report_ktest(report, status, log, elapsed):
-    """One result per KTAP line, plus one for the run as a whole."""
+def ktap_results(log, status, elapsed, label):
+    """One result per KTAP line of log, plus one for the run as a whole."""
     ktap = log[log.find("KTAP version 1"):] if "KTAP version 1" in log else ""
     plan = re.search(r"^1\.\.(\d+)$", ktap, re.M)
     cases = re.findall(r"^(not ok|ok) (\d+) (\S+)(?: # (.*))?$", ktap, re.M)
+    results = []
     for verdict, _, name, reason in cases:
         if reason.startswith("SKIP"):
             print(f"# ktest: {name} skipped: {reason[4:].strip()}")
-        report.result(f"ktest: {name}", verdict == "ok", reason)
-    summary = re.search(r"^(\d+) passed, (\d+) failed", ktap, re.M)
+        results.append((f"ktest: {name}", verdict == "ok", reason, None))
     problems = []
-    if status != EXIT_TESTS_PASSED and status != EXIT_TESTS_FAILED:
+    if status not in (qemu.EXIT_TESTS_PASSED, qemu.EXIT_TESTS_FAILED):
         problems.append(describe_exit(status, elapsed))
     if not plan or int(plan.group(1)) != len(cases):
         problems.append(f"plan {plan.group(1) if plan else 'missing'}, {len(cases)} results")
-    if not summary:
+    if not re.search(r"^(\d+) passed, (\d+) failed", ktap, re.M):
         problems.append("no closing 'N passed, N failed' line")
-    report.result(f"boot: ktest run completes ({elapsed:.1f} s)", not problems,
-                  "; ".join(problems), log if problems else None)
-
-
-# --- level 3: boot scenarios --------------------------------------------------------
-
-def corrupt_magic(data):
-    return b"\x7fELX" + data[4:]
-
-
-# name, how to change the image, regex that must appear, regexes that must not,
-# expected QEMU status (None: stopped once the expectation was seen), QEMU options.
-SCENARIOS = [
-    ("boot: normal boot reaches ready", {"cmdline": b"\n"},
-     r"^aerie: ready$", [r"panic", r"error"], None, {}),
-    ("boot: loader refuses a kernel with a broken ELF magic", {"kernel": corrupt_magic},
-     r"^aerie-loader: error: bad kernel: bad ELF magic$", [r"^aerie: "], None, {}),
-    ("boot: loader reports a missing kernel", {"delete": "/aerie/kernel.elf"},
-     r"^aerie-loader: error: kernel not found", [r"^aerie: "], None, {}),
-    ("boot: loader reports an empty kernel", {"kernel": lambda data: b""},
-     r"^aerie-loader: error: bad kernel: /aerie/kernel.elf is empty$", [r"^aerie: "], None,
-     {}),
-    ("boot: a NULL read panics as a NULL pointer dereference", {"cmdline": b"crash=null\n"},
-     r"(?s)^aerie: panic: page fault: NULL pointer dereference at 0x0, rip crash_read_null\+0x"
-     r"[0-9a-f]+ \(error 0x0: not present, read, supervisor\)$.*backtrace:.*crash_read_null"
-     r".*kmain", [r"nested panic"], EXIT_PANIC, {}),
-    ("boot: a call into .rodata panics as a fetch from an NX page", {"cmdline": b"crash=nx\n"},
-     r"(?s)^aerie: panic: page fault: instruction fetch from an NX page at (0x[0-9a-f]+), "
-     r"rip \1, called from crash_exec_nx\+0x[0-9a-f]+ \(error 0x11: protection violation, "
-     r"instruction fetch, supervisor\)$", [r"nested panic"], EXIT_PANIC, {}),
-    ("boot: a write to kernel text panics as such", {"cmdline": b"crash=wtext\n"},
-     r"(?s)^aerie: panic: page fault: write to kernel text \(crash_if_requested\+0(x0)?\) at "
-     r"0x[0-9a-f]+, rip crash_write_text\+0x[0-9a-f]+ \(error 0x3: protection violation, "
-     r"write, supervisor\)$", [r"nested panic"], EXIT_PANIC, {}),
-    ("boot: unbounded recursion is a double fault on the boot stack's guard",
-     {"cmdline": b"crash=overflow\n"},
-     r"(?s)^aerie: panic: double fault: kernel stack overflow into the guard page of boot "
-     r"stack \(cr2 0x[0-9a-f]+, rsp 0x[0-9a-f]+\), rip crash_recurse\+0x[0-9a-f]+$"
-     r".*backtrace:.*crash_recurse", [r"nested panic"], EXIT_PANIC, {}),
-    ("boot: #GP on a non-canonical pointer names the address", {"cmdline": b"crash=gp\n"},
-     r"(?s)^aerie: panic: general protection fault: probably a non-canonical address "
-     r"0x8000000000000000 \([^)\n]*\), rip crash_noncanonical\+0x[0-9a-f]+ \(error 0x0: no "
-     r"selector\)$", [r"nested panic"], EXIT_PANIC, {}),
-    ("boot: a CPU without RDRAND, SMEP, SMAP or 1 GiB pages (qemu64, 128M) passes ktest",
-     {"cmdline": b"ktest\n"},
-     r"(?s)^aerie-loader: warning: NO HARDWARE ENTROPY"
-     r".*^aerie: cpu: WP on, NX on, SMEP off, SMAP off, UMIP off$"
-     r".*^aerie: cpu: .*1 GiB pages off.*^aerie: W\^X audit: \d+ mappings, 0 W\+X"
-     r".*^aerie: warning: no hardware entropy"
-     r".*^\d+ passed, 0 failed(, \d+ skipped)?$", [r"not ok"], EXIT_TESTS_PASSED,
-     {"cpu": "qemu64", "mem": "128M"}),
-    ("boot: nosmep nosmap noumip nopcid noinvpcid turn them off; vmm and fault tests pass",
-     {"cmdline": b"nosmep nosmap noumip nopcid noinvpcid ktest=vmm,fault\n"},
-     r"(?s)^aerie: cpu: WP on, NX on, SMEP off, SMAP off, UMIP off$"
-     r".*^aerie: cpu: PGE on, PCID off, INVPCID off, "
-     r".*^\d+ passed, 0 failed(, \d+ skipped)?$", [r"not ok", r"warning: unknown option"],
-     EXIT_TESTS_PASSED, {}),
-    ("boot: nokaslr gives the documented bases and passes ktest",
-     {"cmdline": b"nokaslr ktest loglevel=debug\n"},
-     r"(?s)^aerie: layout: direct map 0xffff800000000000, kernel 0xffffc00000000000 .*"
-     r"^aerie: layout: heap 0xffffd00000000000, stacks 0xffffe00000000000, "
-     r"mmio 0xfffff00000000000$.*^\d+ passed, 0 failed(, \d+ skipped)?$", [r"not ok"],
-     EXIT_TESTS_PASSED, {}),
-    ("boot: an over-long line with unknown options warns and the rest applies",
-     {"cmdline": b"bogus=1 ktest=layout " + b"x" * 600 + b"\n"},
-     r"(?s)warning: command line too long: cut to 511 bytes.*"
-     r"warning: unknown option \"bogus\" ignored.*^\d+ passed, 0 failed(, \d+ skipped)?$",
-     [r"not ok"], EXIT_TESTS_PASSED, {}),
-    ("boot: panic() reports and exits 0x12", {"cmdline": b"crash=panic\n"},
-     r"(?s)^aerie: panic: crash=panic requested$.*crash_if_requested", [], EXIT_PANIC, {}),
-    ("boot: heapdebug turns the heap's debug checks on and the heap tests still pass",
-     {"cmdline": b"heapdebug ktest=heap\n"},
-     r"(?s)^aerie: heap: .*, debug checks on$.*^\d+ passed, 0 failed(, \d+ skipped)?$",
-     [r"not ok", r"warning: unknown option"], EXIT_TESTS_PASSED, {}),
-    ("boot: heap: a double free panics naming the block", {"cmdline": b"crash=double-free\n"},
-     r"(?s)^aerie: panic: heap: double free of 0x[0-9a-f]+ \(block of \d+ bytes\)$"
-     r".*backtrace:.*crash_double_free", [r"nested panic"], EXIT_PANIC, {}),
-    ("boot: heap: freeing a pointer inside a block panics as a bad free",
-     {"cmdline": b"crash=bad-free\n"},
-     r"(?s)^aerie: panic: heap: bad free of 0x[0-9a-f]+: inside block 0x[0-9a-f]+ \(\d+ bytes, "
-     r"64 requested\)$.*backtrace:.*crash_bad_free", [r"nested panic"], EXIT_PANIC, {}),
-    ("boot: heap: a one-byte overrun is caught by the canary", {"cmdline": b"crash=overrun\n"},
-     r"(?s)^aerie: panic: heap: buffer overrun: the canary after the 40 bytes of block "
-     r"0x[0-9a-f]+ \(\d+ bytes\) is overwritten$.*backtrace:.*crash_overrun",
-     [r"nested panic"], EXIT_PANIC, {}),
-    ("boot: heap: an overwritten block header is caught on free",
-     {"cmdline": b"crash=heap-header\n"},
-     r"(?s)^aerie: panic: heap: header of block 0x[0-9a-f]+ overwritten \(size field "
-     r"0x4141414141414141\)$.*backtrace:.*crash_heap_header", [r"nested panic"], EXIT_PANIC, {}),
-    ("boot: heap: a write past a large block hits its guard page",
-     {"cmdline": b"crash=heap-guard\n"},
-     r"(?s)^aerie: panic: page fault: [^\n]*guard page of heap block 0x[0-9a-f]+ \(5000 bytes\) "
-     r"at 0x[0-9a-f]+, rip crash_heap_guard\+0x[0-9a-f]+ \(error 0x2: not present, write, "
-     r"supervisor\)$.*backtrace:.*crash_heap_guard", [r"nested panic"], EXIT_PANIC, {}),
-]
-
-
-def bad_kernel_scenario(case):
-    name, mutate, reason = case
-    return (f"boot: loader refuses a kernel: {name}", {"kernel": mutate},
-            r"^aerie-loader: error: bad kernel: " + re.escape(reason) + "$", [r"^aerie: "],
-            None, {})
-
-
-SCENARIOS += [bad_kernel_scenario(case) for case in bad_kernels.CASES]
-
-LAYOUT_RE = (r"^aerie: layout: direct map (\S+), kernel (\S+) \(phys (\S+), .*\n"
-             r"^aerie: layout: heap (\S+), stacks (\S+), mmio (\S+)$")
-LAYOUT_NAMES = ["direct map", "kernel", "kernel physical", "heap", "stacks", "mmio"]
-
-
-def kaslr_layout(workdir, index):
-    """Boot to ready with loglevel=debug; return (the six region bases or None, log)."""
-    image = Image(workdir, f"kaslr{index}")
-    image.put("/aerie/cmdline", b"loglevel=debug\n")
-    _, log, _ = boot(image, workdir, stop_on=r"^aerie: ready$")
-    m = re.search(LAYOUT_RE, log, re.M)
-    return (m.groups() if m and "aerie: ready" in log else None), log
-
-
-def run_kaslr_compare(workdir):
-    """Two boots must place every region at a different address."""
-    start = time.monotonic()
-    first, log1 = kaslr_layout(workdir, 1)
-    second, log2 = kaslr_layout(workdir, 2)
-    name = f"boot: two boots place every region differently ({time.monotonic() - start:.1f} s)"
-    if not first or not second:
-        return name, 0, ["a boot did not reach ready with a layout line"], log1 + log2
-    same = [n for n, a, b in zip(LAYOUT_NAMES, first, second) if a == b]
-    return name, 0, [f"same {', '.join(same)} in both boots"] if same else [], log1 + log2
+    results.append((f"boot: {label} ({elapsed:.1f} s)", not problems, "; ".join(problems),
+                    log if problems else None))
+    return results
 
 
 MEMMAP_RE = r"^aerie: memmap: \[(0x[0-9a-f]+), (0x[0-9a-f]+)\) (\S+)$"
@@ -366,75 +255,379 @@ def check_free_memory(log):
     return problems
 
 
-def run_memory_size(workdir, mem):
-    """Boot with mem of RAM: ktest passes and the free-frame figure matches the map."""
-    image = Image(workdir, f"mem{mem}")
-    image.put("/aerie/cmdline", b"ktest loglevel=debug\n")
-    status, log, elapsed = boot(image, workdir, mem=mem)
+def memory_check(log, status, elapsed, mem):
+    """ktest passed with mem of RAM and the free-frame figure matches the map."""
     problems = check_free_memory(log)
-    passed = re.search(r"^\d+ passed, 0 failed(, \d+ skipped)?$", log, re.M)
-    if status != EXIT_TESTS_PASSED or not passed:
-        problems.append(describe_exit(status, elapsed) if status != EXIT_TESTS_FAILED
+    if status != qemu.EXIT_TESTS_PASSED or not re.search(PASSED_RE, log, re.M):
+        problems.append(describe_exit(status, elapsed) if status != qemu.EXIT_TESTS_FAILED
                         else "ktest failed")
-    name = f"boot: -m {mem} passes ktest and frees exactly what the map allows"
-    return name, elapsed, problems, log
+    return (f"boot: -m {mem} passes ktest and frees exactly what the map allows "
+            f"({elapsed:.1f} s)", not problems, "; ".join(problems), log if problems else None)
 
 
-def run_scenario(workdir, index, scenario):
-    name, change, expect, forbid, want_status, qemu = scenario
-    image = Image(workdir, f"scenario{index}")
-    if "cmdline" in change:
-        image.put("/aerie/cmdline", change["cmdline"])
-    if "kernel" in change:
-        image.put("/aerie/kernel.elf", change["kernel"]((BUILD / "kernel.elf").read_bytes()))
-    if "delete" in change:
-        image.delete(change["delete"])
-    stop_on = expect if want_status is None else None
-    status, log, elapsed = boot(image, workdir, stop_on=stop_on, **qemu)
-    problems = []
-    if not re.search(expect, log, re.M):
-        problems.append(f"expected /{expect}/ in the serial log")
-    for pattern in forbid:
-        hit = re.search(pattern, log, re.M)
-        if hit:
-            problems.append(f"unexpected {hit.group(0)!r}")
-    if want_status is not None and status != want_status:
-        problems.append(describe_exit(status, elapsed))
-    return name, elapsed, problems, log
+# Boots that need a machine of their own: RAM size, CPU model, /aerie/cmdline.
+# Each runs ktest at loglevel=debug and checks the free-frame figure against
+# the printed map; some carry another scenario in the same boot:
+# (mem, cpu, options after `ktest loglevel=debug`, [(name, expect, forbid)]).
+PLAIN_BOOTS = [
+    ("8G", "max", "", []),
+    # The options file itself, cut short; unknown options are named.
+    ("1G", "max", "bogus=1 " + "x" * 600, [
+        ("an over-long line with unknown options warns and the rest applies",
+         r"(?s)warning: command line too long: cut to 511 bytes.*"
+         r"warning: unknown option \"bogus\" ignored.*^\d+ passed, 0 failed(, \d+ skipped)?$",
+         [r"not ok"])]),
+    # A CPU without RDRAND, SMEP, SMAP, UMIP or 1 GiB pages: the fallbacks.
+    ("128M", "qemu64", "", [
+        ("a CPU without RDRAND, SMEP, SMAP or 1 GiB pages (qemu64, 128M) passes ktest",
+         r"(?s)^aerie-loader: warning: NO HARDWARE ENTROPY"
+         r".*^aerie: cpu: WP on, NX on, SMEP off, SMAP off, UMIP off$"
+         r".*^aerie: cpu: .*1 GiB pages off.*^aerie: W\^X audit: \d+ mappings, 0 W\+X"
+         r".*^aerie: warning: no hardware entropy"
+         r".*^\d+ passed, 0 failed(, \d+ skipped)?$", [r"not ok"])]),
+]
 
 
-def run_boots(report):
-    """The ktest boot and the scenarios, two QEMUs at a time (one per core)."""
-    with tempfile.TemporaryDirectory(prefix="aerie-test-") as workdir:
-        with concurrent.futures.ThreadPoolExecutor(max_workers=2) as pool:
-            ktest = pool.submit(ktest_boot, workdir)
-            # The 8 GiB boot is the longest: start it early so it is not the tail.
-            scenarios = [pool.submit(run_memory_size, workdir, mem)
-                         for mem in ["8G", "1G", "128M"]]
-            scenarios += [pool.submit(run_scenario, workdir, i, s)
-                          for i, s in enumerate(SCENARIOS)]
-            scenarios.append(pool.submit(run_kaslr_compare, workdir))
-            report_ktest(report, *ktest.result())
-            for future in scenarios:
-                name, elapsed, problems, log = future.result()
-                if elapsed:
-                    name = f"{name} ({elapsed:.1f} s)"
-                report.result(name, not problems, "; ".join(problems), log if problems else None)
+def plain_boot(workdir, mem, cpu, options, scenarios):
+    """A firmware boot of the real image with `ktest loglevel=debug` and
+    options in /aerie/cmdline."""
+    name = f"plain-{mem}-{cpu}"
+    disk = Disk(workdir, name)
+    disk.put("/aerie/cmdline", f"ktest loglevel=debug {options}".rstrip().encode() + b"\n")
+    status, log, elapsed = vm.boot(disk.path, fresh_vars(workdir, name), mem=mem, cpu=cpu,
+                                   timeout=BOOT_TIMEOUT)
+    results = [memory_check(log, status, elapsed, mem)]
+    for label, expect, forbid in scenarios:
+        problems = check_log(log, expect, forbid)
+        if status != qemu.EXIT_TESTS_PASSED:
+            problems.append(describe_exit(status, elapsed))
+        results.append((f"boot: {label} ({elapsed:.1f} s)", not problems, "; ".join(problems),
+                        log if problems else None))
+    return results
+
+
+# --- level 2 and 3, from the saved shell ---------------------------------------------------
+
+# The saved shell sits in FS0:\aerie\, where the loader is loader.efi (the loader
+# drops a first word ending in .efi: the shell passes the program name).
+SHELL_SETUP = ("fs0:", r"cd \aerie")
+LOADER = "loader.efi"
+TRUNCATED = "/aerie/t/cut.elf"
+# One loader case, as a script of the shell's: `r 7` refuses /aerie/t/7.elf.
+REFUSE_SCRIPT = b"loader.efi kernel=/aerie/t/%1.elf errorwait=0\r\n"
+
+
+def truncated_kernel(data):
+    return bad_kernels.cut_after_segments(data)
+
+
+def shell_disk(workdir):
+    """The real image arranged for the shell: the loader moved off the
+    removable-media path (so OVMF starts its shell), an empty /aerie/cmdline
+    (options come from the typed line), and the test kernels beside the real one."""
+    disk = Disk(workdir, "shell")
+    kernel = (BUILD / "kernel.elf").read_bytes()
+    disk.put("/aerie/loader.efi", (BUILD / "BOOTX64.EFI").read_bytes())
+    disk.delete("/EFI/BOOT/BOOTX64.EFI")
+    disk.put("/aerie/cmdline", b"\n")
+    disk.mkdir("/aerie/t")
+    disk.put(TRUNCATED, truncated_kernel(kernel))
+    disk.put("/aerie/r.nsh", REFUSE_SCRIPT)
+    for i, (_, mutate, _) in enumerate(LOADER_CASES):
+        if mutate is not None:
+            disk.put(f"/aerie/t/{i}.elf", mutate(kernel))
+    return disk
+
+
+class SavedShell:
+    """The machine saved at the shell's prompt, made once by the first job that needs it."""
+
+    def __init__(self, workdir):
+        self.workdir = workdir
+        self.lock = threading.Lock()
+        self.made = None  # (ok, log, seconds) once tried
+
+    def make(self):
+        with self.lock:
+            if self.made is None:
+                disk = shell_disk(self.workdir)
+                self.disk = disk.path
+                self.vars = fresh_vars(self.workdir, "shell")
+                self.state = Path(self.workdir) / "shell.state"
+                self.made = vm.save_shell(self.disk, self.vars, self.state,
+                                          setup=SHELL_SETUP, timeout=BOOT_TIMEOUT)
+            return self.made
+
+    def session(self):
+        return vm.ShellSession(self.disk, self.vars, self.state)
+
+
+def shell_result():
+    """The result line for saving the shell (reported by the job that made it)."""
+    def job(saved):
+        ok, log, elapsed = saved.make()
+        return [(f"boot: OVMF reaches the UEFI shell and the machine is saved ({elapsed:.1f} s)",
+                 ok, "no shell prompt, or saving failed", None if ok else log)]
+    return job
+
+
+def in_shell(saved, options, until):
+    """Restore the shell and type the loader's command line.
+
+    Returns (status, log, seconds, problems): problems is non-empty if the
+    shell could not be restored.
+    """
+    ok, _, _ = saved.make()
+    if not ok:
+        return None, "", 0.0, ["the saved shell is not available"]
+    session = saved.session()
+    if not session.ready:
+        err = session.close()
+        return None, session.con.text() + err, 0.0, ["the restored shell did not answer"]
+    status, log, elapsed = session.run(f"{LOADER} {options}".rstrip(), until=until,
+                                       timeout=BOOT_TIMEOUT)
+    err = session.close()
+    return status, log + (f"\n[qemu stderr]\n{err}" if err else ""), elapsed, []
+
+
+def ktest_job(saved):
+    status, log, elapsed, problems = in_shell(saved, "ktest", None)
+    if problems:
+        return [("boot: ktest run completes", False, "; ".join(problems), log)]
+    return ktap_results(log, status, elapsed, "ktest run completes")
+
+
+# name, loader options (kernel= picks a test kernel), regex that must appear,
+# regexes that must not, expected QEMU status (None: stopped once the
+# expectation was seen).
+KERNEL_SCENARIOS = [
+    ("normal boot reaches ready, and prints no kernel address at the default level", "",
+     r"^aerie: ready$", [r"panic", r"error", KERNEL_ADDRESS_RE], None),
+    ("a NULL read panics as a NULL pointer dereference", "crash=null",
+     r"(?s)^aerie: panic: page fault: NULL pointer dereference at 0x0, rip crash_read_null\+0x"
+     r"[0-9a-f]+ \(error 0x0: not present, read, supervisor\)$.*backtrace:.*crash_read_null"
+     r".*kmain", [r"nested panic"], qemu.EXIT_PANIC),
+    ("a call into .rodata panics as a fetch from an NX page", "crash=nx",
+     r"(?s)^aerie: panic: page fault: instruction fetch from an NX page at (0x[0-9a-f]+), "
+     r"rip \1, called from crash_exec_nx\+0x[0-9a-f]+ \(error 0x11: protection violation, "
+     r"instruction fetch, supervisor\)$", [r"nested panic"], qemu.EXIT_PANIC),
+    ("a write to kernel text panics as such", "crash=wtext",
+     r"(?s)^aerie: panic: page fault: write to kernel text \(crash_if_requested\+0(x0)?\) at "
+     r"0x[0-9a-f]+, rip crash_write_text\+0x[0-9a-f]+ \(error 0x3: protection violation, "
+     r"write, supervisor\)$", [r"nested panic"], qemu.EXIT_PANIC),
+    ("unbounded recursion is a double fault on the boot stack's guard", "crash=overflow",
+     r"(?s)^aerie: panic: double fault: kernel stack overflow into the guard page of boot "
+     r"stack \(cr2 0x[0-9a-f]+, rsp 0x[0-9a-f]+\), rip crash_recurse\+0x[0-9a-f]+$"
+     r".*backtrace:.*crash_recurse", [r"nested panic"], qemu.EXIT_PANIC),
+    ("#GP on a non-canonical pointer names the address", "crash=gp",
+     r"(?s)^aerie: panic: general protection fault: probably a non-canonical address "
+     r"0x8000000000000000 \([^)\n]*\), rip crash_noncanonical\+0x[0-9a-f]+ \(error 0x0: no "
+     r"selector\)$", [r"nested panic"], qemu.EXIT_PANIC),
+    ("nosmep nosmap noumip nopcid noinvpcid turn them off; vmm and fault tests pass",
+     "nosmep nosmap noumip nopcid noinvpcid ktest=vmm,fault",
+     r"(?s)^aerie: cpu: WP on, NX on, SMEP off, SMAP off, UMIP off$"
+     r".*^aerie: cpu: PGE on, PCID off, INVPCID off, "
+     r".*^\d+ passed, 0 failed(, \d+ skipped)?$", [r"not ok", r"warning: unknown option"],
+     qemu.EXIT_TESTS_PASSED),
+    ("nokaslr gives the documented bases and passes ktest", "nokaslr ktest loglevel=debug",
+     r"(?s)^aerie: layout: direct map 0xffff800000000000, kernel 0xffffc00000000000 .*"
+     r"^aerie: layout: heap 0xffffd00000000000, stacks 0xffffe00000000000, "
+     r"mmio 0xfffff00000000000$.*^\d+ passed, 0 failed(, \d+ skipped)?$", [r"not ok"],
+     qemu.EXIT_TESTS_PASSED),
+    ("panic() reports and exits 0x12", "crash=panic",
+     r"(?s)^aerie: panic: crash=panic requested$.*crash_if_requested", [], qemu.EXIT_PANIC),
+    ("heapdebug turns the heap's debug checks on and the heap tests still pass",
+     "heapdebug ktest=heap",
+     r"(?s)^aerie: heap: .*, debug checks on$.*^\d+ passed, 0 failed(, \d+ skipped)?$",
+     [r"not ok", r"warning: unknown option"], qemu.EXIT_TESTS_PASSED),
+    ("heap: a double free panics naming the block", "crash=double-free",
+     r"(?s)^aerie: panic: heap: double free of 0x[0-9a-f]+ \(block of \d+ bytes\)$"
+     r".*backtrace:.*crash_double_free", [r"nested panic"], qemu.EXIT_PANIC),
+    ("heap: freeing a pointer inside a block panics as a bad free", "crash=bad-free",
+     r"(?s)^aerie: panic: heap: bad free of 0x[0-9a-f]+: inside block 0x[0-9a-f]+ \(\d+ bytes, "
+     r"64 requested\)$.*backtrace:.*crash_bad_free", [r"nested panic"], qemu.EXIT_PANIC),
+    ("heap: a one-byte overrun is caught by the canary", "crash=overrun",
+     r"(?s)^aerie: panic: heap: buffer overrun: the canary after the 40 bytes of block "
+     r"0x[0-9a-f]+ \(\d+ bytes\) is overwritten$.*backtrace:.*crash_overrun",
+     [r"nested panic"], qemu.EXIT_PANIC),
+    ("heap: an overwritten block header is caught on free", "crash=heap-header",
+     r"(?s)^aerie: panic: heap: header of block 0x[0-9a-f]+ overwritten \(size field "
+     r"0x4141414141414141\)$.*backtrace:.*crash_heap_header", [r"nested panic"],
+     qemu.EXIT_PANIC),
+    ("heap: a write past a large block hits its guard page", "crash=heap-guard",
+     r"(?s)^aerie: panic: page fault: [^\n]*guard page of heap block 0x[0-9a-f]+ \(5000 bytes\) "
+     r"at 0x[0-9a-f]+, rip crash_heap_guard\+0x[0-9a-f]+ \(error 0x2: not present, write, "
+     r"supervisor\)$.*backtrace:.*crash_heap_guard", [r"nested panic"], qemu.EXIT_PANIC),
+    ("ktest=nosuch names the unknown suite, lists the real ones and fails", "ktest=nosuch",
+     r"^aerie: error: ktest: unknown suite \"nosuch\"; suites: (\w+, )*pmm(, \w+)*$",
+     [r"^KTAP version", r"^\d+ passed", r"panic"],
+     qemu.EXIT_TESTS_FAILED),
+    ("ktest=pmm,nosuch runs nothing and names the unknown suite", "ktest=pmm,nosuch",
+     r"^aerie: error: ktest: unknown suite \"nosuch\"; suites: (\w+, )*pmm(, \w+)*$",
+     [r"^KTAP version", r"^ok \d+ pmm_", r"panic"], qemu.EXIT_TESTS_FAILED),
+    ("a kernel cut after its last segment boots and says its symbols are missing",
+     f"kernel={TRUNCATED}",
+     r"(?s)^aerie: warning: kernel symbols unavailable \(section headers past the end of "
+     r"the file\): backtraces show offsets only$.*^aerie: ready$",
+     [r"^aerie-loader: error", r"panic"], None),
+    ("a kernel without symbols still panics readably, with offsets", f"kernel={TRUNCATED} "
+     "crash=null",
+     r"(?s)^aerie: warning: kernel symbols unavailable .*^aerie: panic: page fault: NULL "
+     r"pointer dereference.*backtrace:\n\s+0x[0-9a-f]+ kernel\+0x[0-9a-f]+$",
+     [r"nested panic"], qemu.EXIT_PANIC),
+]
+
+
+def kernel_scenario(saved, scenario):
+    name, options, expect, forbid, want_status = scenario
+    until = expect if want_status is None else None
+    status, log, elapsed, problems = in_shell(saved, options, until)
+    if not problems:
+        problems = check_log(log, expect, forbid)
+        if want_status is not None and status != want_status:
+            problems.append(describe_exit(status, elapsed))
+    return [(f"boot: {name} ({elapsed:.1f} s)", not problems, "; ".join(problems),
+             log if problems else None)]
+
+
+LAYOUT_RE = (r"^aerie: layout: direct map (\S+), kernel (\S+) \(phys (\S+), .*\n"
+             r"^aerie: layout: heap (\S+), stacks (\S+), mmio (\S+)$")
+LAYOUT_NAMES = ["direct map", "kernel", "kernel physical", "heap", "stacks", "mmio"]
+
+
+def kaslr_compare(saved):
+    """Two boots must place every region at a different address."""
+    layouts, logs, total = [], "", 0.0
+    for _ in range(2):
+        _, log, elapsed, problems = in_shell(saved, "loglevel=debug", r"^aerie: ready$")
+        m = re.search(LAYOUT_RE, log, re.M)
+        layouts.append(m.groups() if m and not problems and "aerie: ready" in log else None)
+        logs += log
+        total += elapsed
+    name = f"boot: two boots place every region differently ({total:.1f} s)"
+    if None in layouts:
+        return [(name, False, "a boot did not reach ready with a layout line", logs)]
+    same = [n for n, a, b in zip(LAYOUT_NAMES, *layouts) if a == b]
+    return [(name, not same, f"same {', '.join(same)} in both boots", logs if same else None)]
+
+
+def corrupt_magic(data):
+    return b"\x7fELX" + data[4:]
+
+
+# name, how the kernel file is made (None: no file), the loader's error.
+LOADER_CASES = [
+    ("loader refuses a kernel with a broken ELF magic", corrupt_magic,
+     "bad kernel: bad ELF magic"),
+    ("loader reports a missing kernel", None, "kernel not found: {path} is missing"),
+    ("loader reports an empty kernel", lambda data: b"", "bad kernel: {path} is empty"),
+] + [(f"loader refuses a kernel: {name}", mutate, f"bad kernel: {reason}")
+     for name, mutate, reason in bad_kernels.CASES]
+
+LOADER_RETURNED = r"^aerie-loader: returning to the firmware in 0 seconds$\n(.*\n)*?" + vm.PROMPT
+
+
+def loader_cases(saved):
+    """Every refused kernel in one restored shell: the loader returns to the
+    shell after each, and a fresh restore follows only if one did not."""
+    results, pending = [], list(enumerate(LOADER_CASES))
+    while pending:
+        ok, _, _ = saved.make()
+        session = saved.session() if ok else None
+        if not session or not session.ready:
+            why = "the saved shell is not available" if ok else "the restored shell did not answer"
+            results += [(f"boot: {c[0]}", False, why, None) for _, c in pending]
+            break
+        while pending and session.alive():
+            i, (name, _, error) = pending.pop(0)
+            path = f"/aerie/t/{i}.elf"
+            _, log, elapsed = session.run(f"r {i}",
+                                          until=LOADER_RETURNED, grace=0, timeout=BOOT_TIMEOUT)
+            expect = r"^aerie-loader: error: " + re.escape(error.format(path=path)) + "$"
+            problems = check_log(log, expect, [r"^aerie: "])
+            if not re.search(LOADER_RETURNED, log, re.M):
+                problems.append("the loader did not return to the shell")
+            results.append((f"boot: {name} ({elapsed:.1f} s)", not problems, "; ".join(problems),
+                            log if problems else None))
+            if problems:
+                break  # the machine may have gone anywhere: restore a fresh one
+        session.close()
+    return results
+
+
+# --- running it all -------------------------------------------------------------------------
+
+class Job:
+    """One unit of work on a worker; it returns result tuples."""
+
+    def __init__(self, phase, fn, *args):
+        self.phase, self.fn, self.args = phase, fn, args
+        self.start = self.end = 0.0
+
+    def __call__(self):
+        self.start = time.monotonic()
+        try:
+            return self.fn(*self.args)
+        except Exception as exc:  # a broken test script is a failure, not a crash
+            return [(f"{self.phase}: {getattr(self.fn, '__name__', 'job')}", False,
+                     f"{type(exc).__name__}: {exc}", None)]
+        finally:
+            self.end = time.monotonic()
+
+
+def jobs_for(workdir):
+    """Every job, the longest first, so no long one is left for the end."""
+    saved = SavedShell(workdir)
+    plain = [Job("plain boots", plain_boot, workdir, *boot) for boot in PLAIN_BOOTS]
+    jobs = [plain[0], Job("saved shell", shell_result(), saved)] + plain[1:]
+    jobs += [Job("source checks", run_source_checks),
+            Job("host tests", run_host_tests)]
+    jobs += [Job("fuzzers", run_fuzzer, f) for f in sorted(BUILD.glob("fuzz/fuzz_*"))]
+    jobs.append(Job("ktest (shell)", ktest_job, saved))
+    jobs.append(Job("loader scenarios (shell)", loader_cases, saved))
+    jobs += [Job("kernel scenarios (shell)", kernel_scenario, saved, s)
+             for s in KERNEL_SCENARIOS]
+    jobs.append(Job("kernel scenarios (shell)", kaslr_compare, saved))
+    return jobs
+
+
+def timing_table(jobs, start, wall):
+    """Where the time went, one line per phase."""
+    phases = {}
+    for job in jobs:
+        phases.setdefault(job.phase, []).append(job)
+    print("# phase                      jobs   busy s   from-to s")
+    for phase, group in phases.items():
+        busy = sum(j.end - j.start for j in group)
+        first = min(j.start for j in group) - start
+        last = max(j.end for j in group) - start
+        print(f"# {phase:<26} {len(group):>4} {busy:>8.1f}   {first:>4.0f}-{last:.0f}")
+    busy = sum(j.end - j.start for j in jobs)
+    print(f"# total: {wall:.0f} s wall, {busy:.0f} s of jobs on {workers()} workers")
+
+
+def workers():
+    return max(2, os.cpu_count() or 2)
 
 
 def main():
-    for path in [BUILD / "aerie.img", BUILD / "kernel.elf", OVMF_CODE, OVMF_VARS]:
+    missing = qemu.firmware_missing()
+    for path in [BUILD / "aerie.img", BUILD / "kernel.elf", BUILD / "BOOTX64.EFI"]:
         if not path.exists():
-            print(f"test.py: {path} is missing: run scripts/setup.sh and ninja", file=sys.stderr)
-            return 2
+            missing = f"{path} is missing: run scripts/setup.sh and ninja"
+    if missing:
+        print(f"test.py: {missing}", file=sys.stderr)
+        return 2
     report = Report()
     start = time.monotonic()
-    print("# level 1: host unit tests (ASan/UBSan) and fuzzers", flush=True)
-    run_host_tests(report)
-    run_fuzzers(report)
-    print("# levels 2 and 3: in-kernel KTAP tests and boot scenarios in QEMU", flush=True)
-    run_boots(report)
-    print(f"# {time.monotonic() - start:.0f} s")
+    with tempfile.TemporaryDirectory(prefix="aerie-test-") as workdir:
+        jobs = jobs_for(workdir)
+        with concurrent.futures.ThreadPoolExecutor(max_workers=workers()) as pool:
+            futures = [pool.submit(job) for job in jobs]
+            for future in futures:
+                for name, ok, reason, log in future.result():
+                    report.result(name, ok, reason, log)
+    timing_table(jobs, start, time.monotonic() - start)
     print(f"{report.passed} passed, {report.failed} failed")
     return 1 if report.failed else 0
 
