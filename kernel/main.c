@@ -24,14 +24,14 @@ __noreturn void kmain(const struct boot_info *bi)
 	kinfo("kernel starting");
 	boot_info_accept(bi); /* the loader's hand-off is checked */
 	console_set_level(boot_info->cmdline);
-	addr_init(boot_info);	  /* phys_to_virt() works */
-	symbols_init(boot_info);  /* backtraces name functions */
-	arch_drop_lower_half();	  /* the trampoline is gone: low addresses fault */
-	pmm_boot_init(boot_info); /* free frames: usable, loader and boot-services RAM */
+	addr_init(boot_info);		   /* phys_to_virt() works */
+	symbols_init(boot_info);	   /* backtraces name functions */
+	arch_drop_lower_half();		   /* the trampoline is gone: low addresses fault */
+	pmm_boot_init(boot_info);	   /* free frames: usable, loader and boot-services RAM */
 	arch_mmu_init(boot_info->cmdline); /* WP, NX, SMEP, SMAP, UMIP, PCID, PAT */
 	vmm_init(boot_info);		   /* the kernel's own tables; loader's freed */
 	kmalloc_init(boot_info);	   /* kmalloc() works */
-	wx_audit_boot();	  /* no W+X, lower-half or user mapping, or panic */
+	wx_audit_boot();		   /* no W+X, lower-half or user mapping, or panic */
 	boot_summary();
 	crash_if_requested(boot_info->cmdline); /* boot scenarios test the panic path */
 	if (ktest_requested(boot_info->cmdline))

@@ -21,4 +21,3 @@ __noreturn void panic_trap(const struct trap_frame *frame, const char *fmt, ...)
 		if (!(cond))                                                                       \
 			panic("assertion failed: %s (%s:%d)", #cond, __FILE__, __LINE__);          \
 	} while (0)
-
