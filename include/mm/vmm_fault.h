@@ -25,9 +25,8 @@ enum vmm_access {
 #define VMM_FAULT_PRESENT  (1u << 0) /* the page was mapped: a protection violation */
 #define VMM_FAULT_USER	   (1u << 1) /* the access came from user mode */
 #define VMM_FAULT_RESERVED (1u << 2) /* a paging entry has a reserved bit set */
-#define VMM_FAULT_USER_PAGE                                                                        \
-	(1u << 3) /* a supervisor access to a user page, refused (SMAP/SMEP)                       \
-		   */
+/* A supervisor access to a user page, refused (SMAP/SMEP). */
+#define VMM_FAULT_USER_PAGE (1u << 3)
 
 /* A page fault, as the machine side decoded it. */
 struct vmm_fault_desc {
