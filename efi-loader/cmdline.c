@@ -7,6 +7,7 @@
 #include <lib/string.h>
 
 static EFI_GUID loaded_image_guid = EFI_LOADED_IMAGE_PROTOCOL_GUID;
+static EFI_GUID shell_parameters_guid = EFI_SHELL_PARAMETERS_PROTOCOL_GUID;
 
 /* Append the n characters at s to buf (size bytes), space separated. */
 static void append(char *buf, size_t size, const char *s, size_t n, bool *cut)
@@ -62,9 +63,50 @@ static bool ends_with_efi(const char *s, size_t n)
 }
 
 /*
- * Load options are UCS-2 text from the shell ("\EFI\BOOT\BOOTX64.EFI ktest")
- * or opaque bytes from a boot entry. Take them only if they are printable
- * ASCII, and drop a leading image path.
+ * Copy UCS-2 text w (at most count characters, up to a NUL) to out as
+ * ASCII. False if it is not printable ASCII.
+ */
+static bool ascii_from_ucs2(const CHAR16 *w, size_t count, char *out, size_t size, size_t *n)
+{
+	for (size_t i = 0; w && i < count && w[i]; i++) {
+		if (w[i] < 0x20 || w[i] > 0x7e)
+			return false;
+		if (*n + 1 < size)
+			out[(*n)++] = (char)w[i];
+	}
+	out[*n] = 0;
+	return true;
+}
+
+/*
+ * Started by the UEFI shell 2.x, the loader has the shell's parameters
+ * protocol: Argv[0] is the program as typed ("loader.efi", "\EFI\BOOT\BOOTX64"),
+ * the options follow. False if the protocol is absent.
+ */
+static bool read_shell_arguments(char *buf, size_t size, bool *cut)
+{
+	EFI_SHELL_PARAMETERS_PROTOCOL *sp;
+	char arg[BOOT_CMDLINE_MAX];
+
+	if (EFI_ERROR(
+		loader_bs->HandleProtocol(loader_image, &shell_parameters_guid, (void **)&sp)))
+		return false;
+	for (UINTN i = 1; i < sp->Argc; i++) {
+		size_t n = 0;
+		if (ascii_from_ucs2(sp->Argv[i], SIZE_MAX, arg, sizeof(arg), &n))
+			append(buf, size, arg, n, cut);
+		else
+			loader_warn("shell argument %lu is not plain text: ignored",
+				    (unsigned long)i);
+	}
+	return true;
+}
+
+/*
+ * Load options without the shell's protocol are UCS-2 text from an older
+ * shell ("\EFI\BOOT\BOOTX64.EFI ktest") or opaque bytes from a boot
+ * entry. Take them only if they are printable ASCII, and drop a leading
+ * image path.
  */
 static void read_load_options(char *buf, size_t size, bool *cut)
 {
@@ -74,15 +116,9 @@ static void read_load_options(char *buf, size_t size, bool *cut)
 
 	if (EFI_ERROR(loader_bs->HandleProtocol(loader_image, &loaded_image_guid, (void **)&li)))
 		return;
-	const CHAR16 *w = li->LoadOptions;
-	size_t count = li->LoadOptionsSize / sizeof(CHAR16);
-	for (size_t i = 0; w && i < count && w[i]; i++) {
-		if (w[i] < 0x20 || w[i] > 0x7e)
-			return; /* not text: a boot entry's private data */
-		if (n + 1 < sizeof(opts))
-			opts[n++] = (char)w[i];
-	}
-	opts[n] = 0;
+	if (!ascii_from_ucs2(li->LoadOptions, li->LoadOptionsSize / sizeof(CHAR16), opts,
+			     sizeof(opts), &n))
+		return; /* not text: a boot entry's private data */
 	const char *s = opts;
 	size_t first = 0;
 	while (s[first] && s[first] != ' ')
@@ -100,7 +136,8 @@ void loader_cmdline_read(char *buf, size_t size)
 
 	buf[0] = 0;
 	read_file_line(buf, size, &cut);
-	read_load_options(buf, size, &cut);
+	if (!read_shell_arguments(buf, size, &cut))
+		read_load_options(buf, size, &cut);
 	if (cut)
 		loader_warn("command line too long: cut to %zu bytes", size - 1);
 }

@@ -308,13 +308,13 @@ def plain_boot(workdir, mem, cpu, options, scenarios):
 
 # --- level 2 and 3, from the saved shell ---------------------------------------------------
 
-# The saved shell sits in FS0:\aerie\, where the loader is loader.efi (the loader
-# drops a first word ending in .efi: the shell passes the program name).
+# The saved shell sits in FS0:\aerie\, where the loader is loader.efi: typing
+# `loader` runs it (the loader takes its options from the shell's Argv).
 SHELL_SETUP = ("fs0:", r"cd \aerie")
-LOADER = "loader.efi"
+LOADER = "loader"
 TRUNCATED = "/aerie/t/cut.elf"
 # One loader case, as a script of the shell's: `r 7` refuses /aerie/t/7.elf.
-REFUSE_SCRIPT = b"loader.efi kernel=/aerie/t/%1.elf errorwait=0\r\n"
+REFUSE_SCRIPT = b"loader kernel=/aerie/t/%1.elf errorwait=0\r\n"
 
 
 def truncated_kernel(data):
