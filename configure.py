@@ -40,6 +40,7 @@ KERNEL = [
     "kernel/main.c", "kernel/console.c", "kernel/panic.c", "kernel/ktest.c",
     "kernel/boot.c", "kernel/symbols.c", "kernel/boot_test.c", "kernel/crash.c",
     "kernel/layout_test.c", "kernel/wx_audit.c", "kernel/fault.c",
+    "kernel/stack_protector.c",
     "mm/memmap.c", "mm/addr.c", "mm/pmm.c", "mm/pmm_boot.c", "mm/pmm_test.c",
     "mm/vmm.c", "mm/vmm_boot.c", "mm/vmm_demand.c", "mm/vmm_fault.c", "mm/vmm_test.c",
     "mm/kmalloc.c", "mm/heap_test.c",
@@ -94,9 +95,12 @@ ld = ld.lld
 common = -std=c11 -Wall -Wextra -Werror -Wno-unused-parameter -g -Iinclude
 
 # Kernel: freestanding PIE, no red zone, no SSE (the kernel does not save
-# vector state), frame pointers kept for backtraces.
+# vector state), frame pointers kept for backtraces, a stack canary in every
+# frame with an array or an address-taken local (one global guard,
+# kernel/stack_protector.c).
 kflags = -target x86_64-unknown-none-elf -ffreestanding -fno-builtin -fpie $
-  -fvisibility=hidden -mno-red-zone -mgeneral-regs-only -fno-stack-protector $
+  -fvisibility=hidden -mno-red-zone -mgeneral-regs-only $
+  -fstack-protector-strong -mstack-protector-guard=global $
   -fno-omit-frame-pointer -mno-omit-leaf-frame-pointer $
   -fno-asynchronous-unwind-tables -O2 $common
 # Loader: gnu-efi's ELF-to-PE scheme; firmware calls use the MS ABI directly.

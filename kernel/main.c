@@ -8,6 +8,7 @@
 #include <kernel/console.h>
 #include <kernel/crash.h>
 #include <kernel/ktest.h>
+#include <kernel/stack_protector.h>
 #include <kernel/symbols.h>
 #include <kernel/wx_audit.h>
 #include <mm/addr.h>
@@ -19,6 +20,8 @@ __noreturn void kmain(const struct boot_info *bi);
 
 __noreturn void kmain(const struct boot_info *bi)
 {
+	/* The stack canary, from the loader's seed: first, before any protected frame. */
+	stack_protector_init(bi);
 	console_init();	   /* COM1: panics can be seen */
 	arch_early_init(); /* GDT, TSS, IDT: exceptions are reported */
 	kinfo("kernel starting");

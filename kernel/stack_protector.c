@@ -1,0 +1,65 @@
+/*
+ * The stack protector: the canary every protected frame checks, set from
+ * the loader's seed at boot, and the report when a check fails. Nothing in
+ * this file is itself protected (no_stack_protector): stack_protector_init
+ * changes the canary under its own frame, and __stack_chk_fail must not
+ * call itself.
+ */
+#include <kernel/panic.h>
+#include <kernel/stack_protector.h>
+#include <kernel/symbols.h>
+
+/*
+ * Non-zero from the start, so code that runs before stack_protector_init
+ * (only kmain's first line) is protected by something; still never secret.
+ */
+uint64_t __stack_chk_guard = 0x2f8a1d6b3c95e700ull;
+
+/* Used if a seed's upper seven bytes are all zero (the chance is 2^-56). */
+#define CANARY_FALLBACK 0x5ca1ab1e0ddba100ull
+
+uint64_t stack_protector_canary(uint64_t seed)
+{
+	uint64_t canary = seed & ~0xffull;
+
+	return canary ? canary : CANARY_FALLBACK;
+}
+
+__attribute__((no_stack_protector)) void stack_protector_init(const struct boot_info *bi)
+{
+	/* random_seed[0] is the heap's, [1] the kernel RNG's. */
+	__stack_chk_guard = stack_protector_canary(bi->random_seed[2]);
+}
+
+/* Copy "name" out of symbols_lookup's "name+0xoff" into name. */
+static __attribute__((no_stack_protector)) void strip_offset(char *name, const char *sym,
+							     size_t size)
+{
+	size_t i = 0;
+
+	while (sym[i] && sym[i] != '+' && i + 1 < size) {
+		name[i] = sym[i];
+		i++;
+	}
+	name[i] = '\0';
+}
+
+__attribute__((no_stack_protector)) void __stack_chk_fail(void)
+{
+	static bool failing;
+	char where[96], name[96];
+	/*
+	 * The call is a protected function's last instruction, so the return
+	 * address may already be the next function's first byte: ret - 1 is
+	 * still inside the call, in the function whose frame was smashed.
+	 */
+	uint64_t site = (uint64_t)__builtin_return_address(0) - 1;
+
+	if (failing)
+		panic("stack protector: a canary was overwritten while reporting one");
+	failing = true;
+	symbols_lookup(site, where, sizeof(where));
+	strip_offset(name, where, sizeof(name));
+	panic("stack protector: the canary of %s's frame was overwritten (checked at %s)", name,
+	      where);
+}
