@@ -10,6 +10,7 @@
  *   crash=overflow   unbounded recursion on the boot stack: #DF on its guard
  *   crash=gp         read through a non-canonical pointer
  *   crash=ud         an undefined instruction
+ *   crash=canary     write past a local array over its frame's stack canary
  *
  * Heap hardening (include/mm/heap.h): each allocates with kmalloc, breaks a
  * rule, and must end in the heap's panic ("heap: ...") or a guard-page fault.
@@ -128,6 +129,22 @@ static __attribute__((noinline)) void crash_overflow(void)
 	crash_recurse(0);
 }
 
+/*
+ * Overrun a local array, as a runaway string copy would, up to the saved
+ * frame pointer: over the canary the protector put above the array, but
+ * not the saved RBP or return address, so the backtrace stays whole.
+ */
+static __attribute__((noinline)) void crash_canary(void)
+{
+	char buf[16];
+	/* volatile: the compiler cannot see the overrun coming */
+	volatile size_t end = (size_t)((char *)__builtin_frame_address(0) - buf);
+
+	for (size_t i = 0; i < end; i++)
+		buf[i] = 'A';
+	__asm__ volatile("" : : "r"(buf) : "memory"); /* buf is used: the writes stay */
+}
+
 static __attribute__((noinline)) void crash_undefined(void)
 {
 	__asm__ volatile("ud2");
@@ -146,6 +163,7 @@ static const struct {
     {"overflow", crash_overflow},
     {"gp", crash_noncanonical},
     {"ud", crash_undefined},
+    {"canary", crash_canary},
     {"double-free", crash_double_free},
     {"bad-free", crash_bad_free},
     {"overrun", crash_overrun},

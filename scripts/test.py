@@ -423,6 +423,10 @@ KERNEL_SCENARIOS = [
      r"(?s)^aerie: panic: general protection fault: probably a non-canonical address "
      r"0x8000000000000000 \([^)\n]*\), rip crash_noncanonical\+0x[0-9a-f]+ \(error 0x0: no "
      r"selector\)$", [r"nested panic"], qemu.EXIT_PANIC),
+    ("a smashed stack canary panics naming the function whose frame it was", "crash=canary",
+     r"(?s)^aerie: panic: stack protector: the canary of crash_canary's frame was overwritten "
+     r"\(checked at crash_canary\+0x[0-9a-f]+\)$.*backtrace:.*__stack_chk_fail.*crash_canary"
+     r".*kmain", [r"nested panic"], qemu.EXIT_PANIC),
     ("nosmep nosmap noumip nopcid noinvpcid turn them off; vmm and fault tests pass",
      "nosmep nosmap noumip nopcid noinvpcid ktest=vmm,fault",
      r"(?s)^aerie: cpu: WP on, NX on, SMEP off, SMAP off, UMIP off$"
