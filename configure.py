@@ -42,7 +42,7 @@ KERNEL = [
     "kernel/layout_test.c", "kernel/wx_audit.c", "kernel/fault.c",
     "mm/memmap.c", "mm/addr.c", "mm/pmm.c", "mm/pmm_boot.c", "mm/pmm_test.c",
     "mm/vmm.c", "mm/vmm_boot.c", "mm/vmm_demand.c", "mm/vmm_fault.c", "mm/vmm_test.c",
-    "mm/kmalloc.c", "mm/heap_test.c",
+    "mm/kmalloc.c", "mm/heap_test.c", "mm/mmio.c",
 ] + LIB + PGTABLE + BOOTMAP + HEAP
 
 # Host unit tests under ASan/UBSan: build/host/<name>.
