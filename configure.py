@@ -37,13 +37,15 @@ KERNEL = [
     "arch/x86_64/backtrace.c", "arch/x86_64/serial.c", "arch/x86_64/mmu.c",
     "arch/x86_64/arch_test.c", "arch/x86_64/fault.c", "arch/x86_64/insn_decode.c",
     "arch/x86_64/fixup.c", "arch/x86_64/probe.S", "arch/x86_64/fault_test.c",
+    "arch/x86_64/apic.c", "arch/x86_64/apic_calibrate.c",
     "kernel/main.c", "kernel/console.c", "kernel/panic.c", "kernel/ktest.c",
     "kernel/boot.c", "kernel/symbols.c", "kernel/boot_test.c", "kernel/crash.c",
     "kernel/layout_test.c", "kernel/wx_audit.c", "kernel/fault.c",
-    "kernel/stack_protector.c", "kernel/stack_protector_test.c",
+    "kernel/stack_protector.c", "kernel/stack_protector_test.c", "kernel/timer.c",
+    "kernel/timer_test.c", "arch/x86_64/apic_test.c",
     "mm/memmap.c", "mm/addr.c", "mm/pmm.c", "mm/pmm_boot.c", "mm/pmm_test.c",
     "mm/vmm.c", "mm/vmm_boot.c", "mm/vmm_demand.c", "mm/vmm_fault.c", "mm/vmm_test.c",
-    "mm/kmalloc.c", "mm/heap_test.c",
+    "mm/kmalloc.c", "mm/heap_test.c", "mm/mmio.c",
 ] + LIB + PGTABLE + BOOTMAP + HEAP
 
 # Host unit tests under ASan/UBSan: build/host/<name>.

@@ -10,6 +10,7 @@
 #include <kernel/ktest.h>
 #include <kernel/stack_protector.h>
 #include <kernel/symbols.h>
+#include <kernel/timer.h>
 #include <kernel/wx_audit.h>
 #include <mm/addr.h>
 #include <mm/kmalloc.h>
@@ -34,6 +35,7 @@ __noreturn void kmain(const struct boot_info *bi)
 	arch_mmu_init(boot_info->cmdline); /* WP, NX, SMEP, SMAP, UMIP, PCID, PAT */
 	vmm_init(boot_info);		   /* the kernel's own tables; loader's freed */
 	kmalloc_init(boot_info);	   /* kmalloc() works */
+	timer_init();			   /* APIC timer ticks at 1000 Hz; interrupts stay off */
 	wx_audit_boot();		   /* no W+X, lower-half or user mapping, or panic */
 	boot_summary();
 	crash_if_requested(boot_info->cmdline); /* boot scenarios test the panic path */

@@ -438,6 +438,11 @@ KERNEL_SCENARIOS = [
      r"^aerie: layout: heap 0xffffd00000000000, stacks 0xffffe00000000000, "
      r"mmio 0xfffff00000000000$.*^\d+ passed, 0 failed(, \d+ skipped)?$", [r"not ok"],
      qemu.EXIT_TESTS_PASSED),
+    ("the APIC timer is calibrated against the PIT (QEMU's APIC counts 62500/ms at "
+     "divide 16) and the timer suite passes with interrupts on", "ktest=timer",
+     r"(?s)^aerie: timer: local APIC timer 100 Hz \(calibrated against the PIT: 6[12]\d{3} "
+     r"ticks/ms, TSC \d+ kHz\)$.*^aerie: timer: interrupt round trip \d+ emulated TSC cycles"
+     r".*^7 passed, 0 failed$", [r"not ok", r"panic"], qemu.EXIT_TESTS_PASSED),
     ("panic() reports and exits 0x12", "crash=panic",
      r"(?s)^aerie: panic: crash=panic requested$.*crash_if_requested", [], qemu.EXIT_PANIC),
     ("heapdebug turns the heap's debug checks on and the heap tests still pass",

@@ -1,6 +1,8 @@
 /*
- * The IDT: a gate for each of the 32 exception vectors, pointing at the
- * stubs in isr.S. #DF, NMI and #MC switch to their IST stacks.
+ * The IDT: a gate for each of the 32 exception vectors and for the
+ * interrupt vectors in use (apic.h), pointing at the stubs in isr.S. #DF,
+ * NMI and #MC switch to their IST stacks. Other vectors have no gate: an
+ * `int` to one is a #GP naming the IDT entry.
  */
 #include <arch/x86_64/trap.h>
 
@@ -23,7 +25,13 @@ struct idt_pointer {
 
 #define GATE_INTERRUPT 0x8e
 
+struct irq_stub {
+	uint64_t vector; /* 0 ends the table */
+	uint64_t handler;
+};
+
 extern const uint64_t isr_stubs[32];
+extern const struct irq_stub irq_stubs[];
 static struct idt_gate idt[256];
 
 static void set_gate(int vec, uint64_t handler, uint8_t ist)
@@ -45,6 +53,8 @@ void idt_init(void)
 	idt[VEC_DF].ist = IST_DOUBLE_FAULT;
 	idt[VEC_NMI].ist = IST_NMI;
 	idt[VEC_MC].ist = IST_MACHINE_CHECK;
+	for (const struct irq_stub *s = irq_stubs; s->vector; s++)
+		set_gate((int)s->vector, s->handler, 0);
 
 	struct idt_pointer p = {sizeof(idt) - 1, (uint64_t)idt};
 	__asm__ volatile("lidt %0" : : "m"(p));

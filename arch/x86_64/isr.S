@@ -1,5 +1,7 @@
 /*
- * Exception entry stubs for vectors 0-31. Each pushes a zero where the CPU
+ * Entry stubs for the exception vectors 0-31 and the interrupt vectors
+ * Aerie uses (the remapped PICs' 0x20-0x2f, the APIC timer's 0xec and the
+ * spurious 0xff: include/arch/x86_64/apic.h). Each pushes a zero where the CPU
  * pushes no error code, then its vector, and joins isr_common, which saves
  * the general registers as a struct trap_frame (include/arch/x86_64/trap.h)
  * and calls trap_dispatch. If that returns, the frame is restored.
@@ -88,6 +90,11 @@ stub 29, 1
 stub 30, 1
 stub 31, 0
 
+/* Interrupts: the CPU pushes no error code. */
+	.irp v, 32,33,34,35,36,37,38,39,40,41,42,43,44,45,46,47,236,255
+	stub \v, 0
+	.endr
+
 /* The stubs' addresses, for idt.c (relocated by the loader). */
 	.section .data.rel.ro, "aw"
 	.align 8
@@ -97,5 +104,15 @@ isr_stubs:
 	.irp v, 0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20,21,22,23,24,25,26,27,28,29,30,31
 	.quad isr_\v
 	.endr
+
+/* The interrupt stubs as (vector, address) pairs, ended by a zero vector. */
+	.align 8
+	.globl irq_stubs
+	.hidden irq_stubs
+irq_stubs:
+	.irp v, 32,33,34,35,36,37,38,39,40,41,42,43,44,45,46,47,236,255
+	.quad \v, isr_\v
+	.endr
+	.quad 0, 0
 
 	.section .note.GNU-stack, "", @progbits

@@ -1,10 +1,12 @@
 /*
- * Exception dispatch: int3 is counted and returns; a double fault is
+ * Trap dispatch: interrupts (vectors 0x20 and up) go to the APIC's
+ * dispatcher (arch/x86_64/apic.c); int3 is counted and returns; a double fault is
  * reported by fault_double(); every other exception goes to fault_handle()
  * (arch/x86_64/fault.c), which resolves it (a demand-zero page through the
  * fault policy, a probe's fixup) or panics with a classified report.
  */
 #include <arch/arch.h>
+#include <arch/x86_64/apic.h>
 #include <arch/x86_64/trap.h>
 #include <kernel/console.h>
 #include <kernel/fault.h>
@@ -18,6 +20,10 @@ uint64_t arch_breakpoint_count(void)
 
 void trap_dispatch(struct trap_frame *f)
 {
+	if (f->vector >= VEC_PIC_BASE) {
+		apic_interrupt(f->vector);
+		return;
+	}
 	switch (f->vector) {
 	case VEC_BP:
 		breakpoints++;
