@@ -37,6 +37,7 @@ KERNEL = [
     "arch/x86_64/backtrace.c", "arch/x86_64/serial.c", "arch/x86_64/mmu.c",
     "arch/x86_64/arch_test.c", "arch/x86_64/fault.c", "arch/x86_64/insn_decode.c",
     "arch/x86_64/fixup.c", "arch/x86_64/probe.S", "arch/x86_64/fault_test.c",
+    "arch/x86_64/switch.S",
     "kernel/main.c", "kernel/console.c", "kernel/panic.c", "kernel/ktest.c",
     "kernel/boot.c", "kernel/symbols.c", "kernel/boot_test.c", "kernel/crash.c",
     "kernel/layout_test.c", "kernel/wx_audit.c", "kernel/fault.c",
@@ -57,6 +58,7 @@ HOST_TESTS = {
     + PGTABLE + BOOTMAP,
     "test_pmm": ["tests/host/test_pmm.c", "mm/pmm.c", "mm/memmap.c"],
     "test_heap": ["tests/host/test_heap.c", "lib/fmt.c"] + HEAP,
+    "test_switch": ["tests/host/test_switch.c", "arch/x86_64/switch.S"],
 }
 
 # libFuzzer targets: build/fuzz/<name>.
