@@ -37,7 +37,7 @@ KERNEL = [
     "arch/x86_64/backtrace.c", "arch/x86_64/serial.c", "arch/x86_64/mmu.c",
     "arch/x86_64/arch_test.c", "arch/x86_64/fault.c", "arch/x86_64/insn_decode.c",
     "arch/x86_64/fixup.c", "arch/x86_64/probe.S", "arch/x86_64/fault_test.c",
-    "arch/x86_64/switch.S",
+    "arch/x86_64/switch.S", "arch/x86_64/switch_test.c",
     "kernel/main.c", "kernel/console.c", "kernel/panic.c", "kernel/ktest.c",
     "kernel/boot.c", "kernel/symbols.c", "kernel/boot_test.c", "kernel/crash.c",
     "kernel/layout_test.c", "kernel/wx_audit.c", "kernel/fault.c",
