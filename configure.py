@@ -58,7 +58,8 @@ HOST_TESTS = {
     + PGTABLE + BOOTMAP,
     "test_pmm": ["tests/host/test_pmm.c", "mm/pmm.c", "mm/memmap.c"],
     "test_heap": ["tests/host/test_heap.c", "lib/fmt.c"] + HEAP,
-    "test_switch": ["tests/host/test_switch.c", "arch/x86_64/switch.S"],
+    "test_switch": ["tests/host/test_switch.c", "arch/x86_64/switch.S",
+                    "tests/switch_kernel.S"],
 }
 
 # libFuzzer targets: build/fuzz/<name>.

@@ -1,11 +1,12 @@
 /*
- * Host tests of the context switch (arch/x86_64/switch.S, built with
- * -DAERIE_HOST: it also keeps MXCSR and the x87 control word). Three
- * contexts (main and two on malloc'd stacks) go round 10,000 times; every
- * switch goes through a helper that loads distinct patterns into all six
- * callee-saved registers and reads them back after the switch returns, and
- * each context checks a pattern on its own stack and its own FP control
- * words every time it runs again.
+ * Host tests of the context switch: arch/x86_64/switch.S as the host
+ * builds it (-DAERIE_HOST: it also keeps MXCSR and the x87 control word)
+ * and as the kernel builds it (tests/switch_kernel.S), each test on both.
+ * Three contexts (main and two on malloc'd stacks) go round 10,000 times;
+ * every switch goes through a helper that loads distinct patterns into all
+ * six callee-saved registers and reads them back after the switch returns,
+ * and each context checks a pattern on its own stack, and (host build) its
+ * own FP control words, every time it runs again.
  *
  * ASan: the switch is told to ASan with __sanitizer_start_switch_fiber /
  * __sanitizer_finish_switch_fiber around every switch (and a NULL fake
@@ -16,7 +17,7 @@
 
 #include "check.h"
 
-#include <arch/context.h>
+#include "../switch_kernel.h"
 
 #include <signal.h>
 #include <sys/resource.h>
@@ -50,6 +51,19 @@ struct fiber {
 	size_t size;
 	void *fake_stack;
 };
+
+/* One build of the switch; the tests run on each. */
+struct variant {
+	void (*sw)(struct arch_context **save, struct arch_context *load);
+	struct arch_context *(*init)(void *stack_top, void (*entry)(void *arg), void *arg,
+				     void (*exit)(void *arg));
+	bool keeps_fp; /* MXCSR and the x87 control word survive a switch */
+};
+
+static const struct variant host_build = {arch_context_switch, arch_context_init, true};
+static const struct variant kernel_build = {arch_context_switch_kernel, arch_context_init_kernel,
+					    false};
+static const struct variant *v = &host_build;
 
 static struct fiber fibers[NFIBERS];
 static struct fiber *switching_from; /* whose bounds the resumed side records */
@@ -101,14 +115,15 @@ static void after_switch(struct fiber *self)
 }
 
 /*
- * switch_with_regs(save, load, in, out): load rbx, rbp, r12-r15 from in[],
- * call arch_context_switch(save, load), and when it returns store the six
+ * switch_with_regs(save, load, in, out, sw): load rbx, rbp, r12-r15 from
+ * in[], call sw(save, load), and when it returns store the six
  * registers in out[]. In assembly because C cannot hold values in chosen
  * callee-saved registers across a call; the caller's own values of those
  * registers are kept on the stack around it.
  */
 void switch_with_regs(struct arch_context **save, struct arch_context *load, const uint64_t *in,
-		      uint64_t *out);
+		      uint64_t *out,
+		      void (*sw)(struct arch_context **save, struct arch_context *load));
 __asm__(".text\n"
 	".p2align 4\n"
 	".type switch_with_regs, @function\n"
@@ -126,7 +141,7 @@ __asm__(".text\n"
 	"	mov 24(%rdx), %r13\n"
 	"	mov 32(%rdx), %r14\n"
 	"	mov 40(%rdx), %r15\n"
-	"	call arch_context_switch\n"
+	"	call *%r8\n"
 	"	pop %rcx\n"
 	"	mov %rbx, 0(%rcx)\n"
 	"	mov %rbp, 8(%rcx)\n"
@@ -151,7 +166,7 @@ static void checked_switch(struct fiber *self, unsigned i)
 	for (unsigned r = 0; r < NREGS; r++)
 		in[r] = mix((uint64_t)self->id << 40 | (uint64_t)i << 8 | r);
 	before_switch(self, self->next, false);
-	switch_with_regs(&self->ctx, self->next->ctx, in, out);
+	switch_with_regs(&self->ctx, self->next->ctx, in, out, v->sw);
 	after_switch(self);
 	for (unsigned r = 0; r < NREGS; r++)
 		if (out[r] != in[r])
@@ -218,7 +233,8 @@ static void run_rounds(struct fiber *self)
 	uint64_t seed = mix(self->id);
 
 	fill_words(fill, FILL_WORDS, seed);
-	fp_set(fp_for(self->id));
+	if (v->keeps_fp)
+		fp_set(fp_for(self->id));
 	for (unsigned i = 0; i < ROUNDS; i++) {
 		size_t k;
 
@@ -227,7 +243,8 @@ static void run_rounds(struct fiber *self)
 		if (k != FILL_WORDS)
 			fiber_fail("fiber %u round %u: its stack pattern changed at word %zu",
 				   self->id, i, k);
-		check_fp(self->id, i);
+		if (v->keeps_fp)
+			check_fp(self->id, i);
 	}
 }
 
@@ -247,7 +264,7 @@ static void fiber_exit(void *arg)
 	self->exited = true;
 	self->exit_arg = arg;
 	before_switch(self, &fibers[0], true);
-	arch_context_switch(&ended, fibers[0].ctx);
+	v->sw(&ended, fibers[0].ctx);
 	abort(); /* nothing resumes a context that has ended */
 }
 
@@ -259,11 +276,11 @@ static void fiber_start(struct fiber *f, unsigned id, struct fiber *next)
 	f->bottom = f->stack;
 	f->size = STACK_BYTES;
 	fill_words(f->stack, FLOOR_WORDS, mix(~(uint64_t)id));
-	f->ctx = arch_context_init((char *)f->stack + STACK_BYTES, fiber_entry, f, fiber_exit);
+	f->ctx = v->init((char *)f->stack + STACK_BYTES, fiber_entry, f, fiber_exit);
 }
 
 /* Main and two fibers go round ROUNDS times, then each fiber returns from its entry. */
-TEST(switch_three_contexts_keep_registers_stacks_and_fp_control)
+static void three_contexts_keep_registers_stacks_and_fp_control(void)
 {
 	struct fp_control saved = fp_get();
 	struct fiber *m = &fibers[0];
@@ -279,7 +296,7 @@ TEST(switch_three_contexts_keep_registers_stacks_and_fp_control)
 	/* One more switch to each: its round loop ends, entry returns, exit comes back here. */
 	for (unsigned f = 1; f < NFIBERS; f++) {
 		before_switch(m, &fibers[f], false);
-		arch_context_switch(&m->ctx, fibers[f].ctx);
+		v->sw(&m->ctx, fibers[f].ctx);
 		after_switch(m);
 	}
 	CHECK_STR(fiber_errors ? fiber_error : "", "");
@@ -312,22 +329,21 @@ static void solo_exit(void *arg)
 {
 	solo_exit_calls = *(int *)arg;
 	before_switch(&solo, &solo_main, true);
-	arch_context_switch(&ended, solo_main.ctx);
+	v->sw(&ended, solo_main.ctx);
 	abort();
 }
 
 /* entry(arg) runs with an aligned stack and a zero caller frame; its return calls exit(arg). */
-TEST(switch_init_calls_entry_then_exit)
+static void init_calls_entry_then_exit(void)
 {
 	int calls = 0;
 
 	solo.stack = malloc(STACK_BYTES);
 	solo.bottom = solo.stack;
 	solo.size = STACK_BYTES;
-	solo.ctx =
-	    arch_context_init((char *)solo.stack + STACK_BYTES, solo_entry, &calls, solo_exit);
+	solo.ctx = v->init((char *)solo.stack + STACK_BYTES, solo_entry, &calls, solo_exit);
 	before_switch(&solo_main, &solo, false);
-	arch_context_switch(&solo_main.ctx, solo.ctx);
+	v->sw(&solo_main.ctx, solo.ctx);
 	after_switch(&solo_main);
 	free(solo.stack);
 	CHECK_EQ(calls, 1);
@@ -337,14 +353,14 @@ TEST(switch_init_calls_entry_then_exit)
 }
 
 /* The initial frame stays within ARCH_CONTEXT_INIT_BYTES below an unaligned top. */
-TEST(switch_init_writes_only_its_frame)
+static void init_writes_only_its_frame(void)
 {
 	unsigned char buf[512];
 	size_t top = 400 + 3;
 	uintptr_t ctx;
 
 	memset(buf, 0xa5, sizeof(buf));
-	ctx = (uintptr_t)arch_context_init(buf + top, solo_entry, NULL, solo_exit);
+	ctx = (uintptr_t)v->init(buf + top, solo_entry, NULL, solo_exit);
 	CHECK(ctx >= (uintptr_t)(buf + top - ARCH_CONTEXT_INIT_BYTES));
 	CHECK(ctx < (uintptr_t)(buf + top));
 	CHECK_EQ(ctx % 8, 0);
@@ -358,7 +374,7 @@ static void returning_exit(void *arg)
 }
 
 /* An exit function that returns ends in ud2 (SIGILL), never a return into nothing. */
-TEST(switch_exit_that_returns_faults)
+static void exit_that_returns_faults(void)
 {
 	int status;
 	pid_t pid = fork();
@@ -370,8 +386,8 @@ TEST(switch_exit_that_returns_faults)
 		struct arch_context *here, *ctx;
 
 		setrlimit(RLIMIT_CORE, &none);
-		ctx = arch_context_init(stack + 4096, returning_exit, NULL, returning_exit);
-		arch_context_switch(&here, ctx);
+		ctx = v->init(stack + 4096, returning_exit, NULL, returning_exit);
+		v->sw(&here, ctx);
 		_exit(0);
 	}
 	CHECK_EQ(waitpid(pid, &status, 0), pid);
@@ -379,11 +395,33 @@ TEST(switch_exit_that_returns_faults)
 	CHECK_EQ(WTERMSIG(status), SIGILL);
 }
 
+/* Each test as switch_<test>_host and switch_<test>_kernel, for the two builds. */
+#define BOTH_BUILDS(test)                                                                          \
+	TEST(switch_##test##_host)                                                                 \
+	{                                                                                          \
+		v = &host_build;                                                                   \
+		test();                                                                            \
+	}                                                                                          \
+	TEST(switch_##test##_kernel)                                                               \
+	{                                                                                          \
+		v = &kernel_build;                                                                 \
+		test();                                                                            \
+	}
+
+BOTH_BUILDS(three_contexts_keep_registers_stacks_and_fp_control)
+BOTH_BUILDS(init_calls_entry_then_exit)
+BOTH_BUILDS(init_writes_only_its_frame)
+BOTH_BUILDS(exit_that_returns_faults)
+
 int main(void)
 {
-	RUN(switch_three_contexts_keep_registers_stacks_and_fp_control);
-	RUN(switch_init_calls_entry_then_exit);
-	RUN(switch_init_writes_only_its_frame);
-	RUN(switch_exit_that_returns_faults);
+	RUN(switch_three_contexts_keep_registers_stacks_and_fp_control_host);
+	RUN(switch_three_contexts_keep_registers_stacks_and_fp_control_kernel);
+	RUN(switch_init_calls_entry_then_exit_host);
+	RUN(switch_init_calls_entry_then_exit_kernel);
+	RUN(switch_init_writes_only_its_frame_host);
+	RUN(switch_init_writes_only_its_frame_kernel);
+	RUN(switch_exit_that_returns_faults_host);
+	RUN(switch_exit_that_returns_faults_kernel);
 	return check_done();
 }
