@@ -74,7 +74,8 @@ FUZZERS = {
 # `ninja bench`: the portable allocators natively, against references.
 BENCH = [
     "tests/bench/bench.c", "tests/bench/bench_pmm.c", "tests/bench/bench_vmm.c",
-    "tests/bench/bench_heap.c", "mm/pmm.c", "mm/memmap.c", "lib/fmt.c",
+    "tests/bench/bench_heap.c", "tests/bench/bench_switch.c", "arch/x86_64/switch.S",
+    "tests/switch_kernel.S", "mm/pmm.c", "mm/memmap.c", "lib/fmt.c",
 ] + PGTABLE + HEAP
 
 # Scripts `ninja test` runs; a change to one of them re-runs the tests.
@@ -114,6 +115,8 @@ hflags = -O1 -fsanitize=address,undefined -fno-sanitize-recover=all $
 fflags = -O1 -fsanitize=fuzzer,address,undefined -fno-omit-frame-pointer -DAERIE_HOST $common
 # Bench: the portable C natively, optimised as the kernel is (-O2, no -march).
 bflags = -O2 -fno-omit-frame-pointer -DAERIE_HOST $common
+# The bench's libraries: Boost.Context is the switch suite's reference.
+blibs = -lm -lboost_context
 
 rule configure
   command = python3 configure.py
@@ -152,7 +155,7 @@ rule fuzzer
   deps = gcc
   description = FUZZCC $out
 rule bench_cc
-  command = $cc $bflags -MD -MF $out.d $in -lm -o $out
+  command = $cc $bflags -MD -MF $out.d $in $blibs -o $out
   depfile = $out.d
   deps = gcc
   description = BENCHCC $out

@@ -27,6 +27,14 @@
  * (fesetround), which must not leak into the next: host builds save and
  * restore both, as Boost.Context's jump_fcontext does, and a new context
  * starts with its creator's values, as a new pthread does.
+ *
+ * The switch ends in ret, not in pop + jmp as Boost.Context's does: every
+ * call has its ret, so the CPU's return-stack predictor stays in step. In
+ * the kernel every thread switches from the same scheduler call site, so
+ * that ret and the rets after it are predicted; a jmp would leave the
+ * predictor one entry off and every ret up the resumed thread's chain
+ * mispredicts. Coroutines that switch from distinct call sites pay for
+ * this with one mispredicted ret per switch (docs/bench.md has both cases).
  */
 #ifdef AERIE_HOST
 #define CONTEXT_FP_CONTROL 1
