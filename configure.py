@@ -38,6 +38,7 @@ KERNEL = [
     "arch/x86_64/arch_test.c", "arch/x86_64/fault.c", "arch/x86_64/insn_decode.c",
     "arch/x86_64/fixup.c", "arch/x86_64/probe.S", "arch/x86_64/fault_test.c",
     "arch/x86_64/apic.c", "arch/x86_64/apic_calibrate.c",
+    "arch/x86_64/switch.S", "arch/x86_64/switch_test.c",
     "kernel/main.c", "kernel/console.c", "kernel/panic.c", "kernel/ktest.c",
     "kernel/boot.c", "kernel/symbols.c", "kernel/boot_test.c", "kernel/crash.c",
     "kernel/layout_test.c", "kernel/wx_audit.c", "kernel/fault.c",
@@ -60,6 +61,8 @@ HOST_TESTS = {
     + PGTABLE + BOOTMAP,
     "test_pmm": ["tests/host/test_pmm.c", "mm/pmm.c", "mm/memmap.c"],
     "test_heap": ["tests/host/test_heap.c", "lib/fmt.c"] + HEAP,
+    "test_switch": ["tests/host/test_switch.c", "arch/x86_64/switch.S",
+                    "tests/switch_kernel.S"],
 }
 
 # libFuzzer targets: build/fuzz/<name>.
@@ -74,7 +77,8 @@ FUZZERS = {
 # `ninja bench`: the portable allocators natively, against references.
 BENCH = [
     "tests/bench/bench.c", "tests/bench/bench_pmm.c", "tests/bench/bench_vmm.c",
-    "tests/bench/bench_heap.c", "mm/pmm.c", "mm/memmap.c", "lib/fmt.c",
+    "tests/bench/bench_heap.c", "tests/bench/bench_switch.c", "arch/x86_64/switch.S",
+    "tests/switch_kernel.S", "mm/pmm.c", "mm/memmap.c", "lib/fmt.c",
 ] + PGTABLE + HEAP
 
 # Scripts `ninja test` runs; a change to one of them re-runs the tests.
@@ -117,6 +121,8 @@ hflags = -O1 -fsanitize=address,undefined -fno-sanitize-recover=all $
 fflags = -O1 -fsanitize=fuzzer,address,undefined -fno-omit-frame-pointer -DAERIE_HOST $common
 # Bench: the portable C natively, optimised as the kernel is (-O2, no -march).
 bflags = -O2 -fno-omit-frame-pointer -DAERIE_HOST $common
+# The bench's libraries: Boost.Context is the switch suite's reference.
+blibs = -lm -lboost_context
 
 rule configure
   command = python3 configure.py
@@ -155,7 +161,7 @@ rule fuzzer
   deps = gcc
   description = FUZZCC $out
 rule bench_cc
-  command = $cc $bflags -MD -MF $out.d $in -lm -o $out
+  command = $cc $bflags -MD -MF $out.d $in $blibs -o $out
   depfile = $out.d
   deps = gcc
   description = BENCHCC $out

@@ -5,6 +5,7 @@ set -euo pipefail
 
 packages=(
 	clang lld llvm libclang-rt-14-dev # compiler, linker, sanitizer/fuzzer runtimes
+	libboost-context-dev              # `ninja bench`: Boost.Context, the switch reference
 	gnu-efi binutils                  # UEFI headers, crt0, ELF-to-PE objcopy
 	ovmf qemu-system-x86              # firmware and emulator
 	mtools dosfstools gdisk           # the FAT32 ESP and the GPT disk image

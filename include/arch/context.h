@@ -1,0 +1,48 @@
+/*
+ * Execution contexts: what generic code (threads, the scheduler) asks of the
+ * machine to run several flows of control on stacks of their own. The
+ * implementation is arch/x86_64/switch.S; this header includes no x86
+ * header. The same assembly is built into the host tests and the bench
+ * (-DAERIE_HOST), where it runs in user mode on malloc'd stacks.
+ *
+ * A switched-out context is nothing but its saved stack pointer: the
+ * callee-saved registers and the address to resume at sit on its own stack.
+ * struct arch_context is never defined; a pointer to it is that saved
+ * stack pointer, valid until the context runs again.
+ */
+#pragma once
+
+#include <lib/types.h>
+
+struct arch_context;
+
+/*
+ * Save the current context's callee-saved registers on its stack, store its
+ * stack pointer in *save, then resume load. Returns when some context
+ * switches back to the one saved in *save.
+ *  => load came from arch_context_init() or from a switch-out, and has not
+ *     been resumed since (resuming a context twice runs on a stale stack).
+ *  => save may point into the caller's own thread structure; it is written
+ *     before load runs.
+ *  => interrupts: untouched (the caller decides whether the switch may be
+ *     interrupted). Saves no FPU/SSE state: the kernel is built
+ *     -mgeneral-regs-only; host builds also keep MXCSR and the x87 control
+ *     word, which the SysV ABI makes callee-saved.
+ */
+void arch_context_switch(struct arch_context **save, struct arch_context *load);
+
+/*
+ * Build a first frame below stack_top so that the first switch to the
+ * returned context calls entry(arg) with a 16-byte aligned stack and a zero
+ * frame pointer (backtraces end there). If entry returns, exit(arg) is
+ * called; exit must not return (if it does, the CPU executes ud2: an
+ * invalid-opcode fault, never a return into nothing).
+ *  => stack_top: one past the highest usable byte; aligned down to 16 here.
+ *  => at most ARCH_CONTEXT_INIT_BYTES below stack_top are written.
+ * Returns the context to pass to arch_context_switch() as load.
+ */
+struct arch_context *arch_context_init(void *stack_top, void (*entry)(void *arg), void *arg,
+				       void (*exit)(void *arg));
+
+/* Bytes of stack the initial frame of arch_context_init() may use (with alignment). */
+#define ARCH_CONTEXT_INIT_BYTES 80
