@@ -37,16 +37,17 @@ KERNEL = [
     "arch/x86_64/backtrace.c", "arch/x86_64/serial.c", "arch/x86_64/mmu.c",
     "arch/x86_64/arch_test.c", "arch/x86_64/fault.c", "arch/x86_64/insn_decode.c",
     "arch/x86_64/fixup.c", "arch/x86_64/probe.S", "arch/x86_64/fault_test.c",
-    "arch/x86_64/apic.c", "arch/x86_64/apic_calibrate.c",
+    "arch/x86_64/apic.c", "arch/x86_64/apic_calibrate.c", "arch/x86_64/apic_test.c",
     "arch/x86_64/switch.S", "arch/x86_64/switch_test.c",
+    "arch/x86_64/run_on_stack.S", "arch/x86_64/gdt_test.c",
     "kernel/main.c", "kernel/console.c", "kernel/panic.c", "kernel/ktest.c",
     "kernel/boot.c", "kernel/symbols.c", "kernel/boot_test.c", "kernel/crash.c",
-    "kernel/layout_test.c", "kernel/wx_audit.c", "kernel/fault.c",
+    "kernel/layout_test.c", "kernel/wx_audit.c", "kernel/fault.c", "kernel/random.c",
     "kernel/stack_protector.c", "kernel/stack_protector_test.c", "kernel/timer.c",
-    "kernel/timer_test.c", "arch/x86_64/apic_test.c",
+    "kernel/timer_test.c",
     "mm/memmap.c", "mm/addr.c", "mm/pmm.c", "mm/pmm_boot.c", "mm/pmm_test.c",
     "mm/vmm.c", "mm/vmm_boot.c", "mm/vmm_demand.c", "mm/vmm_fault.c", "mm/vmm_test.c",
-    "mm/kmalloc.c", "mm/heap_test.c", "mm/mmio.c",
+    "mm/kmalloc.c", "mm/heap_test.c", "mm/mmio.c", "mm/kstack.c", "mm/kstack_test.c",
 ] + LIB + PGTABLE + BOOTMAP + HEAP
 
 # Host unit tests under ASan/UBSan: build/host/<name>.
@@ -103,12 +104,19 @@ common = -std=c11 -Wall -Wextra -Werror -Wno-unused-parameter -g -Iinclude
 # Kernel: freestanding PIE, no red zone, no SSE (the kernel does not save
 # vector state), frame pointers kept for backtraces, a stack canary in every
 # frame with an array or an address-taken local (one global guard,
-# kernel/stack_protector.c).
+# kernel/stack_protector.c); a frame larger than a page probes each page on
+# the way down, so it hits a stack's guard page instead of jumping it
+# (stack-clash protection: clang 14's driver passes -fstack-clash-protection
+# on only for Linux targets, hence -Xclang).
 kflags = -target x86_64-unknown-none-elf -ffreestanding -fno-builtin -fpie $
   -fvisibility=hidden -mno-red-zone -mgeneral-regs-only $
   -fstack-protector-strong -mstack-protector-guard=global $
+  -Xclang -fstack-clash-protection $
   -fno-omit-frame-pointer -mno-omit-leaf-frame-pointer $
   -fno-asynchronous-unwind-tables -O2 $common
+# Kernel assembly: kflags without the code-generation flags that only C
+# uses (clang rejects them as unused on a .S file).
+kasflags = -target x86_64-unknown-none-elf -ffreestanding -fpie $common
 # Loader: gnu-efi's ELF-to-PE scheme; firmware calls use the MS ABI directly.
 lflags = -target x86_64-unknown-none-elf -ffreestanding -fno-builtin -fpic $
   -fvisibility=hidden -fshort-wchar -mno-red-zone -mgeneral-regs-only $
@@ -133,6 +141,11 @@ rule kcc
   depfile = $out.d
   deps = gcc
   description = CC (kernel) $in
+rule kas
+  command = $cc $kasflags -MD -MF $out.d -c $in -o $out
+  depfile = $out.d
+  deps = gcc
+  description = AS (kernel) $in
 rule lcc
   command = $cc $lflags -MD -MF $out.d -c $in -o $out
   depfile = $out.d
@@ -194,7 +207,8 @@ def objects(out, rule, prefix, sources):
     objs = []
     for src in sources:
         obj = f"build/{prefix}/{Path(src).with_suffix('.o')}"
-        out.append(f"build {obj}: {rule} {src}")
+        src_rule = "kas" if rule == "kcc" and src.endswith(".S") else rule
+        out.append(f"build {obj}: {src_rule} {src}")
         objs.append(obj)
     return objs
 

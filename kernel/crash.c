@@ -7,7 +7,9 @@
  *   crash=null       read through a NULL pointer (crash=pagefault is an alias)
  *   crash=nx         call into read-only data, which is no-execute
  *   crash=wtext      write to kernel text
- *   crash=overflow   unbounded recursion on the boot stack: #DF on its guard
+ *   crash=overflow   unbounded recursion on kmain's guarded stack: #DF on its guard
+ *   crash=bigframe   recursion with one 16 KiB local array a frame: the
+ *                    stack-clash probes hit the guard below, never jump it
  *   crash=gp         read through a non-canonical pointer
  *   crash=ud         an undefined instruction
  *   crash=canary     write past a local array over its frame's stack canary
@@ -59,7 +61,7 @@ static __attribute__((noinline)) void crash_write_text(void)
 
 static volatile uint64_t crash_depth;
 
-/* Recurse until the boot stack's guard page stops it (the test never ends). */
+/* Recurse until the stack's guard page stops it (the test never ends). */
 static __attribute__((noinline)) uint64_t crash_recurse(uint64_t n)
 {
 	volatile uint8_t frame[256];
@@ -119,6 +121,30 @@ static __attribute__((noinline)) void crash_heap_guard(void)
 	CRASH_KEEP(p);
 }
 
+/*
+ * Recurse with 16 KiB frames, each larger than the guard page. The array
+ * is written at its far (lowest) end; without stack-clash probes the frame
+ * that crosses the stack's bottom would jump the guard and write below it.
+ * With them, the prologue touches each page on the way down and the first
+ * touch of the guard faults.
+ */
+static __attribute__((noinline)) uint64_t crash_big_frame(uint64_t n)
+{
+	volatile uint8_t frame[16 * 1024];
+
+	__asm__ volatile("" : : "r"(frame) : "memory"); /* the whole array is live */
+	frame[0] = (uint8_t)n;
+	crash_depth = n;
+	if (n == UINT64_MAX)
+		return frame[0];
+	return crash_big_frame(n + 1) + frame[sizeof(frame) - 1]; /* not a tail call */
+}
+
+static __attribute__((noinline)) void crash_bigframe(void)
+{
+	crash_big_frame(0);
+}
+
 static __attribute__((noinline)) void crash_panic(void)
 {
 	panic("crash=panic requested");
@@ -161,6 +187,7 @@ static const struct {
     {"nx", crash_exec_nx},
     {"wtext", crash_write_text},
     {"overflow", crash_overflow},
+    {"bigframe", crash_bigframe},
     {"gp", crash_noncanonical},
     {"ud", crash_undefined},
     {"canary", crash_canary},

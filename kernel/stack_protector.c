@@ -11,7 +11,7 @@
 
 /*
  * Non-zero from the start, so code that runs before stack_protector_init
- * (only kmain's first line) is protected by something; still never secret.
+ * (the first steps of kmain) is protected by something; still never secret.
  */
 uint64_t __stack_chk_guard = 0x2f8a1d6b3c95e700ull;
 

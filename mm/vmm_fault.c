@@ -1,7 +1,8 @@
 /*
  * Page-fault policy (include/mm/vmm_fault.h): demand-zero regions are
  * filled, and every other fault is classified and named: NULL page, a
- * guard page (a stack's, or the heap's with the block it guards), kernel
+ * guard page (a kernel stack's with its owner and range, a registered
+ * one such as the boot stack's, or the heap's with the block), kernel
  * text, a read-only or NX page. The CPU's error code is decoded by the
  * machine side before it gets here; nothing here reads a CPU register.
  */
@@ -11,6 +12,7 @@
 #include <lib/fmt.h>
 #include <mm/addr.h>
 #include <mm/kmalloc.h>
+#include <mm/kstack.h>
 #include <mm/layout.h>
 #include <mm/vmm.h>
 #include <mm/vmm_fault.h>
@@ -31,27 +33,70 @@ static bool in_kernel_text(vaddr_t va)
 	return in_kernel_image(va) && arch_translate(va, &leaf) && (leaf.flags & VMM_EXEC);
 }
 
-/* Name the guard covering addr into buf: a stack's (vmm) or the heap's. */
-static bool guard_name(vaddr_t addr, char *buf, size_t len)
+/*
+ * A stack's guard page at addr, described into buf ("the guard page below
+ * the stack of kmain [bottom, top)", or "the guard page of boot stack" for
+ * a registered guard); *overflow is set if the stack pointer sp is on that
+ * stack, so the stack itself ran into it. False if addr guards no stack.
+ */
+static bool stack_guard(vaddr_t addr, vaddr_t sp, char *buf, size_t len, bool *overflow)
 {
-	const char *name = vmm_guard_find(addr);
+	struct kstack ks, on;
+	enum kstack_where w = kstack_find(addr, &ks);
+	const char *name;
 
-	if (name) {
-		fmt_snprintf(buf, len, "%s", name);
+	if (w == KSTACK_GUARD_BELOW || w == KSTACK_GUARD_ABOVE) {
+		fmt_snprintf(buf, len, "the guard page %s the stack of %s [0x%llx, 0x%llx)",
+			     w == KSTACK_GUARD_BELOW ? "below" : "above", ks.owner,
+			     (unsigned long long)ks.bottom, (unsigned long long)ks.top);
+		*overflow = kstack_find(sp, &on) != KSTACK_NONE && on.bottom == ks.bottom;
 		return true;
 	}
-	return kmalloc_guard_name(addr, buf, len);
+	name = vmm_guard_find(addr);
+	if (!name)
+		return false;
+	fmt_snprintf(buf, len, "the guard page of %s", name);
+	*overflow = addr <= sp && sp - addr < STACK_REACH;
+	return true;
+}
+
+bool vmm_fault_stack_overflow(vaddr_t addr, vaddr_t sp, char *buf, size_t len)
+{
+	char guard[VMM_FAULT_WHAT_LEN];
+	bool overflow;
+
+	if (!stack_guard(addr, sp, guard, sizeof(guard), &overflow))
+		return false;
+	fmt_snprintf(buf, len, "kernel stack overflow into %s, rsp 0x%llx", guard,
+		     (unsigned long long)sp);
+	return true;
+}
+
+/* Name the guard covering addr into buf: a stack's, or the heap's ("the guard page of heap block
+ * ..."). */
+static bool guard_name(const struct vmm_fault_desc *f, char *buf, size_t len, bool *overflow)
+{
+	char heap[96];
+
+	if (stack_guard(f->addr, f->sp, buf, len, overflow))
+		return true;
+	*overflow = false;
+	if (!kmalloc_guard_name(f->addr, heap, sizeof(heap)))
+		return false;
+	fmt_snprintf(buf, len, "the guard page of %s", heap);
+	return true;
 }
 
 /*
  * The kind of an unresolved fault. A reserved bit and a guard come first:
  * they name the cause whatever the access was.
  */
-static enum fault_kind classify(const struct vmm_fault_desc *f, char *guard, size_t len)
+static enum fault_kind classify(const struct vmm_fault_desc *f, char *guard, size_t len,
+				bool *overflow)
 {
 	if (f->flags & VMM_FAULT_RESERVED)
 		return FAULT_RESERVED;
-	if (guard_name(f->addr, guard, len))
+	if (guard_name(f, guard, len, overflow))
 		return FAULT_GUARD;
 	if (!(f->flags & VMM_FAULT_PRESENT))
 		return f->addr < FAULT_NULL_LIMIT ? FAULT_NULL : FAULT_NOT_PRESENT;
@@ -65,19 +110,20 @@ static enum fault_kind classify(const struct vmm_fault_desc *f, char *guard, siz
 }
 
 /* The report's phrase: the kind and, where known, what was hit. */
-static void describe(const struct vmm_fault_desc *f, struct vmm_fault_verdict *v, const char *guard)
+static void describe(const struct vmm_fault_desc *f, struct vmm_fault_verdict *v, const char *guard,
+		     bool overflow)
 {
 	const char *what = fault_kind_name(v->kind);
 	char sym[96];
 
 	switch (v->kind) {
 	case FAULT_GUARD:
-		if (f->addr <= f->sp && f->sp - f->addr < STACK_REACH)
+		if (overflow)
 			fmt_snprintf(v->what, sizeof(v->what),
-				     "stack overflow into the guard page of %s", guard);
+				     "kernel stack overflow into %s, rsp 0x%llx", guard,
+				     (unsigned long long)f->sp);
 		else
-			fmt_snprintf(v->what, sizeof(v->what), "access to the guard page of %s",
-				     guard);
+			fmt_snprintf(v->what, sizeof(v->what), "access to %s", guard);
 		return;
 	case FAULT_WRITE_TEXT:
 		if (!symbols_lookup(f->addr, sym, sizeof(sym)))
@@ -105,13 +151,14 @@ static void describe(const struct vmm_fault_desc *f, struct vmm_fault_verdict *v
 
 bool vmm_fault(const struct vmm_fault_desc *f, struct vmm_fault_verdict *v)
 {
-	char guard[64];
+	char guard[VMM_FAULT_WHAT_LEN];
+	bool overflow = false;
 
 	/* Demand-zero regions live in the upper half: map the page, the access retries. */
 	if (!(f->flags & VMM_FAULT_PRESENT) && f->addr >= LAYOUT_DIRECT_MAP_START &&
 	    vmm_demand_fault(f->addr))
 		return true;
-	v->kind = classify(f, guard, sizeof(guard));
-	describe(f, v, guard);
+	v->kind = classify(f, guard, sizeof(guard), &overflow);
+	describe(f, v, guard, overflow);
 	return false;
 }

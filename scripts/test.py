@@ -397,6 +397,12 @@ def ktest_job(saved):
     return ktap_results(log, status, elapsed, "ktest run completes")
 
 
+# A kernel stack overflow that a double fault caught: the owner, the stack's
+# range, RSP, the address and which guard, in the function that overflowed.
+OVERFLOW_RE = (r"(?s)^aerie: panic: double fault: kernel stack overflow into the guard page "
+               r"below the stack of kmain \[0x[0-9a-f]+, 0x[0-9a-f]+\), rsp 0x[0-9a-f]+ at "
+               r"0x[0-9a-f]+, rip {fn}\+0x[0-9a-f]+$.*backtrace:.*{fn}")
+
 # name, loader options (kernel= picks a test kernel), regex that must appear,
 # regexes that must not, expected QEMU status (None: stopped once the
 # expectation was seen).
@@ -415,10 +421,13 @@ KERNEL_SCENARIOS = [
      r"(?s)^aerie: panic: page fault: write to kernel text \(crash_if_requested\+0(x0)?\) at "
      r"0x[0-9a-f]+, rip crash_write_text\+0x[0-9a-f]+ \(error 0x3: protection violation, "
      r"write, supervisor\)$", [r"nested panic"], qemu.EXIT_PANIC),
-    ("unbounded recursion is a double fault on the boot stack's guard", "crash=overflow",
-     r"(?s)^aerie: panic: double fault: kernel stack overflow into the guard page of boot "
-     r"stack \(cr2 0x[0-9a-f]+, rsp 0x[0-9a-f]+\), rip crash_recurse\+0x[0-9a-f]+$"
-     r".*backtrace:.*crash_recurse", [r"nested panic"], qemu.EXIT_PANIC),
+    ("unbounded recursion on kmain's guarded stack is a named kernel stack overflow",
+     "crash=overflow", OVERFLOW_RE.format(fn="crash_recurse"), [r"nested panic"],
+     qemu.EXIT_PANIC),
+    ("16 KiB frames probe down into the guard (stack-clash protection), never jump it",
+     "crash=bigframe", OVERFLOW_RE.format(fn="crash_big_frame") + r".*kmain_guarded",
+     [r"nested panic"],
+     qemu.EXIT_PANIC),
     ("#GP on a non-canonical pointer names the address", "crash=gp",
      r"(?s)^aerie: panic: general protection fault: probably a non-canonical address "
      r"0x8000000000000000 \([^)\n]*\), rip crash_noncanonical\+0x[0-9a-f]+ \(error 0x0: no "

@@ -258,23 +258,22 @@ void fault_handle(struct trap_frame *tf)
 
 /*
  * A double fault on the IST stack. The usual cause is a kernel stack
- * overflow: a push into the guard page faults, and so does pushing that
- * #PF's frame. CR2 then holds the guard address.
+ * overflow: a push (or a stack-clash probe) into the guard page faults,
+ * and so does pushing that #PF's frame. CR2 then holds the guard address;
+ * the fault policy names the stack, its range and which guard.
  */
 void fault_double(struct trap_frame *tf)
 {
 	vaddr_t cr2 = read_cr2();
-	const char *guard = vmm_guard_find(cr2);
-	char rip[96];
+	char rip[96], what[VMM_FAULT_WHAT_LEN];
 
-	if (!guard && tf->rsp)
-		guard = vmm_guard_find(tf->rsp - 1);
 	symbolise(tf->rip, rip, sizeof(rip));
-	if (guard)
-		panic_trap(tf,
-			   "double fault: kernel stack overflow into the guard page of %s "
-			   "(cr2 0x%llx, rsp 0x%llx), rip %s",
-			   guard, (unsigned long long)cr2, (unsigned long long)tf->rsp, rip);
+	if (vmm_fault_stack_overflow(cr2, tf->rsp, what, sizeof(what)))
+		panic_trap(tf, "double fault: %s at 0x%llx, rip %s", what, (unsigned long long)cr2,
+			   rip);
+	if (tf->rsp && vmm_fault_stack_overflow(tf->rsp - 1, tf->rsp, what, sizeof(what)))
+		panic_trap(tf, "double fault: %s at 0x%llx (cr2 0x%llx), rip %s", what,
+			   (unsigned long long)(tf->rsp - 1), (unsigned long long)cr2, rip);
 	panic_trap(tf, "double fault (cr2 0x%llx, rsp 0x%llx), rip %s", (unsigned long long)cr2,
 		   (unsigned long long)tf->rsp, rip);
 }

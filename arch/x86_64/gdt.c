@@ -2,12 +2,16 @@
  * The GDT and the TSS. Long mode ignores most of a segment descriptor; what
  * matters is one 64-bit code segment, one data segment and the TSS, whose
  * IST slots give #DF, NMI and #MC known-good stacks even when the current
- * stack is the problem.
+ * stack is the problem. Those start as small static arrays (no guard: the
+ * vmm does not work yet) and move to guarded kernel stacks once it does.
  */
+#include <arch/arch.h>
 #include <arch/x86_64/trap.h>
+#include <kernel/panic.h>
 #include <lib/string.h>
+#include <mm/kstack.h>
 
-#define IST_STACK_SIZE (16 * 1024)
+#define IST_STACK_SIZE (16 * 1024) /* the early, unguarded ones */
 
 struct tss {
 	uint32_t reserved0;
@@ -29,6 +33,11 @@ struct gdt_pointer {
 static struct tss tss;
 static uint64_t gdt[5];
 static uint8_t ist_stacks[3][IST_STACK_SIZE] __attribute__((aligned(16)));
+static struct kstack ist_kstacks[3];
+/* Owners as the overflow report names them, by IST slot - 1. */
+static const char *const ist_owners[3] = {"#DF IST", "NMI IST", "#MC IST"};
+_Static_assert(IST_DOUBLE_FAULT == 1 && IST_NMI == 2 && IST_MACHINE_CHECK == 3,
+	       "ist_owners follows the IST slots");
 
 /* Descriptors: present, DPL 0; code is L=1 (64-bit) executable/readable. */
 #define GDT_CODE64 0x00af9a000000ffffull
@@ -77,4 +86,20 @@ void gdt_init(void)
 	gdt[2] = GDT_DATA;
 	set_tss_descriptor();
 	load_gdt();
+}
+
+void arch_ist_stacks_init(void)
+{
+	for (int i = 0; i < 3; i++) {
+		int err = kstack_alloc(&ist_kstacks[i], ist_owners[i]);
+		if (err)
+			panic("gdt: no guarded stack for the %s (%d)", ist_owners[i], err);
+		/* Not in use: no #DF, NMI or #MC handler is running. */
+		tss.ist[i] = ist_kstacks[i].top;
+	}
+}
+
+uint64_t gdt_ist_top(unsigned int slot)
+{
+	return slot >= 1 && slot <= 3 ? tss.ist[slot - 1] : 0;
 }

@@ -11,6 +11,18 @@
 /* Descriptor tables: GDT, TSS with IST stacks, IDT for all exceptions. */
 void arch_early_init(void);
 
+/*
+ * Give #DF, NMI and #MC guarded stacks of their own (kstack_alloc), in place
+ * of the static ones they use until the vmm works. => after kstack_init().
+ */
+void arch_ist_stacks_init(void);
+
+/*
+ * Leave the current stack for good: switch to the stack ending at top
+ * (16-byte aligned) and call fn(arg) there. fn must not return.
+ */
+__noreturn void arch_run_on_stack(vaddr_t top, void (*fn)(void *), void *arg);
+
 /* Serial port (COM1): set up, and write bytes. Safe before anything else. */
 void arch_serial_init(void);
 void arch_serial_write(const char *s, size_t n);

@@ -21,8 +21,8 @@ uint64_t stack_protector_canary(uint64_t seed);
 
 /*
  * Draw the canary from the loader's seed (bi->random_seed[2]).
- * => first thing in kmain, before any protected function returns: a frame
- *    set up with the old canary would fail its check.
+ * => in kmain, right after boot_info_accept(), while no protected frame is
+ *    open: a frame set up with the old canary would fail its check.
  */
 void stack_protector_init(const struct boot_info *bi);
 

@@ -37,10 +37,13 @@ struct vmm_fault_desc {
 	uint32_t flags; /* VMM_FAULT_* */
 };
 
+#define VMM_FAULT_WHAT_LEN 192
+
 /* What vmm_fault() found, when it could not resolve the fault. */
 struct vmm_fault_verdict {
 	enum fault_kind kind;
-	char what[128]; /* the kind with what was hit, e.g. "write to kernel text (kmain+0x10)" */
+	/* the kind with what was hit, e.g. "write to kernel text (kmain+0x10)" */
+	char what[VMM_FAULT_WHAT_LEN];
 };
 
 /*
@@ -51,3 +54,13 @@ struct vmm_fault_verdict {
  * guard takes no lock.
  */
 bool vmm_fault(const struct vmm_fault_desc *f, struct vmm_fault_verdict *v);
+
+/*
+ * The overflow report for a fault at addr with the stack pointer at sp,
+ * when addr lies in a stack's guard page: "kernel stack overflow into the
+ * guard page below the stack of kmain [bottom, top), rsp 0x..." into buf,
+ * and true. False if addr guards no stack. Takes no lock: for the double
+ * fault handler, where an overflow that could not push a page fault's
+ * frame ends up.
+ */
+bool vmm_fault_stack_overflow(vaddr_t addr, vaddr_t sp, char *buf, size_t len);

@@ -55,4 +55,6 @@ void trap_dispatch(struct trap_frame *f);
 #define IST_MACHINE_CHECK 3
 
 void gdt_init(void);
+/* The stack top the TSS gives IST slot (1-3) now (tests). */
+uint64_t gdt_ist_top(unsigned int slot);
 void idt_init(void);
