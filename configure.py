@@ -39,7 +39,7 @@ KERNEL = [
     "arch/x86_64/fixup.c", "arch/x86_64/probe.S", "arch/x86_64/fault_test.c",
     "arch/x86_64/apic.c", "arch/x86_64/apic_calibrate.c", "arch/x86_64/apic_test.c",
     "arch/x86_64/switch.S", "arch/x86_64/switch_test.c",
-    "arch/x86_64/run_on_stack.S", "arch/x86_64/gdt_test.c",
+    "arch/x86_64/run_on_stack.S", "arch/x86_64/gdt_test.c", "arch/x86_64/percpu.c",
     "kernel/main.c", "kernel/console.c", "kernel/panic.c", "kernel/ktest.c",
     "kernel/boot.c", "kernel/symbols.c", "kernel/boot_test.c", "kernel/crash.c",
     "kernel/layout_test.c", "kernel/wx_audit.c", "kernel/fault.c", "kernel/random.c",
@@ -103,14 +103,22 @@ common = -std=c11 -Wall -Wextra -Werror -Wno-unused-parameter -g -Iinclude
 
 # Kernel: freestanding PIE, no red zone, no SSE (the kernel does not save
 # vector state), frame pointers kept for backtraces, a stack canary in every
-# frame with an array or an address-taken local (one global guard,
-# kernel/stack_protector.c); a frame larger than a page probes each page on
-# the way down, so it hits a stack's guard page instead of jumping it
+# frame with an array or an address-taken local, read from this CPU's
+# per-CPU area at %gs:40 (kernel/stack_protector.c; include/kernel/percpu.h
+# checks STACK_PROTECTOR_GUARD_OFFSET against the field's offset); a frame
+# larger than a page probes each page on the way down, so it hits a stack's guard page instead of jumping it
 # (stack-clash protection: clang 14's driver passes -fstack-clash-protection
 # on only for Linux targets, hence -Xclang).
-kflags = -target x86_64-unknown-none-elf -ffreestanding -fno-builtin -fpie $
+# The triple is Linux's, as the Linux kernel's own, because clang 14's x86
+# backend honours -mstack-protector-guard=tls only for glibc-like targets
+# (on x86_64-unknown-none-elf it silently keeps the global
+# __stack_chk_guard); -ffreestanding -nostdlibinc keep the host's headers
+# and libraries out, and the code is otherwise the same.
+kflags = -target x86_64-unknown-linux-gnu -ffreestanding -nostdlibinc -fno-builtin -fpie $
   -fvisibility=hidden -mno-red-zone -mgeneral-regs-only $
-  -fstack-protector-strong -mstack-protector-guard=global $
+  -fstack-protector-strong -mstack-protector-guard=tls $
+  -mstack-protector-guard-reg=gs -mstack-protector-guard-offset=40 $
+  -DSTACK_PROTECTOR_GUARD_OFFSET=40 $
   -Xclang -fstack-clash-protection $
   -fno-omit-frame-pointer -mno-omit-leaf-frame-pointer $
   -fno-asynchronous-unwind-tables -O2 $common

@@ -1,19 +1,17 @@
 /*
- * The stack protector: the canary every protected frame checks, set from
- * the loader's seed at boot, and the report when a check fails. Nothing in
- * this file is itself protected (no_stack_protector): stack_protector_init
- * changes the canary under its own frame, and __stack_chk_fail must not
- * call itself.
+ * The stack protector: the canary every protected frame checks, kept in
+ * this CPU's per-CPU area (%gs:PERCPU_CANARY_OFFSET) so the scheduler can
+ * give each thread its own; set from the loader's seed at boot, drawn from
+ * the kernel RNG for new threads; and the report when a check fails.
+ * Nothing in this file is itself protected (no_stack_protector): init and
+ * switch change the canary under their own frames, and __stack_chk_fail
+ * must not call itself.
  */
+#include <arch/percpu.h>
 #include <kernel/panic.h>
+#include <kernel/random.h>
 #include <kernel/stack_protector.h>
 #include <kernel/symbols.h>
-
-/*
- * Non-zero from the start, so code that runs before stack_protector_init
- * (the first steps of kmain) is protected by something; still never secret.
- */
-uint64_t __stack_chk_guard = 0x2f8a1d6b3c95e700ull;
 
 /* Used if a seed's upper seven bytes are all zero (the chance is 2^-56). */
 #define CANARY_FALLBACK 0x5ca1ab1e0ddba100ull
@@ -28,7 +26,28 @@ uint64_t stack_protector_canary(uint64_t seed)
 __attribute__((no_stack_protector)) void stack_protector_init(const struct boot_info *bi)
 {
 	/* random_seed[0] is the heap's, [1] the kernel RNG's. */
-	__stack_chk_guard = stack_protector_canary(bi->random_seed[2]);
+	stack_protector_switch(stack_protector_canary(bi->random_seed[2]));
+}
+
+__attribute__((no_stack_protector)) uint64_t stack_protector_new_canary(void)
+{
+	uint64_t canary;
+
+	do /* all-zero upper bytes: 2^-56 per draw */
+		canary = random_u64() & ~0xffull;
+	while (canary == 0);
+	return canary;
+}
+
+__attribute__((no_stack_protector)) void stack_protector_switch(uint64_t canary)
+{
+	/* A volatile store: the compiler must not drop or move it. */
+	*(volatile uint64_t *)&arch_percpu()->stack_canary = canary;
+}
+
+__attribute__((no_stack_protector)) uint64_t stack_protector_current(void)
+{
+	return *(volatile uint64_t *)&arch_percpu()->stack_canary;
 }
 
 /* Copy "name" out of symbols_lookup's "name+0xoff" into name. */

@@ -1,23 +1,43 @@
 /*
- * Tests of the stack protector (suite stackprot): the live canary's shape
- * and origin, a protected frame that holds it and returns normally, and
- * what a check costs (emulated TSC cycles under QEMU TCG: a ratio only).
+ * Tests of the stack protector (suite stackprot): the per-CPU area that
+ * holds the canary, the live canary's shape and origin, a protected frame
+ * that holds it and returns normally, under the boot canary and under a
+ * switched one, fresh canaries for threads, and what a check costs
+ * (emulated TSC cycles under QEMU TCG: a ratio only).
  */
 #include <arch/arch.h>
+#include <arch/percpu.h>
 #include <kernel/boot.h>
 #include <kernel/console.h>
 #include <kernel/ktest.h>
 #include <kernel/stack_protector.h>
 
+/* The canary protected frames check now: %gs:PERCPU_CANARY_OFFSET. */
+static uint64_t live_canary(void)
+{
+	return *(volatile uint64_t *)&arch_percpu()->stack_canary;
+}
+
+KTEST(stackprot, percpu_area_is_the_boot_cpus)
+{
+	struct percpu *cpu = arch_percpu();
+
+	KEXPECT_EQ(t, (uintptr_t)cpu, (uintptr_t)&percpu_boot);
+	KEXPECT_EQ(t, (uintptr_t)cpu->self, (uintptr_t)cpu);
+	KEXPECT_EQ(t, cpu->cpu, 0);
+	KEXPECT_EQ(t, live_canary(), stack_protector_current());
+}
+
 KTEST(stackprot, canary_low_byte_zero_rest_nonzero)
 {
-	KEXPECT_EQ(t, __stack_chk_guard & 0xff, 0);
-	KEXPECT(t, (__stack_chk_guard >> 8) != 0);
+	KEXPECT_EQ(t, live_canary() & 0xff, 0);
+	KEXPECT(t, (live_canary() >> 8) != 0);
 }
 
 KTEST(stackprot, canary_is_drawn_from_loader_seed)
 {
-	KEXPECT_EQ(t, __stack_chk_guard, stack_protector_canary(boot_info->random_seed[2]));
+	KEXPECT_EQ(t, live_canary(), stack_protector_canary(boot_info->random_seed[2]));
+	KEXPECT(t, live_canary() != STACK_PROTECTOR_BOOT_CANARY);
 }
 
 KTEST(stackprot, canary_of_degenerate_seeds)
@@ -37,7 +57,7 @@ static bool frame_holds_canary(const void *from, const void *to)
 	const volatile uint64_t *w = (const volatile uint64_t *)ALIGN_UP((uintptr_t)from, 8);
 
 	for (; (const void *)w < to; w++)
-		if (*w == __stack_chk_guard)
+		if (*w == live_canary())
 			return true;
 	return false;
 }
@@ -70,6 +90,69 @@ KTEST(stackprot, protected_big_frame_returns_normally)
 		expect += (uint8_t)(7 + i);
 	KEXPECT_EQ(t, big_frame(7, &found), expect);
 	KEXPECT(t, found);
+}
+
+struct switched_run {
+	uint64_t sum;	      /* big_frame's result */
+	bool found;	      /* its frame held the switched canary */
+	uint64_t live_inside; /* the live canary while switched */
+	uint64_t live_after;  /* the live canary after switching back */
+};
+
+/*
+ * The canary run_switched switches to. It is only ever read from memory
+ * and passed straight to stack_protector_switch(), so no callee-saved
+ * register holds it when big_frame pushes them into the frame it scans:
+ * only the canary slot can hold it.
+ */
+static volatile uint64_t switch_to;
+
+/*
+ * Run big_frame under switch_to, then switch back. Unprotected: this frame
+ * is open across both switches. big_frame's frame is set up and checked
+ * under switch_to, so it returns normally, and it holds switch_to only if
+ * the compiler reads the per-CPU slot: with a global guard it would hold
+ * the global value and found would be false.
+ */
+static __attribute__((noinline, no_stack_protector)) void run_switched(struct switched_run *r)
+{
+	uint64_t saved = stack_protector_current();
+
+	stack_protector_switch(switch_to);
+	r->live_inside = live_canary();
+	r->sum = big_frame(7, &r->found);
+	stack_protector_switch(saved);
+	r->live_after = live_canary();
+}
+
+KTEST(stackprot, protected_frame_checks_switched_canary)
+{
+	uint64_t boot = live_canary(), expect = 0;
+	struct switched_run r = {0};
+
+	for (size_t i = 0; i < BIG_FRAME; i++)
+		expect += (uint8_t)(7 + i);
+	switch_to = stack_protector_new_canary();
+	KEXPECT(t, switch_to != boot);
+	run_switched(&r);
+	KEXPECT_EQ(t, r.live_inside, switch_to);
+	KEXPECT_EQ(t, r.sum, expect);
+	KEXPECT(t, r.found);
+	KEXPECT_EQ(t, r.live_after, boot);
+}
+
+KTEST(stackprot, new_canaries_differ_low_byte_zero)
+{
+	uint64_t c[16];
+
+	for (size_t i = 0; i < ARRAY_SIZE(c); i++) {
+		c[i] = stack_protector_new_canary();
+		KEXPECT_EQ(t, c[i] & 0xff, 0);
+		KEXPECT(t, c[i] != 0);
+		KEXPECT(t, c[i] != live_canary());
+		for (size_t j = 0; j < i; j++)
+			KEXPECT(t, c[i] != c[j]);
+	}
 }
 
 /* The same small body, protected and not: the difference is the check. */

@@ -6,6 +6,7 @@
  * vmm does not work yet) and move to guarded kernel stacks once it does.
  */
 #include <arch/arch.h>
+#include <arch/percpu.h>
 #include <arch/x86_64/trap.h>
 #include <kernel/panic.h>
 #include <lib/string.h>
@@ -53,8 +54,11 @@ static void set_tss_descriptor(void)
 	gdt[4] = base >> 32;
 }
 
-/* Load the GDTR, reload every segment register (CS by a far return) and TR. */
-static void load_gdt(void)
+/*
+ * Load the GDTR, reload every segment register (CS by a far return) and TR.
+ * Unprotected: it returns with the GS base zeroed, where no canary is.
+ */
+static __attribute__((no_stack_protector)) void load_gdt(void)
 {
 	struct gdt_pointer p = {sizeof(gdt) - 1, (uint64_t)gdt};
 
@@ -85,7 +89,13 @@ void gdt_init(void)
 	gdt[1] = GDT_CODE64;
 	gdt[2] = GDT_DATA;
 	set_tss_descriptor();
+	/*
+	 * Loading GS zeroes its base, which holds this CPU's per-CPU area (and
+	 * with it the stack canary every protected frame checks): put it back.
+	 */
+	struct percpu *cpu = arch_percpu();
 	load_gdt();
+	arch_percpu_install(cpu);
 }
 
 void arch_ist_stacks_init(void)

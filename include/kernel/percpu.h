@@ -1,0 +1,40 @@
+/*
+ * The per-CPU area: what each CPU keeps for itself, reached through the
+ * machine's per-CPU register (GS on x86-64, include/arch/percpu.h). There
+ * is one area today, the boot CPU's, static in arch/; SMP gives each CPU
+ * its own. The stack protector's canary lives here so that the scheduler
+ * can give each thread its own (kernel/stack_protector.c).
+ */
+#pragma once
+
+#include <lib/types.h>
+
+/*
+ * Where the canary sits. The compiler reads it as %gs:PERCPU_CANARY_OFFSET
+ * in every protected function (configure.py passes the same number to
+ * -mstack-protector-guard-offset), so it can never move: 40, as in Linux.
+ */
+#define PERCPU_CANARY_OFFSET 40
+/* Where the area's own address sits: arch_percpu() reads it with one load. */
+#define PERCPU_SELF_OFFSET 0
+
+struct percpu {
+	struct percpu *self;  /* 0: this area's address, for arch_percpu() */
+	void *current_thread; /* 8: the running thread (the scheduler's; NULL now) */
+	uint32_t cpu;	      /* 16: this CPU's number, 0 for the boot CPU */
+	uint32_t reserved0;
+	uint64_t reserved[2];  /* 24-39: free, so that the canary stays at 40 */
+	uint64_t stack_canary; /* 40: the canary every protected frame checks */
+} __attribute__((aligned(64)));
+
+_Static_assert(offsetof(struct percpu, self) == PERCPU_SELF_OFFSET,
+	       "arch_percpu() reads the self pointer at this offset");
+_Static_assert(offsetof(struct percpu, stack_canary) == PERCPU_CANARY_OFFSET,
+	       "the canary's offset is baked into every protected function");
+
+/* configure.py defines this next to -mstack-protector-guard-offset. */
+#ifndef STACK_PROTECTOR_GUARD_OFFSET
+#error "kernel code is built with configure.py's kflags (-mstack-protector-guard-offset)"
+#endif
+_Static_assert(STACK_PROTECTOR_GUARD_OFFSET == PERCPU_CANARY_OFFSET,
+	       "-mstack-protector-guard-offset must be the canary's offset");
