@@ -26,6 +26,8 @@
 #include <kernel/console.h>
 #include <kernel/crash.h>
 #include <kernel/panic.h>
+#include <kernel/thread.h>
+#include <kernel/timer.h>
 #include <lib/cmdline.h>
 #include <lib/string.h>
 #include <mm/kmalloc.h>
@@ -171,6 +173,33 @@ static __attribute__((noinline)) void crash_canary(void)
 	__asm__ volatile("" : : "r"(buf) : "memory"); /* buf is used: the writes stay */
 }
 
+static struct thread *crash_irq_victim;
+
+/* The timer hook: on the victim's stack, recurse in interrupt context until the guard. */
+static __attribute__((noinline)) void crash_irq_hook(uint64_t tick)
+{
+	if (thread_current() == crash_irq_victim)
+		crash_recurse(tick);
+}
+
+/* The victim: spins with interrupts on until a tick interrupts it. */
+static long crash_irq_spin(void *unused)
+{
+	(void)unused;
+	for (;;)
+		__asm__ volatile("" ::: "memory");
+	return 0;
+}
+
+static __attribute__((noinline)) void crash_irq_overflow(void)
+{
+	crash_irq_victim = thread_create(crash_irq_spin, NULL, "crash victim");
+	if (!crash_irq_victim)
+		panic("crash=irq-overflow: no memory for the victim thread");
+	timer_set_hook(crash_irq_hook);
+	thread_join(crash_irq_victim, NULL); /* never returns: the victim's overflow panics */
+}
+
 static __attribute__((noinline)) void crash_undefined(void)
 {
 	__asm__ volatile("ud2");
@@ -191,6 +220,7 @@ static const struct {
     {"gp", crash_noncanonical},
     {"ud", crash_undefined},
     {"canary", crash_canary},
+    {"irq-overflow", crash_irq_overflow},
     {"double-free", crash_double_free},
     {"bad-free", crash_bad_free},
     {"overrun", crash_overrun},
@@ -200,7 +230,7 @@ static const struct {
 
 void crash_if_requested(const char *cmdline)
 {
-	char what[16];
+	char what[24];
 
 	if (cmdline_get(cmdline, "crash", what, sizeof(what)) <= 0)
 		return;

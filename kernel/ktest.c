@@ -1,12 +1,14 @@
 /*
  * The in-kernel test runner: finds the tests in the ktest_cases section,
- * runs those the command line selects, and prints KTAP.
+ * runs those the command line selects, each on a thread of its own, and
+ * prints KTAP.
  */
 #include <arch/arch.h>
 #include <kernel/boot.h>
 #include <kernel/console.h>
 #include <kernel/ktest.h>
 #include <kernel/panic.h>
+#include <kernel/thread.h>
 #include <lib/cmdline.h>
 #include <lib/fmt.h>
 #include <lib/string.h>
@@ -147,6 +149,34 @@ static size_t count_selected(const char *list)
 	return n;
 }
 
+/* What a case's thread runs: the case, with its own struct ktest. */
+struct ktest_job {
+	const struct ktest_case *c;
+	struct ktest *t;
+};
+
+static long ktest_case_thread(void *arg)
+{
+	struct ktest_job *job = arg;
+
+	job->c->fn(job->t);
+	return 0;
+}
+
+/*
+ * Run c on a thread of its own, named after it, on a fresh guarded stack,
+ * and wait for it: one case's stack use or damage never reaches the next.
+ */
+static void ktest_run_case(const struct ktest_case *c, struct ktest *t)
+{
+	struct ktest_job job = {c, t};
+	struct thread *th = thread_create(ktest_case_thread, &job, c->name);
+
+	if (!th)
+		panic("ktest: no memory for a thread to run %s", c->name);
+	thread_join(th, NULL);
+}
+
 void ktest_run(const char *cmdline)
 {
 	char list[128];
@@ -164,7 +194,7 @@ void ktest_run(const char *cmdline)
 		struct ktest t = {0};
 		if (!suite_selected(list, c->suite))
 			continue;
-		c->fn(&t);
+		ktest_run_case(c, &t);
 		i++;
 		if (t.skipped) {
 			skipped++;

@@ -10,8 +10,10 @@
 #include <kernel/ktest.h>
 #include <kernel/panic.h>
 #include <kernel/random.h>
+#include <kernel/sched.h>
 #include <kernel/stack_protector.h>
 #include <kernel/symbols.h>
+#include <kernel/thread.h>
 #include <kernel/timer.h>
 #include <kernel/wx_audit.h>
 #include <mm/addr.h>
@@ -30,11 +32,12 @@ static __noreturn void kmain_guarded(void *unused)
 {
 	wx_audit_boot(); /* no W+X, lower-half or user mapping, or panic */
 	boot_summary();
+	sched_init(&kmain_stack); /* kmain is a thread; preemption and interrupts on */
 	crash_if_requested(boot_info->cmdline); /* boot scenarios test the panic path */
 	if (ktest_requested(boot_info->cmdline))
 		ktest_run(boot_info->cmdline); /* does not return */
 	kinfo("ready");
-	arch_halt();
+	thread_exit(0); /* nobody joins kmain: the idle thread runs from now on */
 }
 
 __noreturn void kmain(const struct boot_info *bi)

@@ -23,10 +23,19 @@ uint64_t stack_protector_canary(uint64_t seed)
 	return canary ? canary : CANARY_FALLBACK;
 }
 
+/* The boot thread's canary, kept for tests (threads have their own). */
+static uint64_t boot_canary;
+
 __attribute__((no_stack_protector)) void stack_protector_init(const struct boot_info *bi)
 {
 	/* random_seed[0] is the heap's, [1] the kernel RNG's. */
-	stack_protector_switch(stack_protector_canary(bi->random_seed[2]));
+	boot_canary = stack_protector_canary(bi->random_seed[2]);
+	stack_protector_switch(boot_canary);
+}
+
+uint64_t stack_protector_boot_canary(void)
+{
+	return boot_canary;
 }
 
 __attribute__((no_stack_protector)) uint64_t stack_protector_new_canary(void)

@@ -11,6 +11,7 @@
 #include <kernel/console.h>
 #include <kernel/ktest.h>
 #include <kernel/stack_protector.h>
+#include <kernel/thread.h>
 
 /* The canary protected frames check now: %gs:PERCPU_CANARY_OFFSET. */
 static uint64_t live_canary(void)
@@ -36,8 +37,32 @@ KTEST(stackprot, canary_low_byte_zero_rest_nonzero)
 
 KTEST(stackprot, canary_is_drawn_from_loader_seed)
 {
-	KEXPECT_EQ(t, live_canary(), stack_protector_canary(boot_info->random_seed[2]));
-	KEXPECT(t, live_canary() != STACK_PROTECTOR_BOOT_CANARY);
+	uint64_t boot = stack_protector_boot_canary();
+
+	KEXPECT_EQ(t, boot, stack_protector_canary(boot_info->random_seed[2]));
+	KEXPECT(t, boot != STACK_PROTECTOR_BOOT_CANARY);
+}
+
+/* The case's own thread's canary, seen from a thread of its own. */
+static long report_live_canary(void *out)
+{
+	*(volatile uint64_t *)out = live_canary();
+	return (long)(thread_current()->canary == live_canary());
+}
+
+KTEST(stackprot, each_thread_runs_under_its_own_canary)
+{
+	uint64_t mine = live_canary(), theirs = 0;
+	struct thread *other = thread_create(report_live_canary, &theirs, "canary-peer");
+	long same = 0;
+
+	KEXPECT_EQ(t, mine, thread_current()->canary);
+	KEXPECT(t, mine != stack_protector_boot_canary()); /* ktest cases run on threads */
+	KEXPECT(t, other != NULL);
+	thread_join(other, &same);
+	KEXPECT_EQ(t, same, 1);
+	KEXPECT(t, theirs != 0 && theirs != mine);
+	KEXPECT_EQ(t, live_canary(), mine); /* switched back to ours */
 }
 
 KTEST(stackprot, canary_of_degenerate_seeds)

@@ -10,6 +10,7 @@
 #include <kernel/console.h>
 #include <kernel/fault.h>
 #include <kernel/ktest.h>
+#include <kernel/thread.h>
 #include <lib/string.h>
 #include <mm/kstack.h>
 #include <mm/layout.h>
@@ -82,14 +83,19 @@ KTEST(kstack, kstack_alloc_guards_fault_and_are_named)
 	kstack_free(&ks);
 }
 
-/* The boot stack was left: this test runs on kmain's guarded stack. */
+/*
+ * The boot stack was left for kmain's guarded stack, and each ktest case
+ * runs on a thread of its own: this one's stack is guarded and named
+ * after it.
+ */
 KTEST(kstack, kstack_kmain_runs_on_a_guarded_stack)
 {
 	volatile uint64_t local = 0;
 	struct kstack ks;
 
 	KEXPECT_EQ(t, kstack_find((vaddr_t)&local, &ks), KSTACK_INSIDE);
-	KEXPECT(t, strcmp(ks.owner, "kmain") == 0);
+	KEXPECT(t, strcmp(ks.owner, thread_current()->name) == 0);
+	KEXPECT_EQ(t, ks.bottom, thread_current()->stack.bottom);
 	KEXPECT(t, in_window(&ks));
 }
 

@@ -4,6 +4,7 @@
 #include <kernel/ktest.h>
 #include <lib/errno.h>
 #include <mm/addr.h>
+#include <mm/kmalloc.h>
 #include <mm/kstack.h>
 #include <mm/pmm_boot.h>
 #include <mm/vmm.h>
@@ -208,12 +209,18 @@ KTEST(pmm, pmm_free_count_matches_map)
 	struct pmm_stats s;
 	struct vmm_stats v;
 	struct kstack_stats k;
+	struct heap_stats h;
 	pmm_stats(&pmm_kernel, &s);
 	vmm_stats(&v);
 	kstack_stats(&k);
+	kmalloc_stats(&h);
 	KEXPECT_EQ(t, s.managed_frames, expect);
-	/* The kernel's page tables and its stacks (kmain's, the IST ones) hold the rest. */
+	/*
+	 * The kernel's page tables, its stacks (kmain's, the IST ones, the
+	 * threads') and the heap's mapped pages (thread structs) hold the rest.
+	 */
 	KEXPECT_EQ(t, s.free_frames,
-		   expect - v.tables - (k.live + k.cached) * (KSTACK_SIZE / PAGE_SIZE));
+		   expect - v.tables - (k.live + k.cached) * (KSTACK_SIZE / PAGE_SIZE) -
+		       (h.chunk_bytes + h.large_bytes) / PAGE_SIZE);
 	KEXPECT(t, s.metadata_bytes <= meta_len);
 }

@@ -398,10 +398,11 @@ def ktest_job(saved):
 
 
 # A kernel stack overflow that a double fault caught: the owner, the stack's
-# range, RSP, the address and which guard, in the function that overflowed.
+# range, RSP, the address and which guard, in the function that overflowed;
+# regs: a regex for the register dump between the report and the backtrace.
 OVERFLOW_RE = (r"(?s)^aerie: panic: double fault: kernel stack overflow into the guard page "
-               r"below the stack of kmain \[0x[0-9a-f]+, 0x[0-9a-f]+\), rsp 0x[0-9a-f]+ at "
-               r"0x[0-9a-f]+, rip {fn}\+0x[0-9a-f]+$.*backtrace:.*{fn}")
+               r"below the stack of {owner} \[0x[0-9a-f]+, 0x[0-9a-f]+\), rsp 0x[0-9a-f]+ at "
+               r"0x[0-9a-f]+, rip {fn}\+0x[0-9a-f]+$.*{regs}backtrace:.*{fn}")
 
 # name, loader options (kernel= picks a test kernel), regex that must appear,
 # regexes that must not, expected QEMU status (None: stopped once the
@@ -422,12 +423,18 @@ KERNEL_SCENARIOS = [
      r"0x[0-9a-f]+, rip crash_write_text\+0x[0-9a-f]+ \(error 0x3: protection violation, "
      r"write, supervisor\)$", [r"nested panic"], qemu.EXIT_PANIC),
     ("unbounded recursion on kmain's guarded stack is a named kernel stack overflow",
-     "crash=overflow", OVERFLOW_RE.format(fn="crash_recurse"), [r"nested panic"],
+     "crash=overflow", OVERFLOW_RE.format(owner="kmain", fn="crash_recurse", regs=""), [r"nested panic"],
      qemu.EXIT_PANIC),
     ("16 KiB frames probe down into the guard (stack-clash protection), never jump it",
-     "crash=bigframe", OVERFLOW_RE.format(fn="crash_big_frame") + r".*kmain_guarded",
+     "crash=bigframe", OVERFLOW_RE.format(owner="kmain", fn="crash_big_frame", regs="") + r".*kmain_guarded",
      [r"nested panic"],
      qemu.EXIT_PANIC),
+    ("unbounded recursion in the timer interrupt is a kernel stack overflow naming the "
+     "interrupted thread", "crash=irq-overflow",
+     # IF (rflags bit 9) clear: it overflowed in the interrupt handler.
+     OVERFLOW_RE.format(owner="crash victim", fn="crash_recurse",
+                        regs=r"rflags [0-9a-f]{5}[014589cd][0-9a-f]{2} .*"),
+     [r"nested panic"], qemu.EXIT_PANIC),
     ("#GP on a non-canonical pointer names the address", "crash=gp",
      r"(?s)^aerie: panic: general protection fault: probably a non-canonical address "
      r"0x8000000000000000 \([^)\n]*\), rip crash_noncanonical\+0x[0-9a-f]+ \(error 0x0: no "

@@ -1,6 +1,7 @@
 /*
  * Trap dispatch: interrupts (vectors 0x20 and up) go to the APIC's
- * dispatcher (arch/x86_64/apic.c); int3 is counted and returns; a double fault is
+ * dispatcher (arch/x86_64/apic.c), which acknowledges them, and then may
+ * switch threads (sched_preempt_from_irq); int3 is counted and returns; a double fault is
  * reported by fault_double(); every other exception goes to fault_handle()
  * (arch/x86_64/fault.c), which resolves it (a demand-zero page through the
  * fault policy, a probe's fixup) or panics with a classified report.
@@ -10,6 +11,7 @@
 #include <arch/x86_64/trap.h>
 #include <kernel/console.h>
 #include <kernel/fault.h>
+#include <kernel/sched.h>
 
 static uint64_t breakpoints;
 
@@ -21,7 +23,9 @@ uint64_t arch_breakpoint_count(void)
 void trap_dispatch(struct trap_frame *f)
 {
 	if (f->vector >= VEC_PIC_BASE) {
-		apic_interrupt(f->vector);
+		apic_interrupt(f->vector); /* the EOI is sent: the APIC may deliver again */
+		/* Still on the interrupted thread's stack, interrupts off: it resumes here. */
+		sched_preempt_from_irq();
 		return;
 	}
 	switch (f->vector) {

@@ -21,6 +21,10 @@ static inline bool arch_irqs_enabled(void)
 {
 	return false;
 }
+static inline void arch_irq_enable_and_wait(void)
+{
+	__builtin_ia32_pause();
+}
 static inline void arch_cpu_relax(void)
 {
 	__builtin_ia32_pause();

@@ -56,5 +56,8 @@ void stack_protector_switch(uint64_t canary);
 /* The live canary on this CPU (the value protected frames store now). */
 uint64_t stack_protector_current(void);
 
+/* The canary stack_protector_init() drew: the boot thread's ("kmain"). */
+uint64_t stack_protector_boot_canary(void);
+
 /* Called by protected code when a canary is wrong: panics naming the frame. */
 __noreturn void __stack_chk_fail(void);

@@ -38,6 +38,16 @@ static inline void arch_irq_disable(void)
 	__asm__ volatile("cli" : : : "memory");
 }
 
+/*
+ * Turn interrupts on and halt until one arrives (the idle loop). sti holds
+ * interrupts off for one more instruction, so none can slip in between
+ * and leave the CPU halted with work to do.
+ */
+static inline void arch_irq_enable_and_wait(void)
+{
+	__asm__ volatile("sti; hlt" : : : "memory");
+}
+
 static inline void arch_cpu_relax(void)
 {
 	__asm__ volatile("pause");

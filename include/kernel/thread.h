@@ -1,0 +1,81 @@
+/*
+ * Kernel threads (kernel/thread.c). Each runs on its own guarded kernel
+ * stack (kstack_alloc, owner = the thread's name, so an overflow report
+ * names the thread), is scheduled round robin and preempted by the timer
+ * (kernel/sched.c), and starts with interrupts on. The boot flow becomes
+ * the first thread, "kmain"; an idle thread halts with interrupts on when
+ * nothing else can run.
+ */
+#pragma once
+
+#include <kernel/wait.h>
+#include <lib/types.h>
+#include <mm/kstack.h>
+
+#define THREAD_NAME_LEN 40 /* with the NUL; longer names are cut */
+
+enum thread_state {
+	THREAD_RUNNING, /* on the CPU */
+	THREAD_READY,	/* in the run queue */
+	THREAD_BLOCKED, /* on a wait queue */
+	THREAD_DEAD,	/* exited, waiting for thread_join */
+};
+
+struct arch_context;
+
+struct thread {
+	uint64_t id;
+	char name[THREAD_NAME_LEN];
+	enum thread_state state;
+	struct kstack stack;
+	struct arch_context *context; /* saved while not running */
+	/*
+	 * This thread's stack-protector canary (low byte zero), drawn at
+	 * creation; kmain's is the boot canary its open frames hold.
+	 */
+	uint64_t canary;
+	struct thread *next; /* link in the run queue or one wait queue */
+	long (*fn)(void *arg);
+	void *arg;
+	long exit_value;
+	struct wait_queue joiners; /* thread_join sleeps here until DEAD */
+	uint64_t wake_tick;	   /* thread_sleep_ms: the tick to wake at */
+};
+
+/*
+ * A new thread that runs fn(arg) with interrupts on; fn's return value is
+ * its exit value. It is ready at once (it may run before this returns).
+ * Returns NULL if there is no memory for its struct or stack.
+ */
+struct thread *thread_create(long (*fn)(void *arg), void *arg, const char *name);
+
+/* End the calling thread with value for thread_join. => not kmain's idle. */
+__noreturn void thread_exit(long value);
+
+/*
+ * Wait until t has exited, store its exit value in *value (value may be
+ * NULL), and free its stack and struct: t is gone afterwards.
+ * => t is not the caller, and only one thread joins it.
+ */
+void thread_join(struct thread *t, long *value);
+
+/* Give the CPU to the next ready thread, if any; back in the run queue. */
+void thread_yield(void);
+
+/*
+ * Sleep for at least ms milliseconds. Tick-based: TIMER_HZ = 100 gives a
+ * 10 ms granularity; ms is rounded up to whole ticks and one more tick is
+ * added for the part of the current one already gone, so the sleep lasts
+ * between ms and ms + 10 ms (more if the host stalls QEMU).
+ */
+void thread_sleep_ms(uint64_t ms);
+
+/* The running thread. => after sched_init(). */
+struct thread *thread_current(void);
+
+/*
+ * Make the boot flow, running on stack, the first thread "kmain" (its
+ * canary is the boot one) and build the idle thread. => sched_init only.
+ * Returns kmain's thread and sets *idle.
+ */
+struct thread *thread_boot_init(const struct kstack *stack, struct thread **idle);
