@@ -1,14 +1,24 @@
 /*
  * The kernel console: formats with lib/fmt and writes to COM1. The
  * framebuffer console will be a second sink here.
+ *
+ * Threads and interrupt handlers print at any time: each kprintf and each
+ * klog line is written whole under one IRQ-safe lock, so lines from
+ * different threads never interleave (tests parse them). panic() breaks
+ * the lock first, so a panic raised while it is held still prints.
  */
 #include <arch/arch.h>
 #include <kernel/console.h>
 #include <lib/cmdline.h>
 #include <lib/fmt.h>
+#include <lib/spinlock.h>
 #include <lib/string.h>
 
+#define LINE_MAX 320 /* longer output is cut, keeping its line break */
+
 static enum log_level level = LOG_INFO;
+static struct spinlock console_lock = SPINLOCK_INIT;
+static volatile bool lock_broken;
 
 static const char *const level_names[] = {"error", "warn", "info", "debug"};
 
@@ -37,17 +47,46 @@ bool console_level_enabled(enum log_level l)
 	return l <= level;
 }
 
+void console_break_lock(void)
+{
+	lock_broken = true;
+}
+
+/* Write n bytes at once: no other kprintf lands inside them. */
+static void console_write(const char *s, size_t n)
+{
+	unsigned long irq;
+
+	if (n == 0)
+		return;
+	if (lock_broken) {
+		arch_serial_write(s, n);
+		return;
+	}
+	irq = spin_lock_irqsave(&console_lock);
+	arch_serial_write(s, n);
+	spin_unlock_irqrestore(&console_lock, irq);
+}
+
+/* Format into buf after its first used bytes; returns the new length, cut to fit. */
+static size_t format_into(char *buf, size_t used, const char *fmt, va_list ap)
+{
+	int n = fmt_vsnprintf(buf + used, LINE_MAX - used, fmt, ap);
+
+	if (n < 0)
+		return used;
+	if (used + (size_t)n >= LINE_MAX) {
+		buf[LINE_MAX - 2] = '\n'; /* keep the line break of a cut line */
+		return LINE_MAX - 1;
+	}
+	return used + (size_t)n;
+}
+
 void kvprintf(const char *fmt, va_list ap)
 {
-	char buf[256];
-	int n = fmt_vsnprintf(buf, sizeof(buf), fmt, ap);
+	char buf[LINE_MAX];
 
-	if (n >= (int)sizeof(buf)) {
-		n = sizeof(buf) - 1;
-		buf[n - 1] = '\n'; /* keep the line break of a cut line */
-	}
-	if (n > 0)
-		arch_serial_write(buf, (size_t)n);
+	console_write(buf, format_into(buf, 0, fmt, ap));
 }
 
 void kprintf(const char *fmt, ...)
@@ -61,13 +100,19 @@ void kprintf(const char *fmt, ...)
 void klog(enum log_level l, const char *fmt, ...)
 {
 	static const char *const prefix[] = {"error: ", "warning: ", "", ""};
+	char buf[LINE_MAX];
+	size_t used;
 	va_list ap;
 
 	if (!console_level_enabled(l))
 		return;
-	kprintf("aerie: %s", prefix[l]);
+	used = (size_t)fmt_snprintf(buf, LINE_MAX, "aerie: %s", prefix[l]);
 	va_start(ap, fmt);
-	kvprintf(fmt, ap);
+	used = format_into(buf, used, fmt, ap);
 	va_end(ap);
-	kprintf("\n");
+	if (used < LINE_MAX - 1)
+		buf[used++] = '\n';
+	else
+		buf[LINE_MAX - 2] = '\n';
+	console_write(buf, used);
 }

@@ -10,6 +10,7 @@ static int depth;
 
 static __noreturn void vpanic(const struct trap_frame *frame, const char *fmt, va_list ap)
 {
+	console_break_lock(); /* this CPU may hold it: the fault was inside kprintf */
 	if (++depth > 1) {
 		kprintf("aerie: panic: nested panic, stopping\n");
 		arch_exit_emulator(EXIT_PANIC);

@@ -483,6 +483,11 @@ KERNEL_SCENARIOS = [
      r"(?s)^aerie: panic: page fault: [^\n]*guard page of heap block 0x[0-9a-f]+ \(5000 bytes\) "
      r"at 0x[0-9a-f]+, rip crash_heap_guard\+0x[0-9a-f]+ \(error 0x2: not present, write, "
      r"supervisor\)$.*backtrace:.*crash_heap_guard", [r"nested panic"], qemu.EXIT_PANIC),
+    ("console: lines printed by two preempted threads come out whole", "ktest=console",
+     r"(?s)(?=.*^# console: thread a line 99 x{60}$)(?=.*^# console: thread b line 99 x{60}$)"
+     r".*^1 passed, 0 failed$",
+     [r"^# console: (?!thread [ab] line \d+ x{60}$|\d+ preemptions while printing$).*",
+      r"^.+# console: .*$"], qemu.EXIT_TESTS_PASSED),
     ("ktest=nosuch names the unknown suite, lists the real ones and fails", "ktest=nosuch",
      r"^aerie: error: ktest: unknown suite \"nosuch\"; suites: (\w+, )*pmm(, \w+)*$",
      [r"^KTAP version", r"^\d+ passed", r"panic"],

@@ -19,6 +19,12 @@ bool console_level_enabled(enum log_level level);
 void kprintf(const char *fmt, ...) __printf(1, 2);
 void kvprintf(const char *fmt, va_list ap);
 
+/*
+ * Stop taking the console lock from now on: panic() calls it first, so a
+ * panic raised while the lock is held (a fault inside kprintf) still prints.
+ */
+void console_break_lock(void);
+
 /* One "aerie: " line at level (a newline is added). */
 void klog(enum log_level level, const char *fmt, ...) __printf(2, 3);
 
