@@ -22,14 +22,6 @@
 #define PINGPONG_SWITCHES 10000
 #define PATTERN_WORDS	  64 /* 512 bytes of each stack checked after every switch */
 
-static uint64_t free_frames(void)
-{
-	struct pmm_stats s;
-
-	pmm_stats(&pmm_kernel, &s);
-	return s.free_frames;
-}
-
 /* TSC cycles in ms milliseconds, from the timer's calibration. */
 static uint64_t tsc_ms(uint64_t ms)
 {
@@ -201,7 +193,7 @@ KTEST(thread, thread_join_returns_value_and_frees_everything)
 	kstack_cache_drain();
 	kmalloc_trim();
 	kstack_stats(&ks0);
-	frames = free_frames();
+	frames = pmm_kernel_free_frames();
 	a = thread_create(exit_with, (void *)1, "ktest exit 1");
 	b = thread_create(exit_with, (void *)2, "ktest exit 2");
 	KEXPECT(t, a && b);
@@ -214,7 +206,7 @@ KTEST(thread, thread_join_returns_value_and_frees_everything)
 	kstack_stats(&ks1);
 	KEXPECT_EQ(t, ks1.live, ks0.live);
 	KEXPECT_EQ(t, ks1.cached, 0);
-	KEXPECT_EQ(t, free_frames(), frames);
+	KEXPECT_EQ(t, pmm_kernel_free_frames(), frames);
 }
 
 /* What the allocating tick hook did, and the hook it chains to (the scheduler's). */
@@ -298,7 +290,7 @@ KTEST(thread, thread_irq_and_thread_allocations_keep_invariants)
 
 	kmalloc_trim();
 	kstack_cache_drain();
-	frames = free_frames();
+	frames = pmm_kernel_free_frames();
 	sched_stats(&before);
 	KEXPECT_EQ(t, alloc_race(), 0);
 	sched_stats(&after);
@@ -315,7 +307,7 @@ KTEST(thread, thread_irq_and_thread_allocations_keep_invariants)
 		ktest_fail(t, __FILE__, __LINE__, "kmalloc_check: %s", msg);
 		return;
 	}
-	KEXPECT_EQ(t, free_frames(), frames);
+	KEXPECT_EQ(t, pmm_kernel_free_frames(), frames);
 }
 
 #define TIME_ROUNDS 1001

@@ -209,21 +209,13 @@ static uint64_t alloc_loop(uint64_t ms)
 	return failures;
 }
 
-static uint64_t free_frames(void)
-{
-	struct pmm_stats s;
-
-	pmm_stats(&pmm_kernel, &s);
-	return s.free_frames;
-}
-
 KTEST(timer, timer_irq_allocations_keep_invariants)
 {
 	uint64_t frames, failures;
 	char msg[120];
 
 	kmalloc_trim();
-	frames = free_frames();
+	frames = pmm_kernel_free_frames();
 	hook_runs = hook_failures = 0;
 	alloc_prev_hook = timer_set_hook(alloc_hook);
 	KEXPECT_EQ(t, timer_set_rate(2000), 0);
@@ -241,5 +233,5 @@ KTEST(timer, timer_irq_allocations_keep_invariants)
 		ktest_fail(t, __FILE__, __LINE__, "kmalloc_check: %s", msg);
 		return;
 	}
-	KEXPECT_EQ(t, free_frames(), frames);
+	KEXPECT_EQ(t, pmm_kernel_free_frames(), frames);
 }

@@ -19,14 +19,6 @@
 
 #define GOLDEN 0x9e3779b97f4a7c15ull
 
-static uint64_t free_frames(void)
-{
-	struct pmm_stats s;
-
-	pmm_stats(&pmm_kernel, &s);
-	return s.free_frames;
-}
-
 static struct heap_stats stats(void)
 {
 	struct heap_stats s;
@@ -47,7 +39,7 @@ static struct baseline baseline_take(void)
 
 	kmalloc_trim();
 	b.heap = stats();
-	b.frames = free_frames();
+	b.frames = pmm_kernel_free_frames();
 	return b;
 }
 
@@ -61,7 +53,7 @@ static struct baseline baseline_take(void)
 		KEXPECT_EQ(t, s_.live_bytes, (b).heap.live_bytes);                                 \
 		KEXPECT_EQ(t, s_.chunk_bytes, (b).heap.chunk_bytes);                               \
 		KEXPECT_EQ(t, s_.large_bytes, (b).heap.large_bytes);                               \
-		KEXPECT_EQ(t, free_frames(), (b).frames);                                          \
+		KEXPECT_EQ(t, pmm_kernel_free_frames(), (b).frames);                               \
 		EXPECT_HEAP_OK(t);                                                                 \
 	} while (0)
 
@@ -385,7 +377,7 @@ static size_t hold_frames(void)
 	size_t n = 0;
 
 	while (n < HELD_MAX) {
-		uint64_t free = free_frames(), want;
+		uint64_t free = pmm_kernel_free_frames(), want;
 		paddr_t pa;
 
 		if (free <= EXHAUST_KEEP + 512)
@@ -426,7 +418,7 @@ KTEST(heap, kmalloc_exhaustion_returns_null_and_recovers)
 {
 	struct baseline b = baseline_take();
 	size_t runs = hold_frames(), n = 0, n_big;
-	uint64_t held_frames = b.frames - free_frames(), left;
+	uint64_t held_frames = b.frames - pmm_kernel_free_frames(), left;
 	struct heap_stats s;
 	void *small, *p;
 
@@ -434,7 +426,7 @@ KTEST(heap, kmalloc_exhaustion_returns_null_and_recovers)
 	n_big = n;
 	exhaust_with(64 * KiB, &n); /* down to what is left beside the page tables */
 	s = stats();
-	left = free_frames();
+	left = pmm_kernel_free_frames();
 	small = kmalloc(64); /* may work (room in a chunk) or not, but returns */
 	if (small)
 		memset(small, 0x5a, 64);

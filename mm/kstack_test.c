@@ -24,14 +24,6 @@
 
 static struct kstack many[MANY];
 
-static uint64_t free_frames(void)
-{
-	struct pmm_stats s;
-
-	pmm_stats(&pmm_kernel, &s);
-	return s.free_frames;
-}
-
 static uint64_t tables(void)
 {
 	struct vmm_stats s;
@@ -168,7 +160,7 @@ KTEST(kstack, kstack_free_returns_every_frame_after_drain)
 	struct kstack_stats before, after;
 
 	kstack_cache_drain();
-	frames = free_frames();
+	frames = pmm_kernel_free_frames();
 	tabs = tables();
 	kstack_stats(&before);
 	for (int r = 0; r < ROUNDS / 10; r++) {
@@ -185,7 +177,7 @@ KTEST(kstack, kstack_free_returns_every_frame_after_drain)
 	kstack_stats(&after);
 	KEXPECT_EQ(t, after.live, before.live);
 	KEXPECT_EQ(t, after.cached, 0);
-	KEXPECT_EQ(t, free_frames(), frames);
+	KEXPECT_EQ(t, pmm_kernel_free_frames(), frames);
 	KEXPECT_EQ(t, tables(), tabs);
 }
 
@@ -212,12 +204,12 @@ KTEST(kstack, kstack_alloc_free_timings)
 	uint64_t frames, cached, uncached;
 
 	kstack_cache_drain();
-	frames = free_frames();
+	frames = pmm_kernel_free_frames();
 	uncached = time_alloc_free(true);
 	cached = time_alloc_free(false);
 	KEXPECT(t, cached && uncached);
 	KEXPECT_EQ(t, kstack_cache_drain(), 1);
-	KEXPECT_EQ(t, free_frames(), frames);
+	KEXPECT_EQ(t, pmm_kernel_free_frames(), frames);
 	kprintf("# kstack: emulated TSC cycles (QEMU TCG, not hardware), median of %d: "
 		"alloc+free from the cache %llu, uncached (map 16 pages, unmap) %llu\n",
 		TIME_ROUNDS, (unsigned long long)cached, (unsigned long long)uncached);

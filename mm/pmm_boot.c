@@ -79,6 +79,14 @@ static uint64_t frames_of(const struct memmap_entry *map, uint32_t n, uint32_t t
 	return memmap_total(map, n, type) >> PAGE_SHIFT;
 }
 
+uint64_t pmm_kernel_free_frames(void)
+{
+	struct pmm_stats s;
+
+	pmm_stats(&pmm_kernel, &s);
+	return s.free_frames;
+}
+
 /* One line a script can check against the map, then the totals by type. */
 static void print_stats(const struct memmap_entry *map, uint32_t n)
 {

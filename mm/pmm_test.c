@@ -11,14 +11,6 @@
 
 #define PATTERN 0x5aa5c33c0ff0e11eull
 
-static uint64_t free_frames(void)
-{
-	struct pmm_stats s;
-
-	pmm_stats(&pmm_kernel, &s);
-	return s.free_frames;
-}
-
 /* Types whose frames the allocator may hand out at boot (see mm/pmm_boot.c). */
 /* Types the frame allocator gets: at pmm_boot_init, and the loader's tables at vmm_init. */
 static bool freed_at_boot(uint32_t type)
@@ -94,18 +86,18 @@ static uint64_t give_back(struct ktest *t, paddr_t head)
 
 KTEST(pmm, pmm_alloc_until_exhausted_then_free_all)
 {
-	uint64_t before = free_frames();
+	uint64_t before = pmm_kernel_free_frames();
 	paddr_t head;
 
 	KEXPECT(t, before > 0);
 	uint64_t taken = take_all(t, &head);
-	KEXPECT_EQ(t, free_frames(), 0);
+	KEXPECT_EQ(t, pmm_kernel_free_frames(), 0);
 	KEXPECT_EQ(t, pmm_alloc(&pmm_kernel), PADDR_INVALID); /* still a clean refusal */
 	KEXPECT_EQ(t, pmm_alloc_run(&pmm_kernel, 1, PAGE_SIZE), PADDR_INVALID);
 	uint64_t given = give_back(t, head);
 	KEXPECT_EQ(t, taken, before);
 	KEXPECT_EQ(t, given, taken);
-	KEXPECT_EQ(t, free_frames(), before);
+	KEXPECT_EQ(t, pmm_kernel_free_frames(), before);
 	KEXPECT(t, pmm_check(&pmm_kernel));
 }
 
@@ -116,10 +108,10 @@ KTEST(pmm, pmm_free_double_free_is_refused_and_reported)
 
 	KEXPECT(t, pa != PADDR_INVALID);
 	KEXPECT_EQ(t, pmm_free(&pmm_kernel, pa), 0);
-	uint64_t before = free_frames();
+	uint64_t before = pmm_kernel_free_frames();
 	KEXPECT_EQ(t, pmm_free(&pmm_kernel, pa), -EALREADY);
 	KEXPECT_EQ(t, pmm_boot_reports, reports + 1);
-	KEXPECT_EQ(t, free_frames(), before);
+	KEXPECT_EQ(t, pmm_kernel_free_frames(), before);
 	KEXPECT_EQ(t, pmm_frame_state(&pmm_kernel, pa), PMM_FRAME_FREE);
 	KEXPECT(t, pmm_check(&pmm_kernel));
 }
@@ -127,7 +119,7 @@ KTEST(pmm, pmm_free_double_free_is_refused_and_reported)
 KTEST(pmm, pmm_free_of_never_allocatable_is_refused)
 {
 	paddr_t meta, kernel = boot_info->kernel_phys_base;
-	uint64_t meta_len, before = free_frames(), reports = pmm_boot_reports;
+	uint64_t meta_len, before = pmm_kernel_free_frames(), reports = pmm_boot_reports;
 
 	pmm_boot_metadata(&meta, &meta_len);
 	KEXPECT_EQ(t, pmm_frame_state(&pmm_kernel, kernel), PMM_FRAME_RESERVED);
@@ -139,18 +131,18 @@ KTEST(pmm, pmm_free_of_never_allocatable_is_refused)
 	KEXPECT_EQ(t, pmm_free(&pmm_kernel, 1ull << 51), -EINVAL);
 	KEXPECT_EQ(t, pmm_free_run(&pmm_kernel, kernel, 2), -EPERM);
 	KEXPECT_EQ(t, pmm_boot_reports, reports + 7);
-	KEXPECT_EQ(t, free_frames(), before);
+	KEXPECT_EQ(t, pmm_kernel_free_frames(), before);
 	KEXPECT(t, pmm_check(&pmm_kernel));
 }
 
 KTEST(pmm, pmm_alloc_run_2mib_aligned_is_writable)
 {
-	uint64_t before = free_frames();
+	uint64_t before = pmm_kernel_free_frames();
 	paddr_t pa = pmm_alloc_run(&pmm_kernel, 512, 2 * MiB);
 
 	KEXPECT(t, pa != PADDR_INVALID);
 	KEXPECT(t, IS_ALIGNED(pa, 2 * MiB));
-	KEXPECT_EQ(t, free_frames(), before - 512);
+	KEXPECT_EQ(t, pmm_kernel_free_frames(), before - 512);
 	for (uint64_t i = 0; i < 512; i++) {
 		uint64_t *frame = phys_to_virt(pa + i * PAGE_SIZE);
 		KEXPECT_EQ(t, pmm_frame_state(&pmm_kernel, pa + i * PAGE_SIZE),
@@ -159,7 +151,7 @@ KTEST(pmm, pmm_alloc_run_2mib_aligned_is_writable)
 		KEXPECT_EQ(t, frame[0], pa + i);
 	}
 	KEXPECT_EQ(t, pmm_free_run(&pmm_kernel, pa, 512), 0);
-	KEXPECT_EQ(t, free_frames(), before);
+	KEXPECT_EQ(t, pmm_kernel_free_frames(), before);
 }
 
 KTEST(pmm, pmm_free_run_is_all_or_nothing)
@@ -169,14 +161,14 @@ KTEST(pmm, pmm_free_run_is_all_or_nothing)
 
 	KEXPECT(t, pa != PADDR_INVALID && IS_ALIGNED(pa, 4 * PAGE_SIZE));
 	KEXPECT_EQ(t, pmm_free(&pmm_kernel, pa + 2 * PAGE_SIZE), 0);
-	uint64_t before = free_frames();
+	uint64_t before = pmm_kernel_free_frames();
 	KEXPECT_EQ(t, pmm_free_run(&pmm_kernel, pa, 4), -EALREADY);
 	KEXPECT_EQ(t, pmm_boot_reports, reports + 1);
-	KEXPECT_EQ(t, free_frames(), before);
+	KEXPECT_EQ(t, pmm_kernel_free_frames(), before);
 	KEXPECT_EQ(t, pmm_frame_state(&pmm_kernel, pa), PMM_FRAME_ALLOCATED);
 	KEXPECT_EQ(t, pmm_free_run(&pmm_kernel, pa, 2), 0);
 	KEXPECT_EQ(t, pmm_free(&pmm_kernel, pa + 3 * PAGE_SIZE), 0);
-	KEXPECT_EQ(t, free_frames(), before + 3);
+	KEXPECT_EQ(t, pmm_kernel_free_frames(), before + 3);
 }
 
 KTEST(pmm, pmm_lock_released_and_irq_state_kept)

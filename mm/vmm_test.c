@@ -27,14 +27,6 @@ static vaddr_t test_va(uint64_t align, uint64_t slot)
 	return ktest_scratch_va(align, slot);
 }
 
-static uint64_t free_frames(void)
-{
-	struct pmm_stats s;
-
-	pmm_stats(&pmm_kernel, &s);
-	return s.free_frames;
-}
-
 static uint64_t tables(void)
 {
 	struct vmm_stats s;
@@ -102,7 +94,7 @@ static int map_frames(vaddr_t va, size_t n)
 KTEST(vmm, vmm_map_unmap_10000_pages_free_count_exact)
 {
 	vaddr_t va = test_va(PAGE_SIZE_1G, 2) - 5 * PAGE_SIZE; /* straddles a 1 GiB line */
-	uint64_t free_before = free_frames(), tables_before = tables();
+	uint64_t free_before = pmm_kernel_free_frames(), tables_before = tables();
 	size_t n = 0;
 
 	for (; n < TEST_PAGES; n++) {
@@ -122,7 +114,7 @@ KTEST(vmm, vmm_map_unmap_10000_pages_free_count_exact)
 	KEXPECT_EQ(t, tables(), tables_before);
 	for (size_t i = 0; i < n; i++)
 		KEXPECT_EQ(t, pmm_free(&pmm_kernel, frames[i]), 0);
-	KEXPECT_EQ(t, free_frames(), free_before);
+	KEXPECT_EQ(t, pmm_kernel_free_frames(), free_before);
 }
 
 KTEST(vmm, vmm_huge_page_split_keeps_other_mappings)
@@ -230,7 +222,7 @@ KTEST(vmm, vmm_remap_is_seen_after_flush)
 KTEST(vmm, vmm_demand_zero_first_touch_reads_zero)
 {
 	vaddr_t va = test_va(PAGE_SIZE_2M, 9);
-	uint64_t free_before = free_frames(), tables_before = tables();
+	uint64_t free_before = pmm_kernel_free_frames(), tables_before = tables();
 	struct vmm_stats s0, s1;
 
 	KEXPECT_EQ(t, vmm_demand_reserve(va, 16 * PAGE_SIZE, VMM_WRITE), 0);
@@ -249,7 +241,7 @@ KTEST(vmm, vmm_demand_zero_first_touch_reads_zero)
 	KEXPECT_EQ(t, vmm_demand_release(va + PAGE_SIZE), -ENOENT);
 	KEXPECT_EQ(t, vmm_demand_release(va), 0);
 	KEXPECT_EQ(t, vmm_translate(va), PADDR_INVALID);
-	KEXPECT_EQ(t, free_frames(), free_before);
+	KEXPECT_EQ(t, pmm_kernel_free_frames(), free_before);
 	KEXPECT_EQ(t, tables(), tables_before);
 	KEXPECT(t, !vmm_demand_fault(va)); /* released: a touch would be reported */
 }

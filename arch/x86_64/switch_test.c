@@ -108,13 +108,11 @@ static bool pingpong_setup(struct pingpong *p, unsigned id, struct pingpong *pee
  * Free frames with the heap trimmed: taken before a test and compared after
  * it, so the stacks it borrowed are back (later tests count free frames).
  */
+/* Free frames once the heap has given back its empty chunks. */
 static uint64_t switch_free_frames(void)
 {
-	struct pmm_stats s;
-
 	kmalloc_trim();
-	pmm_stats(&pmm_kernel, &s);
-	return s.free_frames;
+	return pmm_kernel_free_frames();
 }
 
 /* The context ran all its rounds, ended through exit, and its buffer's floor is intact. */

@@ -18,6 +18,9 @@ extern struct pmm pmm_kernel;
  */
 void pmm_boot_init(const struct boot_info *bi);
 
+/* Free frames in pmm_kernel now (tests compare counts before and after). */
+uint64_t pmm_kernel_free_frames(void);
+
 /* Physical range of the allocator's metadata (reserved, in usable RAM). */
 void pmm_boot_metadata(paddr_t *base, uint64_t *length);
 
