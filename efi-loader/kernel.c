@@ -41,6 +41,10 @@ static EFI_STATUS read_kernel_file(struct loaded_kernel *k, const char *path)
 		loader_error("kernel not found: %s is missing", path);
 		return st;
 	}
+	if (st == EFI_OUT_OF_RESOURCES) {
+		loader_error("cannot read %s: the firmware has no memory left for it", path);
+		return st;
+	}
 	if (EFI_ERROR(st)) {
 		loader_error("cannot read %s (EFI status %#lx)", path, (unsigned long)st);
 		return st;

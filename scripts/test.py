@@ -306,6 +306,27 @@ def plain_boot(workdir, mem, cpu, options, scenarios):
     return results
 
 
+# Machines too small or odd for ktest: (name, mem, /aerie/cmdline, regex that
+# must appear, regexes that must not). Each stops once its line is seen.
+PLAIN_SCENARIOS = [
+    ("with 48 MiB the firmware cannot hold the kernel file: a clear loader error, "
+     "the kernel never entered", "48M", "errorwait=0",
+     r"^aerie-loader: error: cannot read /aerie/kernel.elf: the firmware has no memory "
+     r"left for it$", [r"^aerie: "]),
+]
+
+
+def plain_scenario(workdir, name, mem, options, expect, forbid):
+    tag = f"small-{mem}"
+    disk = Disk(workdir, tag)
+    disk.put("/aerie/cmdline", options.encode() + b"\n")
+    _, log, elapsed = vm.boot(disk.path, fresh_vars(workdir, tag), stop_on=expect, mem=mem,
+                              timeout=BOOT_TIMEOUT)
+    problems = check_log(log, expect, forbid)
+    return [(f"boot: {name} ({elapsed:.1f} s)", not problems, "; ".join(problems),
+             log if problems else None)]
+
+
 # --- level 2 and 3, from the saved shell ---------------------------------------------------
 
 # The saved shell sits in FS0:\aerie\, where the loader is loader.efi: typing
@@ -610,6 +631,7 @@ def jobs_for(workdir):
     saved = SavedShell(workdir)
     plain = [Job("plain boots", plain_boot, workdir, *boot) for boot in PLAIN_BOOTS]
     jobs = [plain[0], Job("saved shell", shell_result(), saved)] + plain[1:]
+    jobs += [Job("plain boots", plain_scenario, workdir, *sc) for sc in PLAIN_SCENARIOS]
     jobs += [Job("source checks", run_source_checks),
             Job("host tests", run_host_tests)]
     jobs += [Job("fuzzers", run_fuzzer, f) for f in sorted(BUILD.glob("fuzz/fuzz_*"))]
