@@ -113,14 +113,18 @@ static void print_stats(const struct memmap_entry *map, uint32_t n)
 	      (unsigned long long)frames_of(map, n, MEMMAP_RUNTIME) * 4);
 }
 
-/* A refused free: count it and log an error naming the caller. */
+/*
+ * A refused free: count it and log an error naming the caller as
+ * function+offset only (the raw return address would give away where
+ * KASLR put the kernel; only panics print raw addresses).
+ */
 static void report_refusal(void *ctx, const char *reason, paddr_t pa, const void *caller)
 {
 	char where[96];
 
 	pmm_boot_reports++;
-	symbols_lookup((uint64_t)caller, where, sizeof(where));
-	kerror("pmm: %s at %#llx, from %s (%p)", reason, (unsigned long long)pa, where, caller);
+	symbols_lookup((uint64_t)caller, where, sizeof(where)); /* "?" if nothing names it */
+	kerror("pmm: %s at %#llx, from %s", reason, (unsigned long long)pa, where);
 }
 
 static const struct pmm_ops kernel_ops = {.report = report_refusal};
