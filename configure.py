@@ -27,7 +27,7 @@ LOADER = [
     "efi-loader/file.c", "efi-loader/cmdline.c", "efi-loader/memmap.c",
     "efi-loader/paging.c", "efi-loader/kernel.c", "efi-loader/firmware.c",
     "efi-loader/handoff.c", "efi-loader/entropy.c", "efi-loader/layout.c",
-    "efi-loader/trampoline.S",
+    "efi-loader/cpucheck.c", "efi-loader/trampoline.S",
     "mm/kaslr.c", "mm/memmap.c",
 ] + LIB + PGTABLE + BOOTMAP
 

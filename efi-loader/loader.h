@@ -73,6 +73,9 @@ _Static_assert(sizeof(KERNEL_PATH_DEFAULT) <= KERNEL_PATH_MAX, "default kernel p
 EFI_STATUS kernel_read(struct loaded_kernel *k, const char *path);
 EFI_STATUS kernel_place(struct loaded_kernel *k, paddr_t phys_base, vaddr_t virt_base);
 
+/* cpucheck.c: every CPU feature the kernel needs; one error per missing one. */
+EFI_STATUS cpu_check(void);
+
 /* firmware.c: framebuffer and ACPI. */
 void firmware_find_framebuffer(struct boot_fb *fb);
 void firmware_find_rsdp(struct boot_info *bi);

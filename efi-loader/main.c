@@ -187,6 +187,9 @@ static EFI_STATUS boot(struct boot_info *early)
 
 	char path[KERNEL_PATH_MAX];
 
+	st = cpu_check();
+	if (EFI_ERROR(st))
+		return st;
 	if (cmdline_get(early->cmdline, "kernel", path, sizeof(path)) <= 0)
 		memcpy(path, KERNEL_PATH_DEFAULT, sizeof(KERNEL_PATH_DEFAULT));
 	early->entropy_sources = entropy_init();

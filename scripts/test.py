@@ -307,21 +307,26 @@ def plain_boot(workdir, mem, cpu, options, scenarios):
 
 
 # Machines too small or odd for ktest: (name, mem, /aerie/cmdline, regex that
-# must appear, regexes that must not). Each stops once its line is seen.
+# must appear, regexes that must not[, cpu]). Each stops once its line is seen.
 PLAIN_SCENARIOS = [
     ("with 48 MiB the firmware cannot hold the kernel file: a clear loader error, "
      "the kernel never entered", "48M", "errorwait=0",
      r"^aerie-loader: error: cannot read /aerie/kernel.elf: the firmware has no memory "
      r"left for it$", [r"^aerie: "]),
+    ("a CPU with NX off: the loader names it and the firmware setting, the kernel never "
+     "entered", "128M", "errorwait=0",
+     r"^aerie-loader: error: the CPU has no NX \(no-execute\) support, or it is turned "
+     r"off: turn on \"Execute Disable Bit\" / \"NX\" in the firmware setup$",
+     [r"^aerie: ", r"starting the kernel"], "qemu64,-nx"),
 ]
 
 
-def plain_scenario(workdir, name, mem, options, expect, forbid):
-    tag = f"small-{mem}"
+def plain_scenario(workdir, name, mem, options, expect, forbid, cpu="max"):
+    tag = re.sub(r"[^\w-]", "_", f"small-{mem}-{cpu}")
     disk = Disk(workdir, tag)
     disk.put("/aerie/cmdline", options.encode() + b"\n")
     _, log, elapsed = vm.boot(disk.path, fresh_vars(workdir, tag), stop_on=expect, mem=mem,
-                              timeout=BOOT_TIMEOUT)
+                              cpu=cpu, timeout=BOOT_TIMEOUT)
     problems = check_log(log, expect, forbid)
     return [(f"boot: {name} ({elapsed:.1f} s)", not problems, "; ".join(problems),
              log if problems else None)]
