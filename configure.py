@@ -27,7 +27,7 @@ LOADER = [
     "efi-loader/file.c", "efi-loader/cmdline.c", "efi-loader/memmap.c",
     "efi-loader/paging.c", "efi-loader/kernel.c", "efi-loader/firmware.c",
     "efi-loader/handoff.c", "efi-loader/entropy.c", "efi-loader/layout.c",
-    "efi-loader/cpucheck.c", "efi-loader/trampoline.S",
+    "efi-loader/cpucheck.c", "efi-loader/nx.c", "efi-loader/trampoline.S",
     "mm/kaslr.c", "mm/memmap.c",
 ] + LIB + PGTABLE + BOOTMAP
 
@@ -168,9 +168,12 @@ rule lld_efi
   command = $ld -shared -Bsymbolic -nostdlib -z text --apply-dynamic-relocs $
     -T efi-loader/efi.lds /usr/lib/crt0-efi-x86_64.o $in /usr/lib/libgnuefi.a -o $out
   description = LD $out
+# objcopy cannot set DllCharacteristics: scripts/pe_nxcompat.py declares
+# NX_COMPAT (the loader copes with NX data and allocations: efi-loader/nx.c).
 rule efi
   command = objcopy -j .text -j .sdata -j .data -j .dynamic -j .dynsym -j .rel $
-    -j .rela -j .reloc --target efi-app-x86_64 --subsystem=10 $in $out
+    -j .rela -j .reloc --target efi-app-x86_64 --subsystem=10 $in $out $
+    && scripts/pe_nxcompat.py $out
   description = PE $out
 rule host
   command = $cc $hflags -MD -MF $out.d $in -lm -o $out
@@ -239,7 +242,7 @@ def generate():
     out.append("# --- the loader " + "-" * 60)
     objs = objects(out, "lcc", "loader", LOADER)
     out.append("build build/loader.so: lld_efi " + wrapped(objs) + " $\n  | efi-loader/efi.lds")
-    out.append("build build/BOOTX64.EFI: efi build/loader.so\n")
+    out.append("build build/BOOTX64.EFI: efi build/loader.so | scripts/pe_nxcompat.py\n")
 
     out.append("# --- the kernel " + "-" * 60)
     objs = objects(out, "kcc", "kernel", KERNEL)

@@ -54,8 +54,12 @@ static EFI_STATUS reserve_final_map(void)
 }
 
 /*
- * A page holding a copy of the trampoline, allocated as loader code so it
- * is executable under the firmware's tables too. PADDR_INVALID on failure.
+ * The page the hand-off jumps through, identity-mapped in the kernel's
+ * tables too: a copy of the trampoline in a page of its own, made
+ * executable (efi-loader/nx.c). If the firmware keeps that page
+ * non-executable, the trampoline runs from the loader's own code instead,
+ * which the firmware must map executable since it runs it. Sets
+ * bi->trampoline_phys; PADDR_INVALID on failure.
  */
 paddr_t handoff_trampoline(struct boot_info *bi)
 {
@@ -67,7 +71,19 @@ paddr_t handoff_trampoline(struct boot_info *bi)
 		return PADDR_INVALID;
 	}
 	memcpy((void *)pa, trampoline_start, trampoline_end - trampoline_start);
-	trampoline = bi->trampoline_phys = pa;
+	trampoline = pa;
+	if (!nx_make_executable(pa)) {
+		loader_bs->FreePages(pa, 1);
+		trampoline = (paddr_t)trampoline_start;
+		pa = trampoline & ~(paddr_t)PAGE_MASK;
+		if (!nx_live_executable(trampoline)) {
+			loader_error("the firmware maps the loader's own code non-executable");
+			return PADDR_INVALID;
+		}
+		loader_warn("the firmware keeps fresh pages non-executable: the hand-off runs "
+			    "from the loader's own code");
+	}
+	bi->trampoline_phys = pa;
 	return pa;
 }
 

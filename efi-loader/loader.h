@@ -92,6 +92,10 @@ paddr_t layout_kernel_phys(const struct memmap_entry *map, size_t n, uint64_t sp
 /* memmap.c: a normalised snapshot of the current map (caller frees with FreePool). */
 EFI_STATUS efi_map_snapshot(struct memmap_entry **map, size_t *n);
 
+/* nx.c: whether (and making) a page executable under the firmware's tables. */
+bool nx_make_executable(paddr_t pa);
+bool nx_live_executable(uint64_t va);
+
 /* handoff.c */
 paddr_t handoff_trampoline(struct boot_info *bi);
 EFI_STATUS handoff_prepare(size_t *memmap_capacity);

@@ -9,6 +9,7 @@
  */
 	.text
 	.globl trampoline_start, trampoline_end
+	.balign	64		/* never across a page: it may run in place (handoff.c) */
 trampoline_start:
 	cli
 	mov	%rsi, %cr3

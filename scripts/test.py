@@ -120,6 +120,13 @@ def include_violations():
     return [v for src in sources for v in walk(src, set(), [src])], len(sources)
 
 
+def loader_nx_compat():
+    """The loader's PE DllCharacteristics (scripts/pe_nxcompat.py sets NX_COMPAT)."""
+    data = (BUILD / "BOOTX64.EFI").read_bytes()
+    pe = int.from_bytes(data[0x3C:0x40], "little")
+    return int.from_bytes(data[pe + 24 + 70:pe + 24 + 72], "little")
+
+
 def run_source_checks():
     proc = subprocess.run([sys.executable, str(ROOT / "configure.py"), "--check"],
                           capture_output=True, text=True)
@@ -129,6 +136,9 @@ def run_source_checks():
     results.append((f"source: no generic file ({files}) includes an x86 header", not bad,
                     f"{len(bad)} include chains reach include/arch/x86_64/",
                     "\n".join(bad)))
+    flags = loader_nx_compat()
+    results.append(("source: the loader's PE declares NX_COMPAT", flags & 0x0100 != 0,
+                    f"DllCharacteristics {flags:#06x}", None))
     return results
 
 
