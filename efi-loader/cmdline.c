@@ -4,6 +4,7 @@
  */
 #include "loader.h"
 
+#include <lib/cmdline.h>
 #include <lib/string.h>
 
 static EFI_GUID loaded_image_guid = EFI_LOADED_IMAGE_PROTOCOL_GUID;
@@ -140,4 +141,25 @@ void loader_cmdline_read(char *buf, size_t size)
 		read_load_options(buf, size, &cut);
 	if (cut)
 		loader_warn("command line too long: cut to %zu bytes", size - 1);
+}
+
+/*
+ * The value of name=N on cmdline as a decimal number from 0 to max, or dflt
+ * if the option is absent or its value is not such a number.
+ */
+unsigned int loader_option_uint(const char *cmdline, const char *name, unsigned int max,
+				unsigned int dflt)
+{
+	char value[8];
+	unsigned int n = 0;
+	int len = cmdline_get(cmdline, name, value, sizeof(value));
+
+	if (len <= 0 || len > 6)
+		return dflt;
+	for (int i = 0; i < len; i++) {
+		if (value[i] < '0' || value[i] > '9')
+			return dflt;
+		n = n * 10 + (unsigned int)(value[i] - '0');
+	}
+	return n <= max ? n : dflt;
 }

@@ -7,6 +7,7 @@
 #include "loader.h"
 
 #include <arch/x86_64/cpu.h>
+#include <lib/fmt.h>
 #include <lib/string.h>
 #include <mm/memmap.h>
 
@@ -20,15 +21,24 @@ static paddr_t trampoline;
 
 /*
  * After ExitBootServices the firmware console is gone: write straight to
- * COM1, then stop. Only reachable if the map outgrew every estimate.
+ * COM1 (waiting a bounded time for room in its FIFO; with no port there,
+ * the status register reads all ones and nothing waits).
  */
+static void com1_write(const char *s)
+{
+	for (; *s; s++) {
+		for (int spin = 0; spin < 100000 && !(inb(COM1 + 5) & 0x20); spin++)
+			;
+		outb(COM1, *s);
+	}
+}
+
+/* Print an error on COM1, then stop. Only reachable if the map outgrew every estimate. */
 static __noreturn void fail_after_exit(const char *msg)
 {
-	for (const char *s = "aerie-loader: error: "; *s; s++)
-		outb(COM1, *s);
-	for (; *msg; msg++)
-		outb(COM1, *msg);
-	outb(COM1, '\n');
+	com1_write("aerie-loader: error: ");
+	com1_write(msg);
+	com1_write("\n");
 	for (;;) {
 		cli();
 		hlt();
@@ -106,19 +116,45 @@ EFI_STATUS handoff_prepare(size_t *memmap_capacity)
 	return EFI_SUCCESS;
 }
 
-static EFI_STATUS exit_boot_services(void)
+/*
+ * GetMemoryMap and ExitBootServices until the key is current (anything the
+ * firmware does in between may change the map). efifail=N hands the first
+ * N attempts a stale key, so the firmware refuses them as it would after a
+ * change. Sets *retries to the failed attempts. Between attempts only
+ * GetMemoryMap is called, into a buffer sized with slack beforehand.
+ */
+static EFI_STATUS exit_boot_services(const char *cmdline, unsigned int *retries)
 {
+	unsigned int forced = loader_option_uint(cmdline, "efifail", 999999, 0);
 	EFI_STATUS st = EFI_SUCCESS;
 
-	for (int i = 0; i < EBS_TRIES; i++) {
+	for (*retries = 0; *retries < EBS_TRIES; ++*retries) {
 		st = efi_map_get(&final_map);
 		if (EFI_ERROR(st))
 			return st;
-		st = loader_bs->ExitBootServices(loader_image, final_map.key);
+		UINTN key = final_map.key + (*retries < forced ? 1 : 0);
+		st = loader_bs->ExitBootServices(loader_image, key);
 		if (!EFI_ERROR(st))
 			return st;
 	}
+	loader_error("ExitBootServices failed %u times in a row (%u forced by efifail): "
+		     "the memory map keeps changing; giving up",
+		     *retries, forced < *retries ? forced : *retries);
 	return st;
+}
+
+/* Say on COM1 (the firmware console is gone) how many attempts failed. */
+static void report_retries(unsigned int retries)
+{
+	char line[96];
+
+	if (retries == 0)
+		return;
+	fmt_snprintf(line, sizeof(line),
+		     "aerie-loader: ExitBootServices succeeded after %u retries "
+		     "(stale memory map key)\n",
+		     retries);
+	com1_write(line);
 }
 
 /* Turn the final firmware map into boot_info's normalised, labelled map. */
@@ -148,13 +184,15 @@ static void build_boot_memmap(struct boot_info *bi)
 EFI_STATUS handoff(struct boot_info *bi, paddr_t pml4, vaddr_t entry)
 {
 	vaddr_t bi_virt = bi->direct_map_base + bi->boot_info_phys;
-	EFI_STATUS st = exit_boot_services();
+	unsigned int retries;
+	EFI_STATUS st = exit_boot_services(bi->cmdline, &retries);
 
 	if (EFI_ERROR(st)) {
 		loader_error("ExitBootServices failed (EFI status %#lx)", (unsigned long)st);
 		return st;
 	}
 	cli();
+	report_retries(retries);
 	build_boot_memmap(bi);
 	wrmsr(MSR_EFER, rdmsr(MSR_EFER) | EFER_NXE); /* before any NX bit is live */
 	write_cr0(read_cr0() | CR0_WP);

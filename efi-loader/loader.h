@@ -39,6 +39,8 @@ EFI_STATUS file_read(const CHAR16 *path, uint32_t memmap_type, paddr_t *pa, size
 
 /* cmdline.c: /aerie/cmdline plus the image's load options. */
 void loader_cmdline_read(char *buf, size_t size);
+unsigned int loader_option_uint(const char *cmdline, const char *name, unsigned int max,
+				unsigned int dflt);
 
 /* memmap.c */
 struct efi_map {

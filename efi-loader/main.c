@@ -124,18 +124,8 @@ static void fill_boot_info(struct boot_info *bi, paddr_t pml4)
 /* The errorwait= value, or the default if it is absent or not 0 to 60. */
 static unsigned int error_pause_seconds(const char *cmdline)
 {
-	char value[4];
-	unsigned int seconds = 0;
-	int len = cmdline_get(cmdline, "errorwait", value, sizeof(value));
-
-	if (len <= 0 || len > 2)
-		return ERROR_PAUSE_SECONDS;
-	for (int i = 0; i < len; i++) {
-		if (value[i] < '0' || value[i] > '9')
-			return ERROR_PAUSE_SECONDS;
-		seconds = seconds * 10 + (unsigned int)(value[i] - '0');
-	}
-	return seconds <= ERROR_PAUSE_MAX_SECONDS ? seconds : ERROR_PAUSE_SECONDS;
+	return loader_option_uint(cmdline, "errorwait", ERROR_PAUSE_MAX_SECONDS,
+				  ERROR_PAUSE_SECONDS);
 }
 
 /* Keep an error readable on a laptop screen before the firmware moves on. */

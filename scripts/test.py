@@ -536,6 +536,12 @@ KERNEL_SCENARIOS = [
     ("ktest=pmm,nosuch runs nothing and names the unknown suite", "ktest=pmm,nosuch",
      r"^aerie: error: ktest: unknown suite \"nosuch\"; suites: (\w+, )*pmm(, \w+)*$",
      [r"^KTAP version", r"^ok \d+ pmm_", r"panic"], qemu.EXIT_TESTS_FAILED),
+    ("efifail=3: ExitBootServices refused 3 times, the loader retries and the kernel boots; "
+     "the trampoline page is executable", "efifail=3 loglevel=debug",
+     r"(?s)^aerie-loader: debug: trampoline page: memory attribute protocol [^;\n]+; "
+     r"executable in the firmware's tables$.*^aerie-loader: ExitBootServices succeeded after 3 "
+     r"retries \(stale memory map key\)$.*^aerie: ready$",
+     [r"error", r"warning", r"panic"], None),
     ("a kernel cut after its last segment boots and says its symbols are missing",
      f"kernel={TRUNCATED}",
      r"(?s)^aerie: warning: kernel symbols unavailable \(section headers past the end of "
@@ -595,26 +601,44 @@ LOADER_CASES = [
 ] + [(f"loader refuses a kernel: {name}", mutate, f"bad kernel: {reason}")
      for name, mutate, reason in bad_kernels.CASES]
 
+# Refusals that come from options, not kernel files: name, the loader's
+# options, a regex for its error line (after "error: ").
+LOADER_OPTION_CASES = [
+    ("efifail=99: ExitBootServices refused every time, the loader gives up and returns",
+     "efifail=99 errorwait=0",
+     r"ExitBootServices failed 8 times in a row \(8 forced by efifail\): the memory map "
+     r"keeps changing; giving up"),
+]
+
 LOADER_RETURNED = r"^aerie-loader: returning to the firmware in 0 seconds$\n(.*\n)*?" + vm.PROMPT
+
+
+def loader_case_lines():
+    """(name, typed line, regex of the error) for every loader case."""
+    lines = []
+    for i, (name, _, error) in enumerate(LOADER_CASES):
+        lines.append((name, f"r {i}", re.escape(error.format(path=f"/aerie/t/{i}.elf"))))
+    lines += [(name, f"{LOADER} {options}", error)
+              for name, options, error in LOADER_OPTION_CASES]
+    return lines
 
 
 def loader_cases(saved):
     """Every refused kernel in one restored shell: the loader returns to the
     shell after each, and a fresh restore follows only if one did not."""
-    results, pending = [], list(enumerate(LOADER_CASES))
+    results, pending = [], loader_case_lines()
     while pending:
         ok, _, _ = saved.make()
         session = saved.session() if ok else None
         if not session or not session.ready:
             why = "the saved shell is not available" if ok else "the restored shell did not answer"
-            results += [(f"boot: {c[0]}", False, why, None) for _, c in pending]
+            results += [(f"boot: {c[0]}", False, why, None) for c in pending]
             break
         while pending and session.alive():
-            i, (name, _, error) = pending.pop(0)
-            path = f"/aerie/t/{i}.elf"
-            _, log, elapsed = session.run(f"r {i}",
-                                          until=LOADER_RETURNED, grace=0, timeout=BOOT_TIMEOUT)
-            expect = r"^aerie-loader: error: " + re.escape(error.format(path=path)) + "$"
+            name, line, error = pending.pop(0)
+            _, log, elapsed = session.run(line, until=LOADER_RETURNED, grace=0,
+                                          timeout=BOOT_TIMEOUT)
+            expect = r"^aerie-loader: error: " + error + "$"
             problems = check_log(log, expect, [r"^aerie: "])
             if not re.search(LOADER_RETURNED, log, re.M):
                 problems.append("the loader did not return to the shell")

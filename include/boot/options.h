@@ -20,5 +20,7 @@ static const char *const boot_known_options[] = {
     "heapdebug", /* fill new heap blocks, verify the whole heap every 64 calls */
     "kernel",	 /* loader: kernel=/path/on/the/volume.elf instead of /aerie/kernel.elf */
     "errorwait", /* loader: seconds an error stays on screen (0 to 60, default 10) */
+    "efifail",	 /* loader debug: the first N ExitBootServices calls get a stale map key */
+    "garbage",	 /* loader debug: fill every page the loader allocates with a pattern first */
     NULL,
 };
