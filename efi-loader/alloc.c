@@ -12,6 +12,33 @@
 static struct loader_alloc allocs[LOADER_MAX_ALLOCS];
 static size_t nallocs;
 
+bool loader_garbage;
+
+/*
+ * The firmware's AllocatePages; with `garbage` on the command line the
+ * pages are filled with GARBAGE_BYTE first, as RAM that nobody zeroed
+ * (some laptops hand out such pages), so nothing may rely on zeroed memory.
+ */
+EFI_STATUS loader_fw_pages(EFI_ALLOCATE_TYPE how, EFI_MEMORY_TYPE type, size_t pages,
+			   EFI_PHYSICAL_ADDRESS *pa)
+{
+	EFI_STATUS st = loader_bs->AllocatePages(how, type, pages, pa);
+
+	if (!EFI_ERROR(st) && loader_garbage)
+		loader_bs->SetMem((void *)*pa, pages * PAGE_SIZE, GARBAGE_BYTE);
+	return st;
+}
+
+/* The firmware's AllocatePool (EfiLoaderData), garbage-filled as above. */
+EFI_STATUS loader_fw_pool(size_t bytes, void **p)
+{
+	EFI_STATUS st = loader_bs->AllocatePool(EfiLoaderData, bytes, p);
+
+	if (!EFI_ERROR(st) && loader_garbage)
+		loader_bs->SetMem(*p, bytes, GARBAGE_BYTE);
+	return st;
+}
+
 /*
  * Zero and record pages the firmware already allocated (as EfiLoaderData)
  * so the hand-off labels them memmap_type. Returns pa, or PADDR_INVALID
@@ -33,8 +60,7 @@ paddr_t loader_alloc_pages(size_t pages, uint32_t memmap_type)
 {
 	EFI_PHYSICAL_ADDRESS pa = 0;
 
-	if (pages == 0 ||
-	    EFI_ERROR(loader_bs->AllocatePages(AllocateAnyPages, EfiLoaderData, pages, &pa)))
+	if (pages == 0 || EFI_ERROR(loader_fw_pages(AllocateAnyPages, EfiLoaderData, pages, &pa)))
 		return PADDR_INVALID;
 	return loader_record_pages(pa, pages, memmap_type);
 }

@@ -57,7 +57,7 @@ static EFI_STATUS reserve_final_map(void)
 		return st;
 	loader_bs->FreePool(final_map.buf);
 	final_map.buf_size = final_map.map_size + FINAL_MAP_SLACK * final_map.desc_size;
-	st = loader_bs->AllocatePool(EfiLoaderData, final_map.buf_size, &final_map.buf);
+	st = loader_fw_pool(final_map.buf_size, &final_map.buf);
 	if (EFI_ERROR(st))
 		final_map.buf = NULL;
 	return st;
@@ -74,7 +74,7 @@ static EFI_STATUS reserve_final_map(void)
 paddr_t handoff_trampoline(struct boot_info *bi)
 {
 	EFI_PHYSICAL_ADDRESS pa;
-	EFI_STATUS st = loader_bs->AllocatePages(AllocateAnyPages, EfiLoaderCode, 1, &pa);
+	EFI_STATUS st = loader_fw_pages(AllocateAnyPages, EfiLoaderCode, 1, &pa);
 
 	if (EFI_ERROR(st) || pa + PAGE_SIZE > (1ull << 47)) {
 		loader_error("cannot allocate the hand-off trampoline page");

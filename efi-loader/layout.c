@@ -86,7 +86,7 @@ static bool alloc_at(paddr_t pa, size_t pages)
 {
 	EFI_PHYSICAL_ADDRESS addr = pa;
 
-	return !EFI_ERROR(loader_bs->AllocatePages(AllocateAddress, EfiLoaderData, pages, &addr));
+	return !EFI_ERROR(loader_fw_pages(AllocateAddress, EfiLoaderData, pages, &addr));
 }
 
 /*

@@ -21,6 +21,13 @@ void loader_debugf(const char *fmt, ...) __printf(1, 2);
 void loader_warn(const char *fmt, ...) __printf(1, 2);
 void loader_error(const char *fmt, ...) __printf(1, 2);
 
+/* alloc.c: the firmware's allocators (garbage-filled with `garbage`). */
+#define GARBAGE_BYTE 0xa5
+extern bool loader_garbage;
+EFI_STATUS loader_fw_pages(EFI_ALLOCATE_TYPE how, EFI_MEMORY_TYPE type, size_t pages,
+			   EFI_PHYSICAL_ADDRESS *pa);
+EFI_STATUS loader_fw_pool(size_t bytes, void **p);
+
 /* alloc.c: page allocations that the boot memory map will label. */
 #define LOADER_MAX_ALLOCS 64
 paddr_t loader_alloc_pages(size_t pages, uint32_t memmap_type);

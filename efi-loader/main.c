@@ -232,5 +232,9 @@ EFI_STATUS efi_main(EFI_HANDLE image, EFI_SYSTEM_TABLE *st)
 		       strcmp(level, "debug") == 0;
 	loader_log("command line: \"%s\"", early.cmdline);
 	cmdline_unknown(early.cmdline, boot_known_options, warn_unknown_option, NULL);
+	loader_garbage = cmdline_has(early.cmdline, "garbage");
+	if (loader_garbage)
+		loader_log("garbage: every page the loader allocates is filled with %#x first",
+			   GARBAGE_BYTE);
 	return fail(boot(&early), early.cmdline);
 }

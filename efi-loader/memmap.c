@@ -30,7 +30,7 @@ EFI_STATUS efi_map_get(struct efi_map *m)
 		if (m->buf)
 			loader_bs->FreePool(m->buf);
 		m->buf_size = size + MAP_SLACK * (m->desc_size ? m->desc_size : 64);
-		st = loader_bs->AllocatePool(EfiLoaderData, m->buf_size, &m->buf);
+		st = loader_fw_pool(m->buf_size, &m->buf);
 		if (EFI_ERROR(st)) {
 			m->buf = NULL;
 			m->buf_size = 0;
@@ -126,7 +126,7 @@ EFI_STATUS efi_map_snapshot(struct memmap_entry **map, size_t *n)
 		return st;
 	}
 	size_t raw = efi_map_to_raw(&m), cap = 2 * raw + 1;
-	st = loader_bs->AllocatePool(EfiLoaderData, cap * sizeof(**map), (void **)map);
+	st = loader_fw_pool(cap * sizeof(**map), (void **)map);
 	if (!EFI_ERROR(st))
 		count = memmap_normalise(m.buf, raw, *map, cap);
 	loader_bs->FreePool(m.buf);

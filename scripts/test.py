@@ -281,12 +281,16 @@ def memory_check(log, status, elapsed, mem):
 # (mem, cpu, options after `ktest loglevel=debug`, [(name, expect, forbid)]).
 PLAIN_BOOTS = [
     ("8G", "max", "", []),
-    # The options file itself, cut short; unknown options are named.
-    ("1G", "max", "bogus=1 " + "x" * 600, [
+    # The options file itself, cut short; unknown options are named. `garbage`
+    # fills every page the loader allocates first: nothing relies on zeroed RAM.
+    ("1G", "max", "garbage bogus=1 " + "x" * 600, [
         ("an over-long line with unknown options warns and the rest applies",
          r"(?s)warning: command line too long: cut to 511 bytes.*"
          r"warning: unknown option \"bogus\" ignored.*^\d+ passed, 0 failed(, \d+ skipped)?$",
-         [r"not ok"])]),
+         [r"not ok"]),
+        ("garbage: loader allocations filled with a pattern first, ktest still passes",
+         r"(?s)^aerie-loader: garbage: every page the loader allocates is filled with 0xa5 "
+         r"first$.*^\d+ passed, 0 failed(, \d+ skipped)?$", [r"not ok"])]),
     # A CPU without RDRAND, SMEP, SMAP, UMIP or 1 GiB pages: the fallbacks.
     ("128M", "qemu64", "", [
         ("a CPU without RDRAND, SMEP, SMAP or 1 GiB pages (qemu64, 128M) passes ktest",
