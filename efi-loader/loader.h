@@ -86,7 +86,7 @@ EFI_STATUS kernel_place(struct loaded_kernel *k, paddr_t phys_base, vaddr_t virt
 EFI_STATUS cpu_check(void);
 
 /* firmware.c: framebuffer and ACPI. */
-void firmware_find_framebuffer(struct boot_fb *fb);
+const char *firmware_find_framebuffer(struct boot_fb *fb);
 void firmware_find_rsdp(struct boot_info *bi);
 
 /* entropy.c: fresh random bits from every working source. */

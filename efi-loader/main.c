@@ -67,10 +67,11 @@ static EFI_STATUS alloc_boot_stack(struct boot_info *bi)
 static void place_framebuffer(struct boot_info *bi)
 {
 	struct boot_fb *fb = &bi->fb;
+	const char *why = firmware_find_framebuffer(fb);
 
-	firmware_find_framebuffer(fb);
-	if (fb->format == BOOT_FB_NONE || fb->size == 0) {
-		loader_log("no usable framebuffer: serial console only");
+	if (why) {
+		fb->format = BOOT_FB_NONE;
+		loader_warn("%s: serial only", why);
 		return;
 	}
 	fb->virt = bi->mmio_base + (fb->phys & PAGE_MASK);

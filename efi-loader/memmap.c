@@ -23,7 +23,8 @@ EFI_STATUS efi_map_get(struct efi_map *m)
 							&m->desc_version);
 		if (st == EFI_SUCCESS) {
 			m->map_size = size;
-			return st;
+			/* The walk strides by desc_size; a smaller one is firmware nonsense. */
+			return m->desc_size >= sizeof(EFI_MEMORY_DESCRIPTOR) ? st : EFI_UNSUPPORTED;
 		}
 		if (st != EFI_BUFFER_TOO_SMALL)
 			return st;

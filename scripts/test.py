@@ -237,7 +237,8 @@ def ktap_results(log, status, elapsed, label):
     return results
 
 
-MEMMAP_RE = r"^aerie: memmap: \[(0x[0-9a-f]+), (0x[0-9a-f]+)\) (\S+)$"
+# %#lx prints 0 without its 0x: the first entry's base is all zeros.
+MEMMAP_RE = r"^aerie: memmap: \[(0x[0-9a-f]+|0+), (0x[0-9a-f]+)\) (\S+)$"
 PMM_RE = (r"^aerie: pmm: (\d+) frames free \(\d+ KiB\) of (\d+) managed; "
           r"metadata (\d+) KiB \((\d+) frames\)$")
 FREED_AT_BOOT = {"usable", "loader", "boot-services"}
@@ -291,25 +292,30 @@ PLAIN_BOOTS = [
         ("garbage: loader allocations filled with a pattern first, ktest still passes",
          r"(?s)^aerie-loader: garbage: every page the loader allocates is filled with 0xa5 "
          r"first$.*^\d+ passed, 0 failed(, \d+ skipped)?$", [r"not ok"])]),
-    # A CPU without RDRAND, SMEP, SMAP, UMIP or 1 GiB pages: the fallbacks.
+    # A CPU without RDRAND, SMEP, SMAP, UMIP or 1 GiB pages: the fallbacks;
+    # and no display at all (no GOP): the loader warns and boots on serial.
     ("128M", "qemu64", "", [
         ("a CPU without RDRAND, SMEP, SMAP or 1 GiB pages (qemu64, 128M) passes ktest",
          r"(?s)^aerie-loader: warning: NO HARDWARE ENTROPY"
          r".*^aerie: cpu: WP on, NX on, SMEP off, SMAP off, UMIP off$"
          r".*^aerie: cpu: .*1 GiB pages off.*^aerie: W\^X audit: \d+ mappings, 0 W\+X"
          r".*^aerie: warning: no hardware entropy"
-         r".*^\d+ passed, 0 failed(, \d+ skipped)?$", [r"not ok"])]),
+         r".*^\d+ passed, 0 failed(, \d+ skipped)?$", [r"not ok"]),
+        ("no GOP at all (-vga none): the loader warns, serial only, and ktest passes",
+         r"(?s)^aerie-loader: warning: no framebuffer \(no GOP\): serial only$"
+         r".*^\d+ passed, 0 failed(, \d+ skipped)?$", [r"not ok", r"framebuffer: \d+x"])],
+     ["-vga", "none"]),
 ]
 
 
-def plain_boot(workdir, mem, cpu, options, scenarios):
+def plain_boot(workdir, mem, cpu, options, scenarios, extra=()):
     """A firmware boot of the real image with `ktest loglevel=debug` and
-    options in /aerie/cmdline."""
+    options in /aerie/cmdline; extra: more QEMU arguments."""
     name = f"plain-{mem}-{cpu}"
     disk = Disk(workdir, name)
     disk.put("/aerie/cmdline", f"ktest loglevel=debug {options}".rstrip().encode() + b"\n")
     status, log, elapsed = vm.boot(disk.path, fresh_vars(workdir, name), mem=mem, cpu=cpu,
-                                   timeout=BOOT_TIMEOUT)
+                                   timeout=BOOT_TIMEOUT, extra=list(extra))
     results = [memory_check(log, status, elapsed, mem)]
     for label, expect, forbid in scenarios:
         problems = check_log(log, expect, forbid)
