@@ -306,22 +306,30 @@ def plain_boot(workdir, mem, cpu, options, scenarios):
     return results
 
 
-# Machines too small or odd for ktest: (name, mem, /aerie/cmdline, regex that
-# must appear, regexes that must not). Each stops once its line is seen.
+# Machines too small or odd for ktest: (name, mem, /aerie/cmdline or None for
+# the untouched build/aerie.img, regex that must appear, regexes that must
+# not[, usb: the disk is a USB stick]). Each stops once its line is seen.
 PLAIN_SCENARIOS = [
     ("with 48 MiB the firmware cannot hold the kernel file: a clear loader error, "
      "the kernel never entered", "48M", "errorwait=0",
      r"^aerie-loader: error: cannot read /aerie/kernel.elf: the firmware has no memory "
      r"left for it$", [r"^aerie: "]),
+    ("the untouched image boots as a USB stick (xHCI, no other disk) to ready, and prints "
+     "no kernel address at the default level", "256M", None,
+     r"(?s)^BdsDxe: starting Boot\d+ \"[^\"\n]*USB[^\"\n]*\".*^aerie: ready$",
+     [r"panic", r"error", KERNEL_ADDRESS_RE], True),
 ]
 
 
-def plain_scenario(workdir, name, mem, options, expect, forbid):
-    tag = f"small-{mem}"
-    disk = Disk(workdir, tag)
-    disk.put("/aerie/cmdline", options.encode() + b"\n")
-    _, log, elapsed = vm.boot(disk.path, fresh_vars(workdir, tag), stop_on=expect, mem=mem,
-                              timeout=BOOT_TIMEOUT)
+def plain_scenario(workdir, name, mem, options, expect, forbid, usb=False):
+    tag = f"{'usb' if usb else 'small'}-{mem}"
+    image = BUILD / "aerie.img"
+    if options is not None:
+        disk = Disk(workdir, tag)
+        disk.put("/aerie/cmdline", options.encode() + b"\n")
+        image = disk.path
+    _, log, elapsed = vm.boot(image, fresh_vars(workdir, tag), stop_on=expect, mem=mem,
+                              timeout=BOOT_TIMEOUT, snapshot=True, usb=usb)
     problems = check_log(log, expect, forbid)
     return [(f"boot: {name} ({elapsed:.1f} s)", not problems, "; ".join(problems),
              log if problems else None)]
