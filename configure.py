@@ -84,7 +84,7 @@ BENCH = [
 ] + PGTABLE + HEAP
 
 # Scripts `ninja test` runs; a change to one of them re-runs the tests.
-TEST_SCRIPTS = ["scripts/test.py", "scripts/qemu.py",
+TEST_SCRIPTS = ["scripts/test.py", "scripts/qemu.py", "scripts/repro.py",
                 "scripts/bad_kernels.py", "scripts/mkimage.sh", "configure.py"]
 
 # --- flags and rules -------------------------------------------------------------

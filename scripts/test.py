@@ -33,6 +33,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import bad_kernels  # noqa: E402  (scripts/bad_kernels.py)
 import qemu  # noqa: E402  (scripts/qemu.py)
+import repro  # noqa: E402  (scripts/repro.py)
 import vm  # noqa: E402  (scripts/vm.py)
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -169,6 +170,15 @@ def run_fuzzer(binary):
     runs = re.search(r"stat::number_of_executed_units:\s*(\d+)", err)
     name = f"fuzz/{binary.name} ({runs.group(1) if runs else '?'} runs in {FUZZ_SECONDS} s)"
     return [(name, proc.returncode == 0, f"exit status {proc.returncode}", err)]
+
+
+def run_repro(workdir):
+    """A clean build of the image from a copy of the sources in another
+    directory, under another umask and later, is byte-identical to build/."""
+    results, seconds = repro.check_against_build(workdir)
+    return [(f"reproducible: a clean build elsewhere (umask 077) gives the same {what} "
+             f"({seconds:.1f} s)" if what in repro.OUTPUTS else f"reproducible: {what}",
+             not problem, problem or "", None) for what, problem in results]
 
 
 # --- disks ------------------------------------------------------------------------------
@@ -645,6 +655,7 @@ def jobs_for(workdir):
     plain = [Job("plain boots", plain_boot, workdir, *boot) for boot in PLAIN_BOOTS]
     jobs = [plain[0], Job("saved shell", shell_result(), saved)] + plain[1:]
     jobs += [Job("plain boots", plain_scenario, workdir, *sc) for sc in PLAIN_SCENARIOS]
+    jobs.append(Job("reproducible build", run_repro, workdir))
     jobs += [Job("source checks", run_source_checks),
             Job("host tests", run_host_tests)]
     jobs += [Job("fuzzers", run_fuzzer, f) for f in sorted(BUILD.glob("fuzz/fuzz_*"))]
