@@ -84,7 +84,7 @@ BENCH = [
 ] + PGTABLE + HEAP
 
 # Scripts `ninja test` runs; a change to one of them re-runs the tests.
-TEST_SCRIPTS = ["scripts/test.py", "scripts/qemu.py",
+TEST_SCRIPTS = ["scripts/test.py", "scripts/qemu.py", "scripts/repro.py",
                 "scripts/bad_kernels.py", "scripts/mkimage.sh", "configure.py"]
 
 # --- flags and rules -------------------------------------------------------------
@@ -100,7 +100,12 @@ builddir = build
 
 cc = clang
 ld = ld.lld
-common = -std=c11 -Wall -Wextra -Werror -Wno-unused-parameter -g -Iinclude
+# Every path the compiler records (DWARF's compilation directory) is "."
+# rather than the checkout's absolute path, so the same sources give the
+# same kernel.elf in any directory (docs/design.md, reproducible builds);
+# source paths are relative already. GDB run from the tree root finds them.
+common = -std=c11 -Wall -Wextra -Werror -Wno-unused-parameter -g -Iinclude $
+  -ffile-compilation-dir=.
 
 # Kernel: freestanding PIE, no red zone, no SSE (the kernel does not save
 # vector state), frame pointers kept for backtraces, a stack canary in every

@@ -6,7 +6,8 @@ OVMF firmware paths and the exit statuses. scripts/test.py imports it;
 usage: scripts/qemu.py IMAGE [extra QEMU arguments]
 environment: AERIE_MEM (default 256M), AERIE_CPU (default max),
              AERIE_DISPLAY=1 to open a window for the framebuffer,
-             AERIE_GDB=1 to wait for GDB on localhost:1234.
+             AERIE_GDB=1 to wait for GDB on localhost:1234,
+             AERIE_USB=1 to boot the image as a USB stick (xHCI).
 The serial console and QEMU's monitor share the terminal: Ctrl-A X quits,
 Ctrl-A C switches to the monitor.
 """
@@ -50,21 +51,31 @@ def firmware_missing():
     return None
 
 
+def disk_args(image, snap, usb):
+    """The image as the machine's only disk: q35's SATA disk, or with usb a
+    USB stick (usb-storage on an xHCI controller), as on a laptop."""
+    if not usb:
+        return ["-drive", f"format=raw,file={image}{snap}"]
+    return ["-device", "qemu-xhci", "-drive", f"if=none,id=stick,format=raw,file={image}{snap}",
+            "-device", "usb-storage,drive=stick"]
+
+
 def command(image, vars_file, mem="256M", cpu="max", serial="stdio", monitor="none",
-            snapshot=False, extra=()):
+            snapshot=False, usb=False, extra=()):
     """The QEMU command line that boots image under OVMF.
 
     vars_file is this VM's own copy of the variable store. With snapshot,
     writes to the disk and the variable store go to a temporary overlay, so
-    several VMs can share one image. monitor=None leaves QEMU's monitor
-    where serial="mon:stdio" puts it.
+    several VMs can share one image. With usb, the image is a USB stick
+    instead of the SATA disk. monitor=None leaves QEMU's monitor where
+    serial="mon:stdio" puts it.
     """
     snap = ",snapshot=on" if snapshot else ""
     mon = ["-monitor", monitor] if monitor else []
     return ["qemu-system-x86_64", "-machine", "q35", "-accel", "tcg", "-cpu", cpu, "-m", mem,
             "-drive", f"if=pflash,format=raw,readonly=on,file={OVMF_CODE}",
             "-drive", f"if=pflash,format=raw,file={vars_file}{snap}",
-            "-drive", f"format=raw,file={image}{snap}",
+            *disk_args(image, snap, usb),
             "-net", "none", "-no-reboot", *mon, "-serial", serial,
             "-device", "isa-debug-exit,iobase=0xf4,iosize=0x04", *extra]
 
@@ -85,7 +96,8 @@ def main(argv):
         shutil.copyfile(OVMF_VARS, vars_file)
         cmd = command(argv[1], vars_file, mem=os.environ.get("AERIE_MEM", "256M"),
                       cpu=os.environ.get("AERIE_CPU", "max"), serial="mon:stdio",
-                      monitor=None, snapshot=True, extra=extra + argv[2:])
+                      monitor=None, snapshot=True, usb=os.environ.get("AERIE_USB") == "1",
+                      extra=extra + argv[2:])
         return os.spawnvp(os.P_WAIT, cmd[0], cmd)
 
 

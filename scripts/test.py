@@ -33,6 +33,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import bad_kernels  # noqa: E402  (scripts/bad_kernels.py)
 import qemu  # noqa: E402  (scripts/qemu.py)
+import repro  # noqa: E402  (scripts/repro.py)
 import vm  # noqa: E402  (scripts/vm.py)
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -181,6 +182,15 @@ def run_fuzzer(binary):
     return [(name, proc.returncode == 0, f"exit status {proc.returncode}", err)]
 
 
+def run_repro(workdir):
+    """A clean build of the image from a copy of the sources in another
+    directory, under another umask and later, is byte-identical to build/."""
+    results, seconds = repro.check_against_build(workdir)
+    return [(f"reproducible: a clean build elsewhere (umask 077) gives the same {what} "
+             f"({seconds:.1f} s)" if what in repro.OUTPUTS else f"reproducible: {what}",
+             not problem, problem or "", None) for what, problem in results]
+
+
 # --- disks ------------------------------------------------------------------------------
 
 class Disk:
@@ -266,12 +276,18 @@ def check_free_memory(log):
     return problems
 
 
+def failed_ktests(log):
+    """The failing KTAP cases of log, with their reasons (the log tail may not reach them)."""
+    cases = re.findall(r"^not ok \d+ (\S+)(?: # (.*))?$", log, re.M)
+    return "; ".join(f"{name} ({why})" if why else name for name, why in cases) or "?"
+
+
 def memory_check(log, status, elapsed, mem):
     """ktest passed with mem of RAM and the free-frame figure matches the map."""
     problems = check_free_memory(log)
     if status != qemu.EXIT_TESTS_PASSED or not re.search(PASSED_RE, log, re.M):
         problems.append(describe_exit(status, elapsed) if status != qemu.EXIT_TESTS_FAILED
-                        else "ktest failed")
+                        else "ktest failed: " + failed_ktests(log))
     return (f"boot: -m {mem} passes ktest and frees exactly what the map allows "
             f"({elapsed:.1f} s)", not problems, "; ".join(problems), log if problems else None)
 
@@ -326,27 +342,37 @@ def plain_boot(workdir, mem, cpu, options, scenarios, extra=()):
     return results
 
 
-# Machines too small or odd for ktest: (name, mem, /aerie/cmdline, regex that
-# must appear, regexes that must not[, cpu]). Each stops once its line is seen.
+# Machines too small or odd for ktest: (name, mem, /aerie/cmdline or None for
+# the untouched build/aerie.img, regex that must appear, regexes that must
+# not, machine: {"cpu": model, "usb": the disk is a USB stick}). Each stops
+# once its line is seen.
 PLAIN_SCENARIOS = [
     ("with 48 MiB the firmware cannot hold the kernel file: a clear loader error, "
      "the kernel never entered", "48M", "errorwait=0",
      r"^aerie-loader: error: cannot read /aerie/kernel.elf: the firmware has no memory "
-     r"left for it$", [r"^aerie: "]),
+     r"left for it$", [r"^aerie: "], {}),
     ("a CPU with NX off: the loader names it and the firmware setting, the kernel never "
      "entered", "128M", "errorwait=0",
      r"^aerie-loader: error: the CPU has no NX \(no-execute\) support, or it is turned "
      r"off: turn on \"Execute Disable Bit\" / \"NX\" in the firmware setup$",
-     [r"^aerie: ", r"starting the kernel"], "qemu64,-nx"),
+     [r"^aerie: ", r"starting the kernel"], {"cpu": "qemu64,-nx"}),
+    ("the untouched image boots as a USB stick (xHCI, no other disk) to ready, and prints "
+     "no kernel address at the default level", "256M", None,
+     r"(?s)^BdsDxe: starting Boot\d+ \"[^\"\n]*USB[^\"\n]*\".*^aerie: ready$",
+     [r"panic", r"error", KERNEL_ADDRESS_RE], {"usb": True}),
 ]
 
 
-def plain_scenario(workdir, name, mem, options, expect, forbid, cpu="max"):
-    tag = re.sub(r"[^\w-]", "_", f"small-{mem}-{cpu}")
-    disk = Disk(workdir, tag)
-    disk.put("/aerie/cmdline", options.encode() + b"\n")
-    _, log, elapsed = vm.boot(disk.path, fresh_vars(workdir, tag), stop_on=expect, mem=mem,
-                              cpu=cpu, timeout=BOOT_TIMEOUT)
+def plain_scenario(workdir, name, mem, options, expect, forbid, machine):
+    cpu, usb = machine.get("cpu", "max"), machine.get("usb", False)
+    tag = re.sub(r"[^\w-]", "_", f"{'usb' if usb else 'small'}-{mem}-{cpu}")
+    image = BUILD / "aerie.img"
+    if options is not None:
+        disk = Disk(workdir, tag)
+        disk.put("/aerie/cmdline", options.encode() + b"\n")
+        image = disk.path
+    _, log, elapsed = vm.boot(image, fresh_vars(workdir, tag), stop_on=expect, mem=mem,
+                              cpu=cpu, timeout=BOOT_TIMEOUT, snapshot=True, usb=usb)
     problems = check_log(log, expect, forbid)
     return [(f"boot: {name} ({elapsed:.1f} s)", not problems, "; ".join(problems),
              log if problems else None)]
@@ -686,6 +712,7 @@ def jobs_for(workdir):
     plain = [Job("plain boots", plain_boot, workdir, *boot) for boot in PLAIN_BOOTS]
     jobs = [plain[0], Job("saved shell", shell_result(), saved)] + plain[1:]
     jobs += [Job("plain boots", plain_scenario, workdir, *sc) for sc in PLAIN_SCENARIOS]
+    jobs.append(Job("reproducible build", run_repro, workdir))
     jobs += [Job("source checks", run_source_checks),
             Job("host tests", run_host_tests)]
     jobs += [Job("fuzzers", run_fuzzer, f) for f in sorted(BUILD.glob("fuzz/fuzz_*"))]
