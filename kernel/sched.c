@@ -4,6 +4,7 @@
  * interrupt. The idle thread is never queued: it runs when the queue is
  * empty. Threads are kernel/thread.c; blocking is kernel/wait.c.
  */
+#include <arch/arch.h>
 #include <arch/context.h>
 #include <arch/irq.h>
 #include <kernel/console.h>
@@ -109,20 +110,22 @@ void sched_switch(void)
 	arch_context_switch(&prev->context, next->context);
 }
 
-/* A sleeper is due when its wake tick has come. */
+/* A sleeper is due when its TSC deadline has passed. */
 static bool sleeper_due(struct thread *t, void *now)
 {
-	return t->wake_tick <= *(uint64_t *)now;
+	return t->wake_tsc <= *(uint64_t *)now;
 }
 
 void sched_tick(uint64_t tick)
 {
 	unsigned long flags;
+	uint64_t now;
 
 	if (!current)
 		return;
+	now = arch_timestamp();
 	flags = wait_queue_lock(&sleepers);
-	wait_queue_wake_if(&sleepers, sleeper_due, &tick);
+	wait_queue_wake_if(&sleepers, sleeper_due, &now);
 	wait_queue_unlock(&sleepers, flags);
 	if (slice_left > 1)
 		slice_left--;

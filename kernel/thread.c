@@ -3,8 +3,10 @@
  * exit and join, yield and sleep. Which thread runs when is
  * kernel/sched.c; sleeping and waking is kernel/wait.c.
  */
+#include <arch/arch.h>
 #include <arch/context.h>
 #include <arch/irq.h>
+#include <arch/timer.h>
 #include <kernel/panic.h>
 #include <kernel/sched.h>
 #include <kernel/stack_protector.h>
@@ -118,16 +120,20 @@ void thread_yield(void)
 	arch_irq_restore(flags);
 }
 
-/* A sleeper is woken by sched_tick once timer_ticks() reaches wake_tick. */
+/*
+ * A sleeper has a TSC deadline; sched_tick wakes it at the first tick that
+ * finds the deadline passed. So a sleep lasts at least ms by the TSC, and
+ * at most about one tick more: a tick count alone can run ahead of the
+ * TSC when the emulator delivers late ticks together.
+ */
 void thread_sleep_ms(uint64_t ms)
 {
 	struct thread *self = thread_current();
 	struct wait_queue *wq = sched_sleepers();
-	uint64_t ticks = (ms * TIMER_HZ + 999) / 1000;
 	unsigned long flags = wait_queue_lock(wq);
 
-	self->wake_tick = timer_ticks() + ticks + 1; /* +1: part of this tick has gone */
-	while (timer_ticks() < self->wake_tick)
+	self->wake_tsc = arch_timestamp() + ms * arch_timer_info()->tsc_khz;
+	while (arch_timestamp() < self->wake_tsc)
 		wait_queue_sleep(wq);
 	wait_queue_unlock(wq, flags);
 }

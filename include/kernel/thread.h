@@ -39,7 +39,7 @@ struct thread {
 	void *arg;
 	long exit_value;
 	struct wait_queue joiners; /* thread_join sleeps here until DEAD */
-	uint64_t wake_tick;	   /* thread_sleep_ms: the tick to wake at */
+	uint64_t wake_tsc;	   /* thread_sleep_ms: the TSC deadline to wake at */
 };
 
 /*
