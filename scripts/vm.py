@@ -179,9 +179,18 @@ def save_shell(image, vars_file, state, setup=(), timeout=90, **qemu_args):
 class ShellSession:
     """A machine restored at the UEFI shell's prompt, driven by typed lines."""
 
-    def __init__(self, image, vars_file, state, **qemu_args):
-        cmd = qemu.command(image, vars_file, snapshot=True,
-                           extra=["-incoming", f"exec:cat {state}"], **qemu_args)
+    def __init__(self, image, vars_file, state, qmp=None, debug_exit=True, **qemu_args):
+        """qmp: a socket path for QMP (screenshots), or None for no QMP.
+        Without debug_exit, the kernel cannot exit QEMU: a panic stays on
+        screen (the device holds no state, so the machine still restores)."""
+        extra = ["-incoming", f"exec:cat {state}"]
+        if qmp:
+            extra += ["-qmp", f"unix:{qmp},server=on,wait=off"]
+        self.qmp = qmp
+        cmd = qemu.command(image, vars_file, snapshot=True, extra=extra, **qemu_args)
+        if not debug_exit:
+            i = next(i for i, arg in enumerate(cmd) if arg.startswith("isa-debug-exit"))
+            del cmd[i - 1:i + 1]
         self.con = Console(cmd)
         # Keys typed before the restore completes are lost: press Enter until
         # the shell answers with a fresh prompt.
@@ -207,6 +216,14 @@ class ShellSession:
 
     def alive(self):
         return self.con.proc.poll() is None
+
+    def screendump(self, path):
+        """Save the screen as a PPM file (QMP screendump); True if it worked."""
+        with socket.socket(socket.AF_UNIX) as sock:
+            sock.connect(str(self.qmp))
+            sock.recv(65536)  # the greeting
+            _qmp(sock, "qmp_capabilities")
+            return "return" in _qmp(sock, "screendump", filename=str(path))
 
     def close(self):
         err = self.con.stop()

@@ -1,16 +1,21 @@
 /*
- * The kernel console: printf-style output to every console device (COM1
- * today; the framebuffer later), with log levels. Lines from klog start
- * "aerie: ".
+ * The kernel console: printf-style output to every console device (COM1 and
+ * the GOP framebuffer), with log levels. Lines from klog start "aerie: ".
  */
 #pragma once
 
+#include <boot/boot_info.h>
 #include <lib/types.h>
 #include <stdarg.h>
 
 enum log_level { LOG_ERROR, LOG_WARN, LOG_INFO, LOG_DEBUG };
 
 void console_init(void);
+/*
+ * Add the screen as a second sink, if the loader handed over a framebuffer.
+ * => boot_info accepted; bi->fb.virt is mapped (the loader's tables do).
+ */
+void console_screen_init(const struct boot_info *bi);
 /* Take loglevel=error|warn|info|debug from the command line. */
 void console_set_level(const char *cmdline);
 bool console_level_enabled(enum log_level level);
