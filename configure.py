@@ -94,7 +94,7 @@ BENCH = [
 # Scripts `ninja test` runs; a change to one of them re-runs the tests.
 TEST_SCRIPTS = ["scripts/test.py", "scripts/qemu.py",
                 "scripts/bad_kernels.py", "scripts/mkimage.sh", "configure.py"]
-TEST_SCRIPTS += ["scripts/vm.py", FONT_TXT]  # the screenshot check decodes with FONT_TXT
+TEST_SCRIPTS += ["scripts/vm.py", "scripts/screen.py", FONT_TXT]  # the screenshot check decodes with FONT_TXT
 
 # --- flags and rules -------------------------------------------------------------
 

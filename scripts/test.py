@@ -307,6 +307,22 @@ def plain_boot(workdir, mem, cpu, options, scenarios):
     return results
 
 
+def no_serial_boot(workdir):
+    """The image booted from reset with no serial port at all: it must reach
+    ready, judged by the screen alone (the kernel finds no UART and skips it)."""
+    shot = Path(workdir) / "screen-noserial.ppm"
+    font = BUILD / "gen/fbcon_font.txt"
+    lines, elapsed, err = vm.boot_no_serial(
+        BUILD / "aerie.img", fresh_vars(workdir, "noserial"), shot,
+        lambda path: screen.decode(path, font)[0], r"^aerie: ready$", timeout=BOOT_TIMEOUT)
+    shown = [line for line in lines if line]
+    problems = check_log("\n".join(shown), r"(?s)^aerie: screen: .*^aerie: ready$",
+                         [r"panic", r"error", r"warning", screen.UNKNOWN])
+    return [(f"boot: with no serial port (-serial none) the screen alone shows the boot "
+             f"reach ready ({elapsed:.1f} s)", not problems, "; ".join(problems),
+             "\n".join(lines) + err if problems else None)]
+
+
 # Machines too small or odd for ktest: (name, mem, /aerie/cmdline, regex that
 # must appear, regexes that must not). Each stops once its line is seen.
 PLAIN_SCENARIOS = [
@@ -686,6 +702,7 @@ def jobs_for(workdir):
     plain = [Job("plain boots", plain_boot, workdir, *boot) for boot in PLAIN_BOOTS]
     jobs = [plain[0], Job("saved shell", shell_result(), saved)] + plain[1:]
     jobs += [Job("plain boots", plain_scenario, workdir, *sc) for sc in PLAIN_SCENARIOS]
+    jobs.append(Job("plain boots", no_serial_boot, workdir))
     jobs += [Job("source checks", run_source_checks),
             Job("host tests", run_host_tests)]
     jobs += [Job("fuzzers", run_fuzzer, f) for f in sorted(BUILD.glob("fuzz/fuzz_*"))]
