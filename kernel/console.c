@@ -34,7 +34,10 @@ static struct fbcon screen;
 static struct fbcon_cell screen_text[SCREEN_COLS * SCREEN_ROWS];
 static struct fbcon_cell screen_shown[SCREEN_COLS * SCREEN_ROWS];
 static bool screen_on;
-static volatile int screen_depth; /* screen updates in progress (more than 0: interrupted) */
+/* An update is under way; found set on entry, it was interrupted (by a panic). */
+static volatile bool screen_busy;
+static volatile bool screen_recovering; /* redrawing after an interrupted update */
+static volatile bool screen_dead;	/* the redraw was interrupted too: give up */
 
 static const uint8_t level_attr[] = {
     FBCON_ATTR(FBCON_RED + 8, FBCON_BLACK),    /* error: bright red */
@@ -73,17 +76,41 @@ void console_screen_init(const struct boot_info *bi)
 	      fb->height);
 }
 
-/* Show n bytes on the screen in colour attr. Called with the lock held or broken. */
+/*
+ * Show n bytes on the screen in colour attr. Called with the lock held or
+ * broken (a panic), so the only way in while an update runs is a panic
+ * from inside it (a fault, NMI or #DF): the screen is then in an unknown
+ * state, and the next update redraws all of it. If that redraw is
+ * interrupted too, the screen is given up (serial goes on).
+ */
 static void screen_write(const char *s, size_t n, uint8_t attr)
 {
-	if (!screen_on || screen_depth > 1)
-		return; /* no screen, or the redraw after an interrupted update faulted */
-	if (++screen_depth > 1)
-		fbcon_invalidate(&screen); /* a panic interrupted an update: redraw all */
+	if (!screen_on || screen_dead)
+		return;
+	if (screen_busy) {
+		if (screen_recovering) {
+			screen_dead = true;
+			return;
+		}
+		screen_recovering = true;
+		fbcon_invalidate(&screen);
+	}
+	screen_busy = true;
 	fbcon_set_attr(&screen, attr);
 	fbcon_write(&screen, s, n);
 	fbcon_flush(&screen);
-	screen_depth--;
+	screen_busy = false;
+	screen_recovering = false;
+}
+
+const struct fbcon *console_screen(void)
+{
+	return screen_on && !screen_dead ? &screen : NULL;
+}
+
+void console_screen_interrupt(void)
+{
+	screen_busy = true;
 }
 
 void console_set_level(const char *cmdline)

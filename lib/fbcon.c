@@ -180,6 +180,35 @@ static void put_pixel(uint8_t *p, uint32_t bpp, uint32_t v)
 	}
 }
 
+/* A glyph into 32-bit pixels: the common case (RGBX, BGRX), one store per pixel. */
+static void draw_glyph32(uint8_t *line, uint32_t pitch, const uint8_t *glyph, uint32_t s,
+			 uint32_t fg, uint32_t bg)
+{
+	for (uint32_t y = 0; y < FBCON_FONT_H * s; y++, line += pitch) {
+		uint32_t *p = (uint32_t *)line;
+		uint32_t bits = glyph[y / s];
+
+		for (uint32_t x = 0; x < FBCON_FONT_W; x++, bits <<= 1) {
+			uint32_t v = (bits & 0x80) ? fg : bg;
+			for (uint32_t k = 0; k < s; k++)
+				*p++ = v;
+		}
+	}
+}
+
+/* A glyph into 16- or 24-bit pixels. */
+static void draw_glyph(uint8_t *line, uint32_t pitch, uint32_t bpp, const uint8_t *glyph,
+		       uint32_t s, uint32_t fg, uint32_t bg)
+{
+	for (uint32_t y = 0; y < FBCON_FONT_H * s; y++, line += pitch) {
+		uint8_t bits = glyph[y / s];
+		uint8_t *p = line;
+
+		for (uint32_t x = 0; x < FBCON_FONT_W * s; x++, p += bpp)
+			put_pixel(p, bpp, (bits & (0x80 >> (x / s))) ? fg : bg);
+	}
+}
+
 /* Draw one cell's glyph, scale x scale pixels per font pixel. */
 static void draw_cell(struct fbcon *con, uint32_t r, uint32_t c, struct fbcon_cell cell)
 {
@@ -190,13 +219,10 @@ static void draw_cell(struct fbcon *con, uint32_t r, uint32_t c, struct fbcon_ce
 	uint8_t *line = con->fb + (uint64_t)r * FBCON_FONT_H * s * con->pitch +
 			(uint64_t)c * FBCON_FONT_W * s * con->bpp;
 
-	for (uint32_t y = 0; y < FBCON_FONT_H * s; y++, line += con->pitch) {
-		uint8_t bits = fbcon_font[glyph][y / s];
-		uint8_t *p = line;
-
-		for (uint32_t x = 0; x < FBCON_FONT_W * s; x++, p += con->bpp)
-			put_pixel(p, con->bpp, (bits & (0x80 >> (x / s))) ? fg : bg);
-	}
+	if (con->bpp == 4)
+		draw_glyph32(line, con->pitch, fbcon_font[glyph], s, fg, bg);
+	else
+		draw_glyph(line, con->pitch, con->bpp, fbcon_font[glyph], s, fg, bg);
 	con->cells_drawn++;
 }
 

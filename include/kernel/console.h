@@ -16,6 +16,12 @@ void console_init(void);
  * => boot_info accepted; bi->fb.virt is mapped (the loader's tables do).
  */
 void console_screen_init(const struct boot_info *bi);
+
+/* For tests: the screen's renderer (read only), or NULL if there is no screen. */
+struct fbcon;
+const struct fbcon *console_screen(void);
+/* For tests: act as if a panic had interrupted a screen update. */
+void console_screen_interrupt(void);
 /* Take loglevel=error|warn|info|debug from the command line. */
 void console_set_level(const char *cmdline);
 bool console_level_enabled(enum log_level level);
