@@ -71,6 +71,7 @@ void console_screen_init(const struct boot_info *bi)
 		      fb->height);
 		return;
 	}
+	fbcon_clear_margins(&screen); /* the firmware's text may be there */
 	screen_on = true;
 	kinfo("screen: %ux%u text cells on the %ux%u framebuffer", cols, rows, fb->width,
 	      fb->height);

@@ -226,6 +226,25 @@ static void draw_cell(struct fbcon *con, uint32_t r, uint32_t c, struct fbcon_ce
 	con->cells_drawn++;
 }
 
+/* Fill the rectangle [x0, x1) x [y0, y1) of pixels with the pixel value v. */
+static void fill(struct fbcon *con, uint32_t x0, uint32_t x1, uint32_t y0, uint32_t y1, uint32_t v)
+{
+	for (uint32_t y = y0; y < y1; y++)
+		for (uint32_t x = x0; x < x1; x++)
+			put_pixel(con->fb + (uint64_t)y * con->pitch + (uint64_t)x * con->bpp,
+				  con->bpp, v);
+}
+
+void fbcon_clear_margins(struct fbcon *con)
+{
+	uint32_t text_w = con->cols * FBCON_FONT_W * con->scale;
+	uint32_t text_h = con->rows * FBCON_FONT_H * con->scale;
+	uint32_t bg = con->pixel[FBCON_ATTR_DEFAULT >> 4];
+
+	fill(con, text_w, con->width, 0, text_h, bg);
+	fill(con, 0, con->width, text_h, con->height, bg);
+}
+
 void fbcon_flush(struct fbcon *con)
 {
 	for (uint32_t r = con->dirty_lo; r < con->dirty_hi && r < con->rows; r++) {

@@ -90,6 +90,13 @@ int fbcon_init(struct fbcon *con, void *fb, uint32_t width, uint32_t height, uin
 void fbcon_write(struct fbcon *con, const char *s, size_t n);
 void fbcon_set_attr(struct fbcon *con, uint8_t attr);
 
+/*
+ * Paint the pixels outside the text cells (right and bottom strips, when the
+ * mode is not a whole number of cells) in the background colour, once, so
+ * nothing the firmware drew stays there. Pitch padding is not touched.
+ */
+void fbcon_clear_margins(struct fbcon *con);
+
 /* Draw every cell whose text changed since the last flush. */
 void fbcon_flush(struct fbcon *con);
 

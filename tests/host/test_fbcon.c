@@ -303,6 +303,40 @@ TEST(hidpi_draws_glyphs_twice_the_size)
 	screen_close(&s);
 }
 
+/* True if the pixels of the margins are black and the pitch padding is still poison. */
+static bool margins_cleared(const struct screen *s)
+{
+	uint32_t sc = s->con.scale, text_w = s->con.cols * FBCON_FONT_W * sc;
+	uint32_t text_h = s->con.rows * FBCON_FONT_H * sc, bpp = s->fmt.bytes_per_pixel;
+
+	for (uint32_t y = 0; y < s->con.height; y++) {
+		for (uint32_t x = y < text_h ? text_w : 0; x < s->con.width; x++)
+			if (pixel_colour(s, x, y) != FBCON_BLACK)
+				return false;
+		for (size_t b = (size_t)s->con.width * bpp; b < s->con.pitch; b++)
+			if (s->fb[(size_t)y * s->con.pitch + b] != POISON)
+				return false;
+	}
+	return true;
+}
+
+TEST(margins_are_cleared_and_padding_left_alone)
+{
+	for (size_t f = 0; f < ARRAY_SIZE(formats); f++) {
+		struct screen s;
+		char row[64];
+
+		CHECK_EQ(screen_open(&s, &formats[f], 101, 91, 13), 0);
+		fbcon_clear_margins(&s.con);
+		put(&s, "margins");
+		fbcon_flush(&s.con);
+		CHECK(margins_cleared(&s));
+		CHECK(decode_row(&s, 0, row, NULL));
+		CHECK_STR(row, "margins");
+		screen_close(&s);
+	}
+}
+
 TEST(init_refuses_formats_it_cannot_draw)
 {
 	static const struct fbcon_format bad[] = {
@@ -329,6 +363,7 @@ int main(void)
 	RUN(scrolling_keeps_the_last_rows);
 	RUN(only_changed_cells_are_drawn);
 	RUN(hidpi_draws_glyphs_twice_the_size);
+	RUN(margins_are_cleared_and_padding_left_alone);
 	RUN(init_refuses_formats_it_cannot_draw);
 	return check_done();
 }
