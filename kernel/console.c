@@ -146,9 +146,9 @@ static void console_write(const char *s, size_t n, uint8_t attr)
 
 	if (n == 0)
 		return;
-	if (lock_broken) {
+	if (lock_broken) { /* a panic: its report is red on screen */
 		arch_serial_write(s, n);
-		screen_write(s, n, attr);
+		screen_write(s, n, attr == FBCON_ATTR_DEFAULT ? level_attr[LOG_ERROR] : attr);
 		return;
 	}
 	irq = spin_lock_irqsave(&console_lock);
