@@ -38,6 +38,7 @@ static bool screen_on;
 static volatile bool screen_busy;
 static volatile bool screen_recovering; /* redrawing after an interrupted update */
 static volatile bool screen_dead;	/* the redraw was interrupted too: give up */
+static volatile bool screen_fault_next; /* crash=screen: fault inside the next update */
 
 static const uint8_t level_attr[] = {
     FBCON_ATTR(FBCON_RED + 8, FBCON_BLACK),    /* error: bright red */
@@ -77,6 +78,15 @@ void console_screen_init(const struct boot_info *bi)
 	      fb->height);
 }
 
+/* crash=screen: a NULL read in the middle of a screen update (text stored, not drawn). */
+static __attribute__((noinline)) void screen_injected_fault(void)
+{
+	volatile const int *p = NULL;
+
+	screen_fault_next = false;
+	(void)*p;
+}
+
 /*
  * Show n bytes on the screen in colour attr. Called with the lock held or
  * broken (a panic), so the only way in while an update runs is a panic
@@ -99,6 +109,8 @@ static void screen_write(const char *s, size_t n, uint8_t attr)
 	screen_busy = true;
 	fbcon_set_attr(&screen, attr);
 	fbcon_write(&screen, s, n);
+	if (screen_fault_next)
+		screen_injected_fault();
 	fbcon_flush(&screen);
 	screen_busy = false;
 	screen_recovering = false;
@@ -112,6 +124,11 @@ const struct fbcon *console_screen(void)
 void console_screen_interrupt(void)
 {
 	screen_busy = true;
+}
+
+void console_screen_fault_next(void)
+{
+	screen_fault_next = true;
 }
 
 void console_set_level(const char *cmdline)

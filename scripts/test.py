@@ -587,21 +587,28 @@ def kernel_scenario(saved, scenario):
              log if problems else None)]
 
 
-PANIC_SHOWN_RE = r"(?s)^aerie: panic: page fault: NULL pointer .*^  backtrace:\n.*crash_read_null"
+# Panics whose report must be on screen as in the serial log: options, and
+# a regex for the report (up to its backtrace's first named frame).
+SCREEN_PANICS = [
+    ("crash=null", r"(?s)^aerie: panic: page fault: NULL pointer .*^  backtrace:\n.*crash_read_null"),
+    # The fault is inside a screen update: the report follows a full redraw.
+    ("crash=screen", r"(?s)^aerie: crash=screen: this line faults while it is drawn$.*"
+     r"^aerie: panic: page fault: NULL pointer dereference at 0x0, rip "
+     r"screen_injected_fault\+.*^  backtrace:\n.*screen_injected_fault"),
+]
 
 
-def screen_at_panic(saved):
-    """crash=null on a machine whose kernel cannot exit QEMU: once the panic
-    report is printed, the screen must show the log's last lines."""
-    name = "boot: a panic is on screen as in the serial log"
+def screen_at_panic(saved, options, report_re):
+    """A panic on a machine whose kernel cannot exit QEMU: once the report
+    is printed, the screen must show the log's last lines."""
+    name = f"boot: {options}: the panic is on screen as in the serial log"
     ok, _, _ = saved.make()
-    shot = Path(saved.workdir) / "screen-panic.ppm"
+    shot = Path(saved.workdir) / f"screen-{options.replace('=', '-')}.ppm"
     session = saved.session(shot, debug_exit=False) if ok else None
     if not session or not session.ready:
         return [(name, False, "the saved shell is not available", None)]
-    _, log, elapsed = session.run(f"{LOADER} crash=null", until=PANIC_SHOWN_RE,
-                                  timeout=BOOT_TIMEOUT)
-    problems = check_log(log, PANIC_SHOWN_RE, [r"nested panic"])
+    _, log, elapsed = session.run(f"{LOADER} {options}", until=report_re, timeout=BOOT_TIMEOUT)
+    problems = check_log(log, report_re, [r"nested panic"])
     if not problems:
         time.sleep(vm.GRACE)  # the rest of the backtrace, then the CPU halts
         log = session.con.text()[session.mark:]
@@ -711,7 +718,7 @@ def jobs_for(workdir):
     jobs += [Job("kernel scenarios (shell)", kernel_scenario, saved, s)
              for s in KERNEL_SCENARIOS]
     jobs.append(Job("kernel scenarios (shell)", kaslr_compare, saved))
-    jobs.append(Job("kernel scenarios (shell)", screen_at_panic, saved))
+    jobs += [Job("kernel scenarios (shell)", screen_at_panic, saved, *p) for p in SCREEN_PANICS]
     return jobs
 
 

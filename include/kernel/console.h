@@ -22,6 +22,8 @@ struct fbcon;
 const struct fbcon *console_screen(void);
 /* For tests: act as if a panic had interrupted a screen update. */
 void console_screen_interrupt(void);
+/* For crash=screen: the next screen update faults half-way (a NULL read). */
+void console_screen_fault_next(void);
 /* Take loglevel=error|warn|info|debug from the command line. */
 void console_set_level(const char *cmdline);
 bool console_level_enabled(enum log_level level);
