@@ -18,6 +18,13 @@ ROOT = Path(__file__).resolve().parent
 
 # Portable freestanding C shared by the loader, the kernel and the host.
 LIB = ["lib/elf.c", "lib/fmt.c", "lib/cmdline.c", "lib/string.c"]
+# The screen console's renderer and its font, converted at build time from
+# fonts-spleen (scripts/setup.sh) by scripts/psf2c.py; the .txt copy of the
+# glyphs is what scripts/test.py decodes screenshots with.
+FONT_PSF = "/usr/share/consolefonts/spleen-8x16.psfu.gz"
+FONT_C, FONT_TXT = "build/gen/fbcon_font.c", "build/gen/fbcon_font.txt"
+FBCON = ["lib/fbcon.c", FONT_C]
+GENERATED = [FONT_C]
 PGTABLE = ["arch/x86_64/pgtable.c"]
 BOOTMAP = ["mm/bootmap.c"]
 HEAP = ["mm/heap.c", "mm/heap_large.c", "mm/heap_check.c"]
@@ -44,12 +51,12 @@ KERNEL = [
     "kernel/boot.c", "kernel/symbols.c", "kernel/boot_test.c", "kernel/crash.c",
     "kernel/layout_test.c", "kernel/wx_audit.c", "kernel/fault.c", "kernel/random.c",
     "kernel/stack_protector.c", "kernel/stack_protector_test.c", "kernel/timer.c",
-    "kernel/timer_test.c", "kernel/console_test.c", "kernel/thread.c", "kernel/sched.c", "kernel/wait.c",
+    "kernel/timer_test.c", "kernel/console_test.c", "kernel/console_screen_test.c", "kernel/thread.c", "kernel/sched.c", "kernel/wait.c",
     "kernel/mutex.c", "kernel/thread_test.c",
     "mm/memmap.c", "mm/addr.c", "mm/pmm.c", "mm/pmm_boot.c", "mm/pmm_test.c",
     "mm/vmm.c", "mm/vmm_boot.c", "mm/vmm_demand.c", "mm/vmm_fault.c", "mm/vmm_test.c",
     "mm/kmalloc.c", "mm/heap_test.c", "mm/mmio.c", "mm/kstack.c", "mm/kstack_test.c",
-] + LIB + PGTABLE + BOOTMAP + HEAP
+] + LIB + PGTABLE + BOOTMAP + HEAP + FBCON
 
 # Host unit tests under ASan/UBSan: build/host/<name>.
 HOST_TESTS = {
@@ -65,6 +72,7 @@ HOST_TESTS = {
     "test_heap": ["tests/host/test_heap.c", "lib/fmt.c"] + HEAP,
     "test_switch": ["tests/host/test_switch.c", "arch/x86_64/switch.S",
                     "tests/switch_kernel.S"],
+    "test_fbcon": ["tests/host/test_fbcon.c"] + FBCON,
 }
 
 # libFuzzer targets: build/fuzz/<name>.
@@ -86,6 +94,7 @@ BENCH = [
 # Scripts `ninja test` runs; a change to one of them re-runs the tests.
 TEST_SCRIPTS = ["scripts/test.py", "scripts/qemu.py", "scripts/repro.py",
                 "scripts/bad_kernels.py", "scripts/mkimage.sh", "configure.py"]
+TEST_SCRIPTS += ["scripts/vm.py", "scripts/screen.py", FONT_TXT]  # the screenshot check decodes with FONT_TXT
 
 # --- flags and rules -------------------------------------------------------------
 
@@ -198,6 +207,9 @@ rule bench_cc
 rule image
   command = scripts/mkimage.sh $out build/BOOTX64.EFI build/kernel.elf "loglevel=info"
   description = IMAGE $out
+rule font
+  command = python3 scripts/psf2c.py $in $out
+  description = FONT $in
 rule run_qemu
   command = scripts/qemu.py build/aerie.img
   pool = console
@@ -244,6 +256,9 @@ def wrapped(items, indent="  "):
 
 def generate():
     out = [HEADER]
+    out.append("# --- generated sources " + "-" * 53)
+    out.append(f"build {FONT_C} {FONT_TXT}: font {FONT_PSF} | scripts/psf2c.py\n")
+
     out.append("# --- the loader " + "-" * 60)
     objs = objects(out, "lcc", "loader", LOADER)
     out.append("build build/loader.so: lld_efi " + wrapped(objs) + " $\n  | efi-loader/efi.lds")
@@ -283,7 +298,7 @@ def main():
     target = ROOT / "build.ninja"
     missing = [s for s in set(LOADER + KERNEL + BENCH + sum(HOST_TESTS.values(), []) +
                                sum(FUZZERS.values(), []) + TEST_SCRIPTS)
-               if not (ROOT / s).exists()]
+               if not (ROOT / s).exists() and s not in GENERATED + [FONT_TXT]]
     if missing:
         print(f"configure.py: no such source: {', '.join(sorted(missing))}", file=sys.stderr)
         return 1

@@ -1,15 +1,20 @@
 /*
- * The kernel console: formats with lib/fmt and writes to COM1. The
- * framebuffer console will be a second sink here.
+ * The kernel console: formats with lib/fmt and writes every line to COM1
+ * (if there is one) and to the screen (lib/fbcon.c over the loader's GOP
+ * framebuffer, if there is one), coloured by log level.
  *
  * Threads and interrupt handlers print at any time: each kprintf and each
  * klog line is written whole under one IRQ-safe lock, so lines from
  * different threads never interleave (tests parse them). panic() breaks
- * the lock first, so a panic raised while it is held still prints.
+ * the lock first, so a panic raised while it is held still prints. The
+ * screen takes no lock of its own: a line that finds a screen update
+ * interrupted (a panic from inside it) redraws the whole screen, and one
+ * that finds two (the redraw faulted too) leaves the screen alone.
  */
 #include <arch/arch.h>
 #include <kernel/console.h>
 #include <lib/cmdline.h>
+#include <lib/fbcon.h>
 #include <lib/fmt.h>
 #include <lib/spinlock.h>
 #include <lib/string.h>
@@ -22,9 +27,108 @@ static volatile bool lock_broken;
 
 static const char *const level_names[] = {"error", "warn", "info", "debug"};
 
+/* The screen: text for at most SCREEN_COLS x SCREEN_ROWS cells, in .bss. */
+#define SCREEN_COLS 320
+#define SCREEN_ROWS 128
+static struct fbcon screen;
+static struct fbcon_cell screen_text[SCREEN_COLS * SCREEN_ROWS];
+static struct fbcon_cell screen_shown[SCREEN_COLS * SCREEN_ROWS];
+static bool screen_on;
+/* An update is under way; found set on entry, it was interrupted (by a panic). */
+static volatile bool screen_busy;
+static volatile bool screen_recovering; /* redrawing after an interrupted update */
+static volatile bool screen_dead;	/* the redraw was interrupted too: give up */
+static volatile bool screen_fault_next; /* crash=screen: fault inside the next update */
+
+static const uint8_t level_attr[] = {
+    FBCON_ATTR(FBCON_RED + 8, FBCON_BLACK),    /* error: bright red */
+    FBCON_ATTR(FBCON_YELLOW + 8, FBCON_BLACK), /* warning: bright yellow */
+    FBCON_ATTR_DEFAULT,
+    FBCON_ATTR_DEFAULT,
+};
+
 void console_init(void)
 {
 	arch_serial_init();
+}
+
+void console_screen_init(const struct boot_info *bi)
+{
+	const struct boot_fb *fb = &bi->fb;
+	struct fbcon_format format = {0xff, 0xff00, 0xff0000, 4}; /* RGBX */
+	uint32_t cols, rows;
+
+	if (fb->virt == 0 || (fb->format != BOOT_FB_RGBX && fb->format != BOOT_FB_BGRX))
+		return;
+	if (fb->format == BOOT_FB_BGRX)
+		format = (struct fbcon_format){0xff0000, 0xff00, 0xff, 4};
+	fbcon_geometry(fb->width, fb->height, &cols, &rows);
+	cols = MIN(cols, SCREEN_COLS);
+	rows = MIN(rows, SCREEN_ROWS);
+	if ((uint64_t)fb->pitch * fb->height > fb->size ||
+	    fbcon_init(&screen, (void *)fb->virt, fb->width, fb->height, fb->pitch, &format,
+		       screen_text, screen_shown, cols, rows)) {
+		kwarn("screen: cannot draw on the %ux%u framebuffer: serial only", fb->width,
+		      fb->height);
+		return;
+	}
+	fbcon_clear_margins(&screen); /* the firmware's text may be there */
+	screen_on = true;
+	kinfo("screen: %ux%u text cells on the %ux%u framebuffer", cols, rows, fb->width,
+	      fb->height);
+}
+
+/* crash=screen: a NULL read in the middle of a screen update (text stored, not drawn). */
+static __attribute__((noinline)) void screen_injected_fault(void)
+{
+	volatile const int *p = NULL;
+
+	screen_fault_next = false;
+	(void)*p;
+}
+
+/*
+ * Show n bytes on the screen in colour attr. Called with the lock held or
+ * broken (a panic), so the only way in while an update runs is a panic
+ * from inside it (a fault, NMI or #DF): the screen is then in an unknown
+ * state, and the next update redraws all of it. If that redraw is
+ * interrupted too, the screen is given up (serial goes on).
+ */
+static void screen_write(const char *s, size_t n, uint8_t attr)
+{
+	if (!screen_on || screen_dead)
+		return;
+	if (screen_busy) {
+		if (screen_recovering) {
+			screen_dead = true;
+			return;
+		}
+		screen_recovering = true;
+		fbcon_invalidate(&screen);
+	}
+	screen_busy = true;
+	fbcon_set_attr(&screen, attr);
+	fbcon_write(&screen, s, n);
+	if (screen_fault_next)
+		screen_injected_fault();
+	fbcon_flush(&screen);
+	screen_busy = false;
+	screen_recovering = false;
+}
+
+const struct fbcon *console_screen(void)
+{
+	return screen_on && !screen_dead ? &screen : NULL;
+}
+
+void console_screen_interrupt(void)
+{
+	screen_busy = true;
+}
+
+void console_screen_fault_next(void)
+{
+	screen_fault_next = true;
 }
 
 void console_set_level(const char *cmdline)
@@ -52,19 +156,21 @@ void console_break_lock(void)
 	lock_broken = true;
 }
 
-/* Write n bytes at once: no other kprintf lands inside them. */
-static void console_write(const char *s, size_t n)
+/* Write n bytes at once, in colour attr on screen: no other kprintf lands inside them. */
+static void console_write(const char *s, size_t n, uint8_t attr)
 {
 	unsigned long irq;
 
 	if (n == 0)
 		return;
-	if (lock_broken) {
+	if (lock_broken) { /* a panic: its report is red on screen */
 		arch_serial_write(s, n);
+		screen_write(s, n, attr == FBCON_ATTR_DEFAULT ? level_attr[LOG_ERROR] : attr);
 		return;
 	}
 	irq = spin_lock_irqsave(&console_lock);
 	arch_serial_write(s, n);
+	screen_write(s, n, attr);
 	spin_unlock_irqrestore(&console_lock, irq);
 }
 
@@ -86,7 +192,7 @@ void kvprintf(const char *fmt, va_list ap)
 {
 	char buf[LINE_MAX];
 
-	console_write(buf, format_into(buf, 0, fmt, ap));
+	console_write(buf, format_into(buf, 0, fmt, ap), FBCON_ATTR_DEFAULT);
 }
 
 void kprintf(const char *fmt, ...)
@@ -114,5 +220,5 @@ void klog(enum log_level l, const char *fmt, ...)
 		buf[used++] = '\n';
 	else
 		buf[LINE_MAX - 2] = '\n';
-	console_write(buf, used);
+	console_write(buf, used, level_attr[l]);
 }

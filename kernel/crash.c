@@ -13,6 +13,8 @@
  *   crash=gp         read through a non-canonical pointer
  *   crash=ud         an undefined instruction
  *   crash=canary     write past a local array over its frame's stack canary
+ *   crash=screen     a NULL read inside a screen update: the panic report
+ *                    must still reach the screen (after a full redraw)
  *
  * Heap hardening (include/mm/heap.h): each allocates with kmalloc, breaks a
  * rule, and must end in the heap's panic ("heap: ...") or a guard-page fault.
@@ -208,6 +210,12 @@ static __attribute__((noinline)) void crash_irq_overflow(void)
 	thread_join(crash_irq_victim, NULL); /* never returns: the victim's overflow panics */
 }
 
+static __attribute__((noinline)) void crash_screen(void)
+{
+	console_screen_fault_next();
+	kinfo("crash=screen: this line faults while it is drawn");
+}
+
 static __attribute__((noinline)) void crash_undefined(void)
 {
 	__asm__ volatile("ud2");
@@ -228,6 +236,7 @@ static const struct {
     {"gp", crash_noncanonical},
     {"ud", crash_undefined},
     {"canary", crash_canary},
+    {"screen", crash_screen},
     {"irq-overflow", crash_irq_overflow},
     {"double-free", crash_double_free},
     {"bad-free", crash_bad_free},

@@ -45,7 +45,8 @@ __noreturn void kmain(const struct boot_info *bi)
 	console_init();	   /* COM1: panics can be seen */
 	arch_early_init(); /* GDT, TSS, IDT: exceptions are reported */
 	kinfo("kernel starting");
-	boot_info_accept(bi); /* the loader's hand-off is checked */
+	boot_info_accept(bi);		/* the loader's hand-off is checked */
+	console_screen_init(boot_info); /* the screen shows the log too */
 	/* The stack canary, from the loader's seed: no protected frame is open yet. */
 	stack_protector_init(boot_info);
 	console_set_level(boot_info->cmdline);

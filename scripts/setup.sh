@@ -9,6 +9,7 @@ packages=(
 	gnu-efi binutils                  # UEFI headers, crt0, ELF-to-PE objcopy
 	ovmf qemu-system-x86              # firmware and emulator
 	mtools dosfstools gdisk           # the FAT32 ESP and the GPT disk image
+	fonts-spleen                      # the screen console's font (scripts/psf2c.py)
 	ninja-build python3               # build and test driver
 )
 

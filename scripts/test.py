@@ -34,6 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import bad_kernels  # noqa: E402  (scripts/bad_kernels.py)
 import qemu  # noqa: E402  (scripts/qemu.py)
 import repro  # noqa: E402  (scripts/repro.py)
+import screen  # noqa: E402  (scripts/screen.py)
 import vm  # noqa: E402  (scripts/vm.py)
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -342,6 +343,22 @@ def plain_boot(workdir, mem, cpu, options, scenarios, extra=()):
     return results
 
 
+def no_serial_boot(workdir):
+    """The image booted from reset with no serial port at all: it must reach
+    ready, judged by the screen alone (the kernel finds no UART and skips it)."""
+    shot = Path(workdir) / "screen-noserial.ppm"
+    font = BUILD / "gen/fbcon_font.txt"
+    lines, elapsed, err = vm.boot_no_serial(
+        BUILD / "aerie.img", fresh_vars(workdir, "noserial"), shot,
+        lambda path: screen.decode(path, font)[0], r"^aerie: ready$", timeout=BOOT_TIMEOUT)
+    shown = [line for line in lines if line]
+    problems = check_log("\n".join(shown), r"(?s)^aerie: screen: .*^aerie: ready$",
+                         [r"panic", r"error", r"warning", screen.UNKNOWN])
+    return [(f"boot: with no serial port (-serial none) the screen alone shows the boot "
+             f"reach ready ({elapsed:.1f} s)", not problems, "; ".join(problems),
+             "\n".join(lines) + err if problems else None)]
+
+
 # Machines too small or odd for ktest: (name, mem, /aerie/cmdline or None for
 # the untouched build/aerie.img, regex that must appear, regexes that must
 # not, machine: {"cpu": model, "usb": the disk is a USB stick}). Each stops
@@ -430,8 +447,10 @@ class SavedShell:
                                           setup=SHELL_SETUP, timeout=BOOT_TIMEOUT)
             return self.made
 
-    def session(self):
-        return vm.ShellSession(self.disk, self.vars, self.state)
+    def session(self, shot=None, debug_exit=True):
+        """A restored machine; with shot (a screenshot's path), with QMP too."""
+        qmp = Path(shot).with_suffix(".qmp") if shot else None
+        return vm.ShellSession(self.disk, self.vars, self.state, qmp=qmp, debug_exit=debug_exit)
 
 
 def shell_result():
@@ -443,23 +462,37 @@ def shell_result():
     return job
 
 
-def in_shell(saved, options, until):
+def in_shell(saved, options, until, shot=None):
     """Restore the shell and type the loader's command line.
 
     Returns (status, log, seconds, problems): problems is non-empty if the
-    shell could not be restored.
+    shell could not be restored. With shot (a path), the screen is saved
+    there as a PPM once until is seen, and the session's problems include
+    the screen's not matching the log's last lines.
     """
     ok, _, _ = saved.make()
     if not ok:
         return None, "", 0.0, ["the saved shell is not available"]
-    session = saved.session()
+    session = saved.session(shot)
     if not session.ready:
         err = session.close()
         return None, session.con.text() + err, 0.0, ["the restored shell did not answer"]
     status, log, elapsed = session.run(f"{LOADER} {options}".rstrip(), until=until,
                                        timeout=BOOT_TIMEOUT)
+    problems = screen_problems(session, shot, log) if shot else []
     err = session.close()
-    return status, log + (f"\n[qemu stderr]\n{err}" if err else ""), elapsed, []
+    return status, log + (f"\n[qemu stderr]\n{err}" if err else ""), elapsed, problems
+
+
+def screen_problems(session, shot, log):
+    """Take a screenshot; problems if its text is not the serial log's last lines."""
+    if not session.alive() or not session.screendump(shot):
+        return ["screen: no screenshot (QEMU exited, or screendump failed)"]
+    rows, cols = screen.decode(shot, BUILD / "gen/fbcon_font.txt")
+    lines = log.splitlines()
+    while lines and not lines[-1]:
+        lines.pop()
+    return [f"screen: {p}" for p in screen.matches_log(rows, cols, lines)]
 
 
 def ktest_job(saved):
@@ -591,15 +624,54 @@ KERNEL_SCENARIOS = [
 ]
 
 
+# Kernel scenarios (by options) whose screen must show the serial log's last lines.
+SCREEN_SCENARIOS = {""}
+
+
 def kernel_scenario(saved, scenario):
     name, options, expect, forbid, want_status = scenario
     until = expect if want_status is None else None
-    status, log, elapsed, problems = in_shell(saved, options, until)
-    if not problems:
-        problems = check_log(log, expect, forbid)
+    shot = None
+    if options in SCREEN_SCENARIOS:
+        name += "; the screen shows the log's last lines"
+        shot = Path(saved.workdir) / ("screen-" + re.sub(r"\W", "_", options) + ".ppm")
+    status, log, elapsed, problems = in_shell(saved, options, until, shot)
+    if all(p.startswith("screen: ") for p in problems):  # the machine ran
+        problems += check_log(log, expect, forbid)
         if want_status is not None and status != want_status:
             problems.append(describe_exit(status, elapsed))
     return [(f"boot: {name} ({elapsed:.1f} s)", not problems, "; ".join(problems),
+             log if problems else None)]
+
+
+# Panics whose report must be on screen as in the serial log: options, and
+# a regex for the report (up to its backtrace's first named frame).
+SCREEN_PANICS = [
+    ("crash=null", r"(?s)^aerie: panic: page fault: NULL pointer .*^  backtrace:\n.*crash_read_null"),
+    # The fault is inside a screen update: the report follows a full redraw.
+    ("crash=screen", r"(?s)^aerie: crash=screen: this line faults while it is drawn$.*"
+     r"^aerie: panic: page fault: NULL pointer dereference at 0x0, rip "
+     r"screen_injected_fault\+.*^  backtrace:\n.*screen_injected_fault"),
+]
+
+
+def screen_at_panic(saved, options, report_re):
+    """A panic on a machine whose kernel cannot exit QEMU: once the report
+    is printed, the screen must show the log's last lines."""
+    name = f"boot: {options}: the panic is on screen as in the serial log"
+    ok, _, _ = saved.make()
+    shot = Path(saved.workdir) / f"screen-{options.replace('=', '-')}.ppm"
+    session = saved.session(shot, debug_exit=False) if ok else None
+    if not session or not session.ready:
+        return [(name, False, "the saved shell is not available", None)]
+    _, log, elapsed = session.run(f"{LOADER} {options}", until=report_re, timeout=BOOT_TIMEOUT)
+    problems = check_log(log, report_re, [r"nested panic"])
+    if not problems:
+        time.sleep(vm.GRACE)  # the rest of the backtrace, then the CPU halts
+        log = session.con.text()[session.mark:]
+        problems = screen_problems(session, shot, log)
+    session.close()
+    return [(f"{name} ({elapsed:.1f} s)", not problems, "; ".join(problems),
              log if problems else None)]
 
 
@@ -713,6 +785,7 @@ def jobs_for(workdir):
     jobs = [plain[0], Job("saved shell", shell_result(), saved)] + plain[1:]
     jobs += [Job("plain boots", plain_scenario, workdir, *sc) for sc in PLAIN_SCENARIOS]
     jobs.append(Job("reproducible build", run_repro, workdir))
+    jobs.append(Job("plain boots", no_serial_boot, workdir))
     jobs += [Job("source checks", run_source_checks),
             Job("host tests", run_host_tests)]
     jobs += [Job("fuzzers", run_fuzzer, f) for f in sorted(BUILD.glob("fuzz/fuzz_*"))]
@@ -721,6 +794,7 @@ def jobs_for(workdir):
     jobs += [Job("kernel scenarios (shell)", kernel_scenario, saved, s)
              for s in KERNEL_SCENARIOS]
     jobs.append(Job("kernel scenarios (shell)", kaslr_compare, saved))
+    jobs += [Job("kernel scenarios (shell)", screen_at_panic, saved, *p) for p in SCREEN_PANICS]
     return jobs
 
 

@@ -139,6 +139,40 @@ def _qmp(sock, command, **arguments):
         buf = buf[buf.rfind(b"\n") + 1:]
 
 
+def boot_no_serial(image, vars_file, shot, read_screen, until, timeout=90, **qemu_args):
+    """A plain boot with no serial port at all (-serial none): only the
+    screen tells what happens. Takes a screenshot into shot every SHOT_EVERY
+    seconds and reads its text with read_screen(shot) -> lines, until the
+    regex until matches it or QEMU exits. Returns (lines, seconds, stderr)."""
+    qmp = Path(shot).with_suffix(".qmp")
+    cmd = qemu.command(image, vars_file, serial="none", snapshot=True,
+                       extra=["-qmp", f"unix:{qmp},server=on,wait=off"], **qemu_args)
+    proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE)
+    start, lines = time.monotonic(), []
+    try:
+        while not qmp.exists() and proc.poll() is None:
+            time.sleep(POLL)
+        with socket.socket(socket.AF_UNIX) as sock:
+            sock.connect(str(qmp))
+            sock.recv(65536)  # the greeting
+            _qmp(sock, "qmp_capabilities")
+            while proc.poll() is None and time.monotonic() - start < timeout:
+                time.sleep(SHOT_EVERY)
+                if "return" in _qmp(sock, "screendump", filename=str(shot)):
+                    lines = read_screen(shot)
+                    if re.search(until, "\n".join(lines), re.M):
+                        break
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait()
+    return lines, time.monotonic() - start, proc.stderr.read().decode("utf-8", "replace")
+
+
+# How often boot_no_serial looks at the screen.
+SHOT_EVERY = 0.5
+
 PROMPT = r"(Shell|FS\d+:\\[^>\n]*)> "
 
 # The shell takes about one typed key per 10 ms: keep typed lines short.
@@ -179,9 +213,18 @@ def save_shell(image, vars_file, state, setup=(), timeout=90, **qemu_args):
 class ShellSession:
     """A machine restored at the UEFI shell's prompt, driven by typed lines."""
 
-    def __init__(self, image, vars_file, state, **qemu_args):
-        cmd = qemu.command(image, vars_file, snapshot=True,
-                           extra=["-incoming", f"exec:cat {state}"], **qemu_args)
+    def __init__(self, image, vars_file, state, qmp=None, debug_exit=True, **qemu_args):
+        """qmp: a socket path for QMP (screenshots), or None for no QMP.
+        Without debug_exit, the kernel cannot exit QEMU: a panic stays on
+        screen (the device holds no state, so the machine still restores)."""
+        extra = ["-incoming", f"exec:cat {state}"]
+        if qmp:
+            extra += ["-qmp", f"unix:{qmp},server=on,wait=off"]
+        self.qmp = qmp
+        cmd = qemu.command(image, vars_file, snapshot=True, extra=extra, **qemu_args)
+        if not debug_exit:
+            i = next(i for i, arg in enumerate(cmd) if arg.startswith("isa-debug-exit"))
+            del cmd[i - 1:i + 1]
         self.con = Console(cmd)
         # Keys typed before the restore completes are lost: press Enter until
         # the shell answers with a fresh prompt.
@@ -207,6 +250,14 @@ class ShellSession:
 
     def alive(self):
         return self.con.proc.poll() is None
+
+    def screendump(self, path):
+        """Save the screen as a PPM file (QMP screendump); True if it worked."""
+        with socket.socket(socket.AF_UNIX) as sock:
+            sock.connect(str(self.qmp))
+            sock.recv(65536)  # the greeting
+            _qmp(sock, "qmp_capabilities")
+            return "return" in _qmp(sock, "screendump", filename=str(path))
 
     def close(self):
         err = self.con.stop()

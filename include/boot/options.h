@@ -10,8 +10,8 @@ static const char *const boot_known_options[] = {
     "loglevel",	 /* error | warn | info | debug */
     "nokaslr",	 /* fixed, documented bases (include/mm/layout.h) */
     "ktest",	 /* run in-kernel tests: ktest or ktest=suite,suite */
-    "crash",	 /* crash=panic|null|nx|wtext|overflow|gp|ud|canary|double-free|bad-free|overrun|
-		    heap-header|heap-guard: fault or break a heap rule on purpose */
+    "crash",	 /* crash=panic|null|nx|wtext|overflow|gp|ud|canary|screen|double-free|bad-free|
+		    overrun|heap-header|heap-guard: fault or break a heap rule on purpose */
     "nosmep",	 /* leave CR4.SMEP off */
     "nosmap",	 /* leave CR4.SMAP off */
     "noumip",	 /* leave CR4.UMIP off */
