@@ -10,6 +10,7 @@
 #include <arch/irq.h>
 #include <arch/timer.h>
 #include <kernel/console.h>
+#include <kernel/alloc_stress.h>
 #include <kernel/ktest.h>
 #include <kernel/mutex.h>
 #include <kernel/sched.h>
@@ -215,71 +216,19 @@ KTEST(thread, thread_join_returns_value_and_frees_everything)
 	KEXPECT_EQ(t, pmm_kernel_free_frames(), frames);
 }
 
-/* What the allocating tick hook did, and the hook it chains to (the scheduler's). */
-static volatile uint64_t irq_allocs, irq_failures;
-static timer_hook_fn alloc_prev_hook;
-
-/* Every tick: the scheduler's work, then a heap block and a frame, written and given back. */
-static void alloc_hook(uint64_t tick)
+/* A thread's side of the allocation race; returns its failures. */
+static long alloc_thread(void *salt)
 {
-	size_t size = 16 + (tick * 37) % 1000;
-	uint8_t *p;
-	paddr_t pa;
-
-	if (alloc_prev_hook)
-		alloc_prev_hook(tick);
-	p = kmalloc(size);
-	pa = pmm_alloc(&pmm_kernel);
-	if (!p || pa == PADDR_INVALID)
-		irq_failures++;
-	for (size_t i = 0; p && i < size; i++)
-		p[i] = (uint8_t)tick;
-	kfree(p);
-	if (pa != PADDR_INVALID && pmm_free(&pmm_kernel, pa) != 0)
-		irq_failures++;
-	irq_allocs++;
-}
-
-/* A thread's side: 8 blocks and 8 frames in rotation; returns its failures. */
-static long alloc_thread(void *arg)
-{
-	void *blocks[8] = {0};
-	paddr_t frames[8];
-	uint64_t start = arch_timestamp(), salt = (uintptr_t)arg;
-	long failures = 0;
-
-	for (int i = 0; i < 8; i++)
-		frames[i] = PADDR_INVALID;
-	/* 100 ms, and on (up to 2 s) until the tick has allocated 20 times: a loaded host drops
-	 * ticks. */
-	for (uint64_t n = 0; arch_timestamp() - start < tsc_ms(100) ||
-			     (irq_allocs < 20 && arch_timestamp() - start < tsc_ms(2000));
-	     n++) {
-		int i = n % 8;
-
-		kfree(blocks[i]);
-		if (frames[i] != PADDR_INVALID && pmm_free(&pmm_kernel, frames[i]) != 0)
-			failures++;
-		blocks[i] = kmalloc(8 + (n * 131 + salt * 17) % 2000);
-		frames[i] = pmm_alloc(&pmm_kernel);
-		failures += !blocks[i] || frames[i] == PADDR_INVALID;
-	}
-	for (int i = 0; i < 8; i++) {
-		kfree(blocks[i]);
-		if (frames[i] != PADDR_INVALID && pmm_free(&pmm_kernel, frames[i]) != 0)
-			failures++;
-	}
-	return failures;
+	return alloc_stress_loop(100, 20, (uintptr_t)salt);
 }
 
 /* Run two allocating threads under a 1000 Hz allocating tick; 0 or the failures seen. */
-static long alloc_race(void)
+static long alloc_race(struct alloc_stress_hook_stats *hook)
 {
 	struct thread *a, *b;
 	long fa = -1, fb = -1;
 
-	irq_allocs = irq_failures = 0;
-	alloc_prev_hook = timer_set_hook(alloc_hook);
+	alloc_stress_hook_start(1);
 	timer_set_rate(1000); /* 1 ms slices: many preemptions mid-allocation */
 	a = thread_create(alloc_thread, (void *)1, "ktest alloc a");
 	b = thread_create(alloc_thread, (void *)2, "ktest alloc b");
@@ -288,12 +237,13 @@ static long alloc_race(void)
 	if (b)
 		thread_join(b, &fb);
 	timer_set_rate(TIMER_HZ);
-	timer_set_hook(alloc_prev_hook);
+	*hook = alloc_stress_hook_stop();
 	return a && b ? fa + fb : -1;
 }
 
 KTEST(thread, thread_irq_and_thread_allocations_keep_invariants)
 {
+	struct alloc_stress_hook_stats hook;
 	struct sched_stats before, after;
 	uint64_t frames;
 	char msg[120];
@@ -302,15 +252,15 @@ KTEST(thread, thread_irq_and_thread_allocations_keep_invariants)
 	kstack_cache_drain();
 	frames = pmm_kernel_free_frames();
 	sched_stats(&before);
-	KEXPECT_EQ(t, alloc_race(), 0);
+	KEXPECT_EQ(t, alloc_race(&hook), 0);
 	sched_stats(&after);
 	kstack_cache_drain();
 	kmalloc_trim();
 	kprintf("# thread: allocations from 2 threads and %llu ticks, %llu preemptions\n",
-		(unsigned long long)irq_allocs,
+		(unsigned long long)hook.runs,
 		(unsigned long long)(after.preemptions - before.preemptions));
-	KEXPECT_EQ(t, irq_failures, 0);
-	KEXPECT(t, irq_allocs >= 20); /* about 200; a loaded host drops ticks */
+	KEXPECT_EQ(t, hook.failures, 0);
+	KEXPECT(t, hook.runs >= 20); /* about 200; a loaded host drops ticks */
 	KEXPECT(t, after.preemptions - before.preemptions >= 10);
 	KEXPECT(t, pmm_check(&pmm_kernel));
 	if (kmalloc_check(msg, sizeof(msg)) != 0) {

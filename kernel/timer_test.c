@@ -12,6 +12,7 @@
 #include <arch/irq.h>
 #include <arch/timer.h>
 #include <kernel/console.h>
+#include <kernel/alloc_stress.h>
 #include <kernel/ktest.h>
 #include <kernel/timer.h>
 #include <mm/kmalloc.h>
@@ -153,81 +154,26 @@ KTEST(timer, timer_irq_round_trip)
 	KEXPECT(t, gaps[0] > loop);
 }
 
-/* What the tick hook of the allocation test did, and the hook it chains to (the scheduler's). */
-static volatile uint64_t hook_runs, hook_failures;
-static timer_hook_fn alloc_prev_hook;
-
-/* On every other tick (at 2000 Hz): a heap block and a frame, written and given back. */
-static void alloc_hook(uint64_t tick)
-{
-	size_t size = 16 + (tick * 37) % 1000;
-	uint8_t *p;
-	paddr_t pa;
-
-	if (alloc_prev_hook)
-		alloc_prev_hook(tick);
-	if (tick & 1)
-		return;
-	p = kmalloc(size);
-	pa = pmm_alloc(&pmm_kernel);
-	if (!p || pa == PADDR_INVALID) {
-		hook_failures++;
-	} else {
-		for (size_t i = 0; i < size; i++)
-			p[i] = (uint8_t)tick;
-	}
-	kfree(p);
-	if (pa != PADDR_INVALID && pmm_free(&pmm_kernel, pa) != 0)
-		hook_failures++;
-	hook_runs++;
-}
-
-/* The test side: 8 blocks and 8 frames in rotation for ms milliseconds. */
-static uint64_t alloc_loop(uint64_t ms)
-{
-	void *blocks[8] = {0};
-	paddr_t frames[8];
-	uint64_t start = arch_timestamp(), failures = 0;
-
-	for (int i = 0; i < 8; i++)
-		frames[i] = PADDR_INVALID;
-	for (uint64_t n = 0; arch_timestamp() - start < tsc_ms(ms); n++) {
-		int i = n % 8;
-
-		kfree(blocks[i]);
-		if (frames[i] != PADDR_INVALID && pmm_free(&pmm_kernel, frames[i]) != 0)
-			failures++;
-		blocks[i] = kmalloc(8 + (n * 131) % 2000);
-		frames[i] = pmm_alloc(&pmm_kernel);
-		failures += !blocks[i] || frames[i] == PADDR_INVALID;
-	}
-	for (int i = 0; i < 8; i++) {
-		kfree(blocks[i]);
-		if (frames[i] != PADDR_INVALID && pmm_free(&pmm_kernel, frames[i]) != 0)
-			failures++;
-	}
-	return failures;
-}
-
 KTEST(timer, timer_irq_allocations_keep_invariants)
 {
-	uint64_t frames, failures;
+	struct alloc_stress_hook_stats hook;
+	uint64_t frames;
+	long failures;
 	char msg[120];
 
 	kmalloc_trim();
 	frames = pmm_kernel_free_frames();
-	hook_runs = hook_failures = 0;
-	alloc_prev_hook = timer_set_hook(alloc_hook);
+	alloc_stress_hook_start(2); /* every other tick at 2000 Hz */
 	KEXPECT_EQ(t, timer_set_rate(2000), 0);
 	arch_irq_enable();
-	failures = alloc_loop(100);
+	failures = alloc_stress_loop(100, 10, 0);
 	arch_irq_disable();
-	timer_set_hook(alloc_prev_hook);
+	hook = alloc_stress_hook_stop();
 	kmalloc_trim();
 	KEXPECT_EQ(t, timer_set_rate(TIMER_HZ), 0);
 	KEXPECT_EQ(t, failures, 0);
-	KEXPECT_EQ(t, hook_failures, 0);
-	KEXPECT(t, hook_runs >= 10); /* about 100; a loaded host drops ticks */
+	KEXPECT_EQ(t, hook.failures, 0);
+	KEXPECT(t, hook.runs >= 10); /* about 100; a loaded host drops ticks */
 	KEXPECT(t, pmm_check(&pmm_kernel));
 	if (kmalloc_check(msg, sizeof(msg)) != 0) {
 		ktest_fail(t, __FILE__, __LINE__, "kmalloc_check: %s", msg);
