@@ -1,7 +1,7 @@
 /*
  * The kernel's clock tick (kernel/timer.c): a periodic timer interrupt at
- * TIMER_HZ, counted. Interrupts stay off in the kernel after boot for now;
- * whoever turns them on (tests today, the scheduler next) sees the ticks.
+ * TIMER_HZ, counted, with one hook the scheduler takes. Interrupts are
+ * off until sched_init() turns them on for good.
  */
 #pragma once
 
