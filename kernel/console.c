@@ -55,13 +55,12 @@ void console_init(void)
 void console_screen_init(const struct boot_info *bi)
 {
 	const struct boot_fb *fb = &bi->fb;
-	struct fbcon_format format = {0xff, 0xff00, 0xff0000, 4}; /* RGBX */
+	struct fbcon_format format = {fb->red_mask, fb->green_mask, fb->blue_mask,
+				      fb->bytes_per_pixel};
 	uint32_t cols, rows;
 
-	if (fb->virt == 0 || (fb->format != BOOT_FB_RGBX && fb->format != BOOT_FB_BGRX))
-		return;
-	if (fb->format == BOOT_FB_BGRX)
-		format = (struct fbcon_format){0xff0000, 0xff00, 0xff, 4};
+	if (fb->virt == 0 || fb->format == BOOT_FB_NONE)
+		return; /* fbcon_init() refuses masks it cannot draw */
 	fbcon_geometry(fb->width, fb->height, &cols, &rows);
 	cols = MIN(cols, SCREEN_COLS);
 	rows = MIN(rows, SCREEN_ROWS);

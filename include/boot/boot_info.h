@@ -17,10 +17,11 @@
 /*
  * Bump BOOT_INFO_VERSION on any change of layout or meaning; BOOT_INFO_SIZE
  * is pinned by a static assert below, so a layout change without a bump
- * stops the build. Version 2 added boot_stack_phys.
+ * stops the build. Version 2 added boot_stack_phys, version 3 the
+ * framebuffer's channel masks.
  */
-#define BOOT_INFO_VERSION 2
-#define BOOT_INFO_SIZE	  776
+#define BOOT_INFO_VERSION 3
+#define BOOT_INFO_SIZE	  792
 #define BOOT_CMDLINE_MAX  512
 
 /* boot_info.entropy_sources bits: which randomness sources worked. */
@@ -32,11 +33,12 @@
 /* boot_info.flags bits. */
 #define BOOT_FLAG_KASLR (1u << 0) /* region bases were randomised */
 
-/* Framebuffer pixel layouts (boot_fb.format). */
+/* Framebuffer pixel layouts (boot_fb.format); the masks say the same for each. */
 enum boot_fb_format {
 	BOOT_FB_NONE = 0,
-	BOOT_FB_RGBX = 1, /* byte 0 red */
-	BOOT_FB_BGRX = 2, /* byte 0 blue */
+	BOOT_FB_RGBX = 1,    /* byte 0 red */
+	BOOT_FB_BGRX = 2,    /* byte 0 blue */
+	BOOT_FB_BITMASK = 3, /* GOP's PixelBitMask: 16, 24 or 32 bits a pixel */
 };
 
 struct boot_fb {
@@ -47,6 +49,9 @@ struct boot_fb {
 	uint32_t height;
 	uint32_t pitch;	 /* bytes per scan line */
 	uint32_t format; /* enum boot_fb_format */
+	/* Where each channel sits in a little-endian pixel, for every format. */
+	uint32_t red_mask, green_mask, blue_mask;
+	uint32_t bytes_per_pixel; /* 2, 3 or 4 */
 };
 
 struct boot_info {
@@ -99,7 +104,7 @@ struct boot_info {
 	char cmdline[BOOT_CMDLINE_MAX]; /* NUL terminated */
 };
 
-_Static_assert(sizeof(struct boot_fb) == 40, "boot_fb layout is a contract");
+_Static_assert(sizeof(struct boot_fb) == 56, "boot_fb layout is a contract");
 _Static_assert(sizeof(struct boot_info) == BOOT_INFO_SIZE,
 	       "boot_info layout changed: bump BOOT_INFO_VERSION and BOOT_INFO_SIZE");
 _Static_assert(sizeof(struct boot_info) % 8 == 0, "memory map follows, 8-aligned");
