@@ -11,6 +11,7 @@ packages=(
 	mtools dosfstools gdisk           # the FAT32 ESP and the GPT disk image
 	fonts-spleen                      # the screen console's font (scripts/psf2c.py)
 	ninja-build python3               # build and test driver
+	gdb                               # `ninja debug` and the GDB test (scripts/gdb_aerie.py)
 )
 
 sudo=()

@@ -32,6 +32,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import bad_kernels  # noqa: E402  (scripts/bad_kernels.py)
+import gdb_aerie  # noqa: E402  (scripts/gdb_aerie.py, outside GDB)
 import qemu  # noqa: E402  (scripts/qemu.py)
 import repro  # noqa: E402  (scripts/repro.py)
 import screen  # noqa: E402  (scripts/screen.py)
@@ -447,10 +448,11 @@ class SavedShell:
                                           setup=SHELL_SETUP, timeout=BOOT_TIMEOUT)
             return self.made
 
-    def session(self, shot=None, debug_exit=True):
+    def session(self, shot=None, debug_exit=True, extra=()):
         """A restored machine; with shot (a screenshot's path), with QMP too."""
         qmp = Path(shot).with_suffix(".qmp") if shot else None
-        return vm.ShellSession(self.disk, self.vars, self.state, qmp=qmp, debug_exit=debug_exit)
+        return vm.ShellSession(self.disk, self.vars, self.state, qmp=qmp, debug_exit=debug_exit,
+                               extra=extra)
 
 
 def shell_result():
@@ -696,6 +698,69 @@ def kaslr_compare(saved):
     return [(name, not same, f"same {', '.join(same)} in both boots", logs if same else None)]
 
 
+# GDB against a KASLR boot: a wrong kernel file is refused, this build's
+# symbols load at the slide the log shows, and a breakpoint in the 100 Hz
+# tick gives a backtrace through the interrupt path.
+GDB_FRAMES = ["sched_tick", "apic_interrupt", "trap_dispatch"]
+GDB_TIMEOUT = 30
+
+
+def gdb_commands(sock, wrong):
+    """The batch commands: each -ex runs even if an earlier one failed."""
+    cmds = [f"target remote {sock}", f"aerie-symbols {wrong}", "aerie-symbols",
+            "break sched_tick", "continue", "bt", "kill"]
+    return ["gdb", "-batch", "-nx", "-x", str(ROOT / "scripts/gdb_aerie.py"),
+            *[arg for cmd in cmds for arg in ("-ex", cmd)]]
+
+
+def wrong_kernel(workdir):
+    """build/kernel.elf with kmain's first bytes changed: not the running kernel."""
+    elf = gdb_aerie.KernelElf(BUILD / "kernel.elf")
+    data = bytearray(elf.data)
+    data[elf.file_offset("kmain", 1)] ^= 0xff
+    path = Path(workdir) / "wrong-kernel.elf"
+    path.write_bytes(data)
+    return path
+
+
+def gdb_problems(out, log):
+    """What GDB's output lacks: the refusal, the slide the log shows, the frames."""
+    problems = []
+    if "the running kernel is not build/kernel.elf" not in out:
+        problems.append("a changed kernel file was not refused")
+    m = re.search(r"^aerie: kernel slide (0x[0-9a-f]+) .* matches the running kernel", out, re.M)
+    logged = re.search(LAYOUT_RE, log, re.M)
+    if not m or not logged or int(m.group(1), 16) != int(logged.group(2), 16):
+        problems.append("no slide found, or not the kernel base the log shows")
+    frames = re.findall(r"^#(\d+)\s+(?:0x[0-9a-f]+ in )?(\w+) \(", out, re.M)
+    names = [name for _, name in frames[:len(GDB_FRAMES)]]
+    if names != GDB_FRAMES:
+        problems.append(f"backtrace starts {names}, not {GDB_FRAMES}")
+    return problems
+
+
+def gdb_backtrace(saved):
+    """Batch GDB on a restored machine booted with KASLR on."""
+    name = "boot: GDB finds the KASLR slide, checks the kernel and backtraces sched_tick"
+    ok, _, _ = saved.make()
+    sock = Path(saved.workdir) / "gdb.sock"
+    session = saved.session(extra=["-gdb", f"unix:{sock},server=on,wait=off"]) if ok else None
+    if not session or not session.ready:
+        return [(name, False, "the saved shell is not available", None)]
+    _, log, elapsed = session.run(f"{LOADER} loglevel=debug", until=r"^aerie: ready$",
+                                  grace=0, timeout=BOOT_TIMEOUT)
+    try:
+        run = subprocess.run(gdb_commands(sock, wrong_kernel(saved.workdir)), cwd=ROOT,
+                             capture_output=True, text=True, timeout=GDB_TIMEOUT)
+        out = run.stdout + run.stderr
+    except subprocess.TimeoutExpired:
+        out = "gdb: timed out"
+    session.close()
+    problems = ["no aerie: ready"] if "aerie: ready" not in log else gdb_problems(out, log)
+    return [(f"{name} ({elapsed:.1f} s)", not problems, "; ".join(problems),
+             log + "\n[gdb]\n" + out if problems else None)]
+
+
 def corrupt_magic(data):
     return b"\x7fELX" + data[4:]
 
@@ -794,6 +859,7 @@ def jobs_for(workdir):
     jobs += [Job("kernel scenarios (shell)", kernel_scenario, saved, s)
              for s in KERNEL_SCENARIOS]
     jobs.append(Job("kernel scenarios (shell)", kaslr_compare, saved))
+    jobs.append(Job("gdb (shell)", gdb_backtrace, saved))
     jobs += [Job("kernel scenarios (shell)", screen_at_panic, saved, *p) for p in SCREEN_PANICS]
     return jobs
 

@@ -213,11 +213,13 @@ def save_shell(image, vars_file, state, setup=(), timeout=90, **qemu_args):
 class ShellSession:
     """A machine restored at the UEFI shell's prompt, driven by typed lines."""
 
-    def __init__(self, image, vars_file, state, qmp=None, debug_exit=True, **qemu_args):
+    def __init__(self, image, vars_file, state, qmp=None, debug_exit=True, extra=(),
+                 **qemu_args):
         """qmp: a socket path for QMP (screenshots), or None for no QMP.
         Without debug_exit, the kernel cannot exit QEMU: a panic stays on
-        screen (the device holds no state, so the machine still restores)."""
-        extra = ["-incoming", f"exec:cat {state}"]
+        screen (the device holds no state, so the machine still restores).
+        extra: more QEMU arguments (such as a GDB stub)."""
+        extra = ["-incoming", f"exec:cat {state}", *extra]
         if qmp:
             extra += ["-qmp", f"unix:{qmp},server=on,wait=off"]
         self.qmp = qmp
