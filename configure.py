@@ -92,8 +92,9 @@ BENCH = [
 ] + PGTABLE + HEAP
 
 # Scripts `ninja test` runs; a change to one of them re-runs the tests.
-TEST_SCRIPTS = ["scripts/test.py", "scripts/qemu.py", "scripts/repro.py",
-                "scripts/bad_kernels.py", "scripts/mkimage.sh", "configure.py"]
+TEST_SCRIPTS = ["scripts/test.py", "scripts/scenarios.py", "scripts/qemu.py",
+                "scripts/repro.py", "scripts/bad_kernels.py", "scripts/mkimage.sh",
+                "configure.py"]
 TEST_SCRIPTS += ["scripts/gdb_aerie.py"]  # the GDB test sources it
 TEST_SCRIPTS += ["scripts/vm.py", "scripts/screen.py", FONT_TXT]  # the screenshot check decodes with FONT_TXT
 
