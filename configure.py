@@ -105,8 +105,9 @@ HEADER = """\
 # (ninja re-runs it when it changes). `ninja` builds the loader, the kernel
 # and the bootable disk image; `ninja run` boots it in QEMU; `ninja debug`
 # boots it with GDB attached at this boot's KASLR slide; `ninja test`
-# runs every test; `ninja fuzz` runs the fuzzers for longer; `ninja bench`
-# times the portable allocators natively.
+# runs every test; `ninja matrix` runs ktest across machines (docs/matrix.md);
+# `ninja fuzz` runs the fuzzers for longer; `ninja bench` times the portable
+# allocators natively.
 ninja_required_version = 1.10
 builddir = build
 
@@ -225,6 +226,10 @@ rule run_tests
   command = scripts/test.py
   pool = console
   description = TEST
+rule run_matrix
+  command = scripts/matrix.py
+  pool = console
+  description = MATRIX (ktest on each machine of docs/matrix.md)
 rule run_bench
   command = build/bench/bench
   pool = console
@@ -295,6 +300,8 @@ def generate():
                "scripts/gdb_aerie.py scripts/qemu.py")
     out.append("build test: run_tests | build/aerie.img host-tests fuzzers " +
                wrapped(TEST_SCRIPTS))
+    out.append("build matrix: run_matrix | build/aerie.img scripts/matrix.py scripts/test.py "
+               "scripts/vm.py scripts/qemu.py")
     out.append("build bench: run_bench | build/bench/bench")
     out.append("build fuzz: run_fuzz | fuzzers scripts/fuzz.sh")
     out.append("build all: phony build/BOOTX64.EFI build/kernel.elf build/aerie.img")

@@ -157,6 +157,26 @@ static void report_retries(unsigned int retries)
 	com1_write(line);
 }
 
+/*
+ * At loglevel=debug, say on COM1 how the loader's time split: from
+ * efi_main to the ExitBootServices call, and the call itself (retries
+ * included). Raw TSC cycles: the loader never calibrates the TSC; the
+ * kernel's timer line gives its rate (scripts/matrix.py converts).
+ */
+static void report_timing(uint64_t entry, uint64_t ebs_start, uint64_t ebs_done)
+{
+	char line[128];
+
+	if (!loader_debug)
+		return;
+	fmt_snprintf(line, sizeof(line),
+		     "aerie-loader: timing: %llu TSC cycles before ExitBootServices, "
+		     "%llu in it\n",
+		     (unsigned long long)(ebs_start - entry),
+		     (unsigned long long)(ebs_done - ebs_start));
+	com1_write(line);
+}
+
 /* Turn the final firmware map into boot_info's normalised, labelled map. */
 static void build_boot_memmap(struct boot_info *bi)
 {
@@ -185,7 +205,9 @@ EFI_STATUS handoff(struct boot_info *bi, paddr_t pml4, vaddr_t entry)
 {
 	vaddr_t bi_virt = bi->direct_map_base + bi->boot_info_phys;
 	unsigned int retries;
+	uint64_t ebs_start = rdtsc();
 	EFI_STATUS st = exit_boot_services(bi->cmdline, &retries);
+	uint64_t ebs_done = rdtsc();
 
 	if (EFI_ERROR(st)) {
 		loader_error("ExitBootServices failed (EFI status %#lx)", (unsigned long)st);
@@ -193,6 +215,7 @@ EFI_STATUS handoff(struct boot_info *bi, paddr_t pml4, vaddr_t entry)
 	}
 	cli();
 	report_retries(retries);
+	report_timing(bi->tsc_at_entry, ebs_start, ebs_done);
 	build_boot_memmap(bi);
 	wrmsr(MSR_EFER, rdmsr(MSR_EFER) | EFER_NXE); /* before any NX bit is live */
 	write_cr0(read_cr0() | CR0_WP);

@@ -2,6 +2,8 @@
  * Accepting the loader's boot_info: the kernel trusts nothing in it until
  * the magic, version, size and memory-map invariants have been checked.
  */
+#include <arch/arch.h>
+#include <arch/timer.h>
 #include <kernel/boot.h>
 #include <kernel/console.h>
 #include <kernel/panic.h>
@@ -60,6 +62,22 @@ static void print_layout(const struct boot_info *bi)
 		       memmap_type_name(map[i].type));
 }
 
+/*
+ * How long the boot took so far, from the TSC: the loader (efi_main to the
+ * jump) and the kernel (the jump to here, just before ktest or ready). Under
+ * QEMU TCG these are emulated cycles, not a real machine's time.
+ */
+static void print_boot_time(const struct boot_info *bi)
+{
+	uint64_t khz = arch_timer_info()->tsc_khz, now = arch_timestamp();
+
+	if (khz == 0)
+		return;
+	kdebug("boot: loader %llu ms, kernel %llu ms (emulated TSC)",
+	       (unsigned long long)((bi->tsc_at_exit - bi->tsc_at_entry) / khz),
+	       (unsigned long long)((now - bi->tsc_at_exit) / khz));
+}
+
 void boot_summary(void)
 {
 	const struct boot_info *bi = boot_info;
@@ -89,6 +107,8 @@ void boot_summary(void)
 	      (bi->entropy_sources & BOOT_ENTROPY_TSC) ? " TSC" : "");
 	if (!(bi->entropy_sources & ~BOOT_ENTROPY_TSC))
 		kwarn("no hardware entropy source: the layout came from the TSC alone");
-	if (console_level_enabled(LOG_DEBUG))
+	if (console_level_enabled(LOG_DEBUG)) {
 		print_layout(bi);
+		print_boot_time(bi);
+	}
 }
