@@ -21,13 +21,7 @@
 	.popsection
 .endm
 
-.macro func name
-	.globl	\name
-	.hidden	\name
-	.type	\name, @function
-	.p2align 4
-\name:
-.endm
+#include <arch/x86_64/asm.h>
 
 	.text
 

@@ -40,13 +40,7 @@
 #define CONTEXT_FP_CONTROL 1
 #endif
 
-.macro func name
-	.globl	\name
-	.hidden	\name
-	.type	\name, @function
-	.p2align 4
-\name:
-.endm
+#include <arch/x86_64/asm.h>
 
 	.text
 
