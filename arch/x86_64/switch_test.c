@@ -9,6 +9,7 @@
 #include <kernel/console.h>
 #include <kernel/ktest.h>
 #include <lib/fmt.h>
+#include <lib/pattern.h>
 #include <mm/kmalloc.h>
 #include <mm/pmm_boot.h>
 
@@ -37,42 +38,19 @@ static struct arch_context *switch_ended;
 static unsigned switch_errors;
 static char switch_error[128];
 
-static uint64_t switch_mix(uint64_t x)
-{
-	x += 0x9e3779b97f4a7c15ull;
-	x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
-	x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
-	return x ^ (x >> 31);
-}
-
-static void switch_fill(uint64_t *w, size_t n, uint64_t seed)
-{
-	for (size_t k = 0; k < n; k++)
-		w[k] = switch_mix(seed ^ k);
-}
-
-/* The index of the first word that differs from switch_fill(seed), or n. */
-static size_t switch_first_changed(const uint64_t *w, size_t n, uint64_t seed)
-{
-	for (size_t k = 0; k < n; k++)
-		if (w[k] != switch_mix(seed ^ k))
-			return k;
-	return n;
-}
-
 /* Switch to the peer (or the test) self->rounds times, checking this frame's pattern each time. */
 static void pingpong_entry(void *arg)
 {
 	struct pingpong *self = arg;
 	uint64_t fill[FILL_WORDS];
-	uint64_t seed = switch_mix(self->id);
+	uint64_t seed = pattern_mix(self->id);
 
-	switch_fill(fill, FILL_WORDS, seed);
+	pattern_fill(fill, FILL_WORDS, seed);
 	for (unsigned i = 0; i < self->rounds; i++) {
 		size_t k;
 
 		arch_context_switch(&self->ctx, self->peer ? self->peer->ctx : *self->main_slot);
-		k = switch_first_changed(fill, FILL_WORDS, seed);
+		k = pattern_first_changed(fill, FILL_WORDS, seed);
 		if (k != FILL_WORDS && !switch_errors++)
 			fmt_snprintf(switch_error, sizeof(switch_error),
 				     "context %u round %u: stack pattern changed at word %zu",
@@ -98,7 +76,7 @@ static bool pingpong_setup(struct pingpong *p, unsigned id, struct pingpong *pee
 	p->stack = kmalloc(STACK_BYTES);
 	if (!p->stack)
 		return false;
-	switch_fill(p->stack, FLOOR_WORDS, ~(uint64_t)id);
+	pattern_fill(p->stack, FLOOR_WORDS, ~(uint64_t)id);
 	p->ctx =
 	    arch_context_init((char *)p->stack + STACK_BYTES, pingpong_entry, p, pingpong_exit);
 	return true;
@@ -119,7 +97,7 @@ static uint64_t switch_free_frames(void)
 static bool pingpong_finished(const struct pingpong *p)
 {
 	return p->exited && p->rounds_done == p->rounds &&
-	       switch_first_changed(p->stack, FLOOR_WORDS, ~(uint64_t)p->id) == FLOOR_WORDS;
+	       pattern_first_changed(p->stack, FLOOR_WORDS, ~(uint64_t)p->id) == FLOOR_WORDS;
 }
 
 /*
@@ -134,7 +112,7 @@ KTEST(switch, switch_pingpong_keeps_stacks)
 	uint64_t fill[FILL_WORDS], t0, cycles, frames = switch_free_frames();
 
 	switch_errors = 0;
-	switch_fill(fill, FILL_WORDS, 0x5157);
+	pattern_fill(fill, FILL_WORDS, 0x5157);
 	KEXPECT(t, pingpong_setup(&a, 1, &b, ROUNDS, &main_ctx));
 	KEXPECT(t, pingpong_setup(&b, 2, &a, ROUNDS, &main_ctx));
 	t0 = arch_timestamp();
@@ -149,7 +127,7 @@ KTEST(switch, switch_pingpong_keeps_stacks)
 	}
 	KEXPECT(t, pingpong_finished(&a));
 	KEXPECT(t, pingpong_finished(&b));
-	KEXPECT_EQ(t, switch_first_changed(fill, FILL_WORDS, 0x5157), FILL_WORDS);
+	KEXPECT_EQ(t, pattern_first_changed(fill, FILL_WORDS, 0x5157), FILL_WORDS);
 	kfree(a.stack);
 	kfree(b.stack);
 	KEXPECT_EQ(t, switch_free_frames(), frames);

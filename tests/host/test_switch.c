@@ -19,6 +19,8 @@
 
 #include "../switch_kernel.h"
 
+#include <lib/pattern.h>
+
 #include <signal.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
@@ -86,14 +88,6 @@ __attribute__((format(printf, 1, 2))) static void fiber_fail(const char *fmt, ..
 	__builtin_va_start(ap, fmt);
 	vsnprintf(fiber_error, sizeof(fiber_error), fmt, ap);
 	__builtin_va_end(ap);
-}
-
-static uint64_t mix(uint64_t x)
-{
-	x += 0x9e3779b97f4a7c15ull;
-	x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
-	x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
-	return x ^ (x >> 31);
 }
 
 /* ---- switching, told to ASan --------------------------------------------------- */
@@ -164,7 +158,7 @@ static void checked_switch(struct fiber *self, unsigned i)
 	uint64_t in[NREGS], out[NREGS];
 
 	for (unsigned r = 0; r < NREGS; r++)
-		in[r] = mix((uint64_t)self->id << 40 | (uint64_t)i << 8 | r);
+		in[r] = pattern_mix((uint64_t)self->id << 40 | (uint64_t)i << 8 | r);
 	before_switch(self, self->next, false);
 	switch_with_regs(&self->ctx, self->next->ctx, in, out, v->sw);
 	after_switch(self);
@@ -176,21 +170,6 @@ static void checked_switch(struct fiber *self, unsigned i)
 }
 
 /* ---- per-context state that must survive ------------------------------------- */
-
-static void fill_words(uint64_t *w, size_t n, uint64_t seed)
-{
-	for (size_t k = 0; k < n; k++)
-		w[k] = mix(seed ^ k);
-}
-
-/* The index of the first word of w that differs from fill_words(seed), or n. */
-static size_t first_changed(const uint64_t *w, size_t n, uint64_t seed)
-{
-	for (size_t k = 0; k < n; k++)
-		if (w[k] != mix(seed ^ k))
-			return k;
-	return n;
-}
 
 /* The FP control words of a context: rounding mode and masks differ per fiber. */
 struct fp_control {
@@ -230,16 +209,16 @@ static void check_fp(unsigned id, unsigned i)
 static void run_rounds(struct fiber *self)
 {
 	uint64_t fill[FILL_WORDS];
-	uint64_t seed = mix(self->id);
+	uint64_t seed = pattern_mix(self->id);
 
-	fill_words(fill, FILL_WORDS, seed);
+	pattern_fill(fill, FILL_WORDS, seed);
 	if (v->keeps_fp)
 		fp_set(fp_for(self->id));
 	for (unsigned i = 0; i < ROUNDS; i++) {
 		size_t k;
 
 		checked_switch(self, i);
-		k = first_changed(fill, FILL_WORDS, seed);
+		k = pattern_first_changed(fill, FILL_WORDS, seed);
 		if (k != FILL_WORDS)
 			fiber_fail("fiber %u round %u: its stack pattern changed at word %zu",
 				   self->id, i, k);
@@ -275,7 +254,7 @@ static void fiber_start(struct fiber *f, unsigned id, struct fiber *next)
 	f->stack = malloc(STACK_BYTES);
 	f->bottom = f->stack;
 	f->size = STACK_BYTES;
-	fill_words(f->stack, FLOOR_WORDS, mix(~(uint64_t)id));
+	pattern_fill(f->stack, FLOOR_WORDS, pattern_mix(~(uint64_t)id));
 	f->ctx = v->init((char *)f->stack + STACK_BYTES, fiber_entry, f, fiber_exit);
 }
 
@@ -303,8 +282,9 @@ static void three_contexts_keep_registers_stacks_and_fp_control(void)
 	for (unsigned f = 1; f < NFIBERS; f++) {
 		CHECK(fibers[f].exited);
 		CHECK(fibers[f].exit_arg == &fibers[f]);
-		CHECK_EQ(first_changed(fibers[f].stack, FLOOR_WORDS, mix(~(uint64_t)f)),
-			 FLOOR_WORDS);
+		CHECK_EQ(
+		    pattern_first_changed(fibers[f].stack, FLOOR_WORDS, pattern_mix(~(uint64_t)f)),
+		    FLOOR_WORDS);
 		free(fibers[f].stack);
 	}
 }
