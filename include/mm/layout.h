@@ -27,6 +27,30 @@
 /* Highest user-half address + 1: everything below is the lower half. */
 #define LAYOUT_LOWER_HALF_END 0x0000800000000000ull
 
+/*
+ * The lower half of a user address space (128 TiB). Nothing is ever mapped
+ * below LAYOUT_USER_START, so a NULL pointer (plus a small offset) always
+ * faults. Each window gets a base drawn at random per process, page
+ * aligned, so that base + extent stays inside it:
+ *
+ *   0x0000_0000_0001_0000  program image (static PIE)   window 16 TiB
+ *   0x0000_1000_0000_0000  mmap area                    window 64 TiB
+ *   0x0000_7000_0000_0000  stack, guard page below      window 15 TiB
+ *   0x0000_7fff_0000_0000  top 4 GiB: never mapped (SYSRET needs a gap
+ *                          below the canonical hole)
+ */
+#define LAYOUT_USER_START	   0x0000000000010000ull
+#define LAYOUT_USER_PROGRAM_START  LAYOUT_USER_START
+#define LAYOUT_USER_PROGRAM_SIZE   0x0000100000000000ull
+#define LAYOUT_USER_PROGRAM_EXTENT (1ull << 32) /* largest image: 4 GiB */
+#define LAYOUT_USER_MMAP_START	   0x0000100000000000ull
+#define LAYOUT_USER_MMAP_SIZE	   0x0000400000000000ull
+#define LAYOUT_USER_MMAP_EXTENT	   (16ull << 40) /* mappings of one process: 16 TiB */
+#define LAYOUT_USER_STACK_START	   0x0000700000000000ull
+#define LAYOUT_USER_STACK_SIZE	   0x00000f0000000000ull
+#define LAYOUT_USER_STACK_EXTENT   (1ull << 30) /* reserve + guard: 1 GiB at most */
+#define LAYOUT_USER_END		   0x00007fff00000000ull
+
 #define LAYOUT_DIRECT_MAP_FIXED_BASE LAYOUT_DIRECT_MAP_START
 #define LAYOUT_KERNEL_FIXED_BASE     LAYOUT_KERNEL_START
 #define LAYOUT_HEAP_FIXED_BASE	     LAYOUT_HEAP_START
