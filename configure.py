@@ -18,6 +18,11 @@ ROOT = Path(__file__).resolve().parent
 
 # Portable freestanding C shared by the loader, the kernel and the host.
 LIB = ["lib/elf.c", "lib/fmt.c", "lib/cmdline.c", "lib/string.c"]
+# The kernel's SHA-256, pinned in the loader (efi-loader/verify.c): the build
+# order is kernel.elf -> this header -> the loader.
+KERNEL_HASH_H = "build/gen/kernel_sha256.h"
+# Sources that include a generated header: ninja must make it first.
+GENERATED_DEPS = {"efi-loader/verify.c": KERNEL_HASH_H}
 # The screen console's renderer and its font, converted at build time from
 # fonts-spleen (scripts/setup.sh) by scripts/psf2c.py; the .txt copy of the
 # glyphs is what scripts/test.py decodes screenshots with.
@@ -35,7 +40,8 @@ LOADER = [
     "efi-loader/paging.c", "efi-loader/kernel.c", "efi-loader/firmware.c",
     "efi-loader/handoff.c", "efi-loader/entropy.c", "efi-loader/layout.c",
     "efi-loader/cpucheck.c", "efi-loader/nx.c", "efi-loader/trampoline.S",
-    "mm/kaslr.c", "mm/memmap.c",
+    "efi-loader/verify.c", "efi-loader/secureboot.c", "efi-loader/options.c",
+    "lib/sha256.c", "mm/kaslr.c", "mm/memmap.c",
 ] + LIB + PGTABLE + BOOTMAP
 
 KERNEL = [
@@ -73,6 +79,8 @@ HOST_TESTS = {
     "test_switch": ["tests/host/test_switch.c", "arch/x86_64/switch.S",
                     "tests/switch_kernel.S"],
     "test_fbcon": ["tests/host/test_fbcon.c"] + FBCON,
+    "test_sha256": ["tests/host/test_sha256.c", "lib/sha256.c"],
+    "test_options": ["tests/host/test_options.c", "efi-loader/options.c", "lib/cmdline.c"],
 }
 
 # libFuzzer targets: build/fuzz/<name>.
@@ -92,7 +100,7 @@ BENCH = [
 ] + PGTABLE + HEAP
 
 # Scripts `ninja test` runs; a change to one of them re-runs the tests.
-TEST_SCRIPTS = ["scripts/test.py", "scripts/scenarios.py", "scripts/qemu.py",
+TEST_SCRIPTS = ["scripts/test.py", "scripts/secureboot.py", "scripts/scenarios.py", "scripts/qemu.py",
                 "scripts/repro.py", "scripts/bad_kernels.py", "scripts/mkimage.sh",
                 "configure.py"]
 TEST_SCRIPTS += ["scripts/gdb_aerie.py"]  # the GDB test sources it
@@ -106,6 +114,7 @@ HEADER = """\
 # and the bootable disk image; `ninja run` boots it in QEMU; `ninja debug`
 # boots it with GDB attached at this boot's KASLR slide; `ninja test`
 # runs every test; `ninja matrix` runs ktest across machines (docs/matrix.md);
+# `ninja sign` signs the loader for Secure Boot (AERIE_SIGN_KEY, AERIE_SIGN_CERT);
 # `ninja fuzz` runs the fuzzers for longer; `ninja bench` times the portable
 # allocators natively.
 ninja_required_version = 1.10
@@ -149,7 +158,7 @@ lflags = -target x86_64-unknown-none-elf -ffreestanding -fno-builtin -fpic $
   -fvisibility=hidden -fshort-wchar -mno-red-zone -mgeneral-regs-only $
   -fno-stack-protector -fno-asynchronous-unwind-tables -O2 $
   -DGNU_EFI_USE_MS_ABI -isystem /usr/include/efi -isystem /usr/include/efi/x86_64 $
-  $common
+  -Ibuild/gen $common
 # Host: the portable C under sanitizers.
 hflags = -O1 -fsanitize=address,undefined -fno-sanitize-recover=all $
   -fno-omit-frame-pointer -DAERIE_HOST $common
@@ -211,6 +220,15 @@ rule bench_cc
 rule image
   command = scripts/mkimage.sh $out build/BOOTX64.EFI build/kernel.elf "loglevel=info"
   description = IMAGE $out
+rule kernel_hash
+  command = python3 scripts/kernel_hash.py $in $out
+  description = SHA-256 $in
+# `ninja sign`: the loader signed with the user's key for Secure Boot, and an
+# image that boots it; sign.sh says what to set if the key is not given.
+rule sign
+  command = scripts/sign.sh
+  pool = console
+  description = SIGN build/BOOTX64.signed.efi build/aerie-signed.img
 rule font
   command = python3 scripts/psf2c.py $in $out
   description = FONT $in
@@ -249,7 +267,8 @@ def objects(out, rule, prefix, sources):
     for src in sources:
         obj = f"build/{prefix}/{Path(src).with_suffix('.o')}"
         src_rule = "kas" if rule == "kcc" and src.endswith(".S") else rule
-        out.append(f"build {obj}: {src_rule} {src}")
+        gen = f" | {GENERATED_DEPS[src]}" if src in GENERATED_DEPS else ""
+        out.append(f"build {obj}: {src_rule} {src}{gen}")
         objs.append(obj)
     return objs
 
@@ -269,7 +288,8 @@ def wrapped(items, indent="  "):
 def generate():
     out = [HEADER]
     out.append("# --- generated sources " + "-" * 53)
-    out.append(f"build {FONT_C} {FONT_TXT}: font {FONT_PSF} | scripts/psf2c.py\n")
+    out.append(f"build {FONT_C} {FONT_TXT}: font {FONT_PSF} | scripts/psf2c.py")
+    out.append(f"build {KERNEL_HASH_H}: kernel_hash build/kernel.elf | scripts/kernel_hash.py\n")
 
     out.append("# --- the loader " + "-" * 60)
     objs = objects(out, "lcc", "loader", LOADER)
@@ -302,6 +322,8 @@ def generate():
                wrapped(TEST_SCRIPTS))
     out.append("build matrix: run_matrix | build/aerie.img scripts/matrix.py scripts/test.py "
                "scripts/vm.py scripts/qemu.py")
+    out.append("build sign: sign | build/BOOTX64.EFI build/kernel.elf scripts/sign.sh "
+               "scripts/mkimage.sh")
     out.append("build bench: run_bench | build/bench/bench")
     out.append("build fuzz: run_fuzz | fuzzers scripts/fuzz.sh")
     out.append("build all: phony build/BOOTX64.EFI build/kernel.elf build/aerie.img")

@@ -1,6 +1,7 @@
 /*
  * Loading the kernel: read /aerie/kernel.elf (or the file kernel= names),
- * check it strictly (lib/elf.c),
+ * check its SHA-256 against the pinned one (verify.c), check it strictly
+ * (lib/elf.c),
  * copy its segments into one physically contiguous block and apply its
  * relocations for the chosen virtual base. mm/bootmap.c maps it.
  */
@@ -57,8 +58,9 @@ static EFI_STATUS read_kernel_file(struct loaded_kernel *k, const char *path)
 }
 
 /*
- * Read the kernel file at path (on the loader's volume, '/'-separated) and
- * check it strictly. On failure, prints the reason and returns an EFI
+ * Read the kernel file at path (on the loader's volume, '/'-separated),
+ * check that it is the kernel this loader was built with (verify.c), then
+ * check its ELF strictly. On failure, prints the reason and returns an EFI
  * error: a bad kernel is never entered.
  */
 EFI_STATUS kernel_read(struct loaded_kernel *k, const char *path)
@@ -66,6 +68,8 @@ EFI_STATUS kernel_read(struct loaded_kernel *k, const char *path)
 	const char *why = "unknown";
 	EFI_STATUS st = read_kernel_file(k, path);
 
+	if (!EFI_ERROR(st))
+		st = kernel_verify(path, (const void *)k->file_pa, k->file_size);
 	if (EFI_ERROR(st))
 		return st;
 	if (elf_parse((const void *)k->file_pa, k->file_size, &k->elf, &why) != 0) {

@@ -76,6 +76,15 @@ struct loaded_kernel {
 	paddr_t phys_base;
 	vaddr_t virt_base;
 };
+/* verify.c: refuses (with the error printed) a file that is not the pinned kernel. */
+EFI_STATUS kernel_verify(const char *path, const void *file, size_t size);
+
+/* secureboot.c */
+enum secure_boot { SECURE_BOOT_OFF, SECURE_BOOT_ON, SECURE_BOOT_SETUP };
+enum secure_boot secure_boot_state(void);
+/* Log the state; if on, drop weakening options from cmdline and return true. */
+bool secure_boot_apply(char *cmdline);
+
 #define KERNEL_PATH_DEFAULT "/aerie/kernel.elf"
 #define KERNEL_PATH_MAX	    128 /* characters, with the terminator */
 _Static_assert(sizeof(KERNEL_PATH_DEFAULT) <= KERNEL_PATH_MAX, "default kernel path fits");

@@ -228,6 +228,8 @@ EFI_STATUS efi_main(EFI_HANDLE image, EFI_SYSTEM_TABLE *st)
 		return fail(EFI_LOAD_ERROR, "");
 	}
 	loader_cmdline_read(early.cmdline, sizeof(early.cmdline));
+	if (secure_boot_apply(early.cmdline))
+		early.flags |= BOOT_FLAG_SECURE_BOOT;
 	char level[16];
 	loader_debug = cmdline_get(early.cmdline, "loglevel", level, sizeof(level)) > 0 &&
 		       strcmp(level, "debug") == 0;

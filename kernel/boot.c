@@ -99,6 +99,7 @@ void boot_summary(void)
 		kinfo("framebuffer: %ux%u", bi->fb.width, bi->fb.height);
 	kinfo("ACPI: %s",
 	      bi->rsdp_phys ? (bi->rsdp_revision >= 2 ? "RSDP 2.0+" : "RSDP 1.0") : "no RSDP");
+	kinfo("Secure Boot: %s", (bi->flags & BOOT_FLAG_SECURE_BOOT) ? "on" : "off");
 	kinfo("KASLR: %s; entropy from%s%s%s%s",
 	      (bi->flags & BOOT_FLAG_KASLR) ? "on" : "off (nokaslr)",
 	      (bi->entropy_sources & BOOT_ENTROPY_RDSEED) ? " RDSEED" : "",

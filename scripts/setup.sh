@@ -12,6 +12,7 @@ packages=(
 	fonts-spleen                      # the screen console's font (scripts/psf2c.py)
 	ninja-build python3               # build and test driver
 	gdb                               # `ninja debug` and the GDB test (scripts/gdb_aerie.py)
+	sbsigntool openssl                # `ninja sign`, the Secure Boot test (scripts/secureboot.py)
 )
 
 sudo=()

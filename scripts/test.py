@@ -39,6 +39,7 @@ from scenarios import (  # noqa: E402  (scripts/scenarios.py)
     KERNEL_ADDRESS_RE, KERNEL_SCENARIOS, LOADER_CASES, LOADER_OPTION_CASES, PASSED_RE,
     PLAIN_BOOTS, PLAIN_SCENARIOS, SCREEN_PANICS, SCREEN_SCENARIOS, TRUNCATED, truncated_kernel)
 import screen  # noqa: E402  (scripts/screen.py)
+import secureboot  # noqa: E402  (scripts/secureboot.py)
 import vm  # noqa: E402  (scripts/vm.py)
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -349,8 +350,12 @@ def plain_scenario(workdir, name, mem, options, expect, forbid, machine):
 # `loader` runs it (the loader takes its options from the shell's Argv).
 SHELL_SETUP = ("fs0:", r"cd \aerie")
 LOADER = "loader"
-# One loader case, as a script of the shell's: `r 7` refuses /aerie/t/7.elf.
-REFUSE_SCRIPT = b"loader kernel=/aerie/t/%1.elf errorwait=0\r\n"
+# One loader case, as a script of the shell's: `r 7` runs t\7.efi, the loader
+# pinned to /aerie/t/7.elf (scripts/secureboot.py), so that the ELF checks
+# behind the pin refuse it; the shipped loader refuses it by the pin.
+REFUSE_SCRIPT = b"t\\%1.efi kernel=/aerie/t/%1.elf errorwait=0\r\n"
+# Test kernels that boot: the loader pinned to each, as typed in the shell.
+PINNED_LOADERS = {TRUNCATED: r"t\cut.efi"}
 
 
 def shell_disk(workdir):
@@ -363,11 +368,15 @@ def shell_disk(workdir):
     disk.delete("/EFI/BOOT/BOOTX64.EFI")
     disk.put("/aerie/cmdline", b"\n")
     disk.mkdir("/aerie/t")
+    loader = (BUILD / "BOOTX64.EFI").read_bytes()
     disk.put(TRUNCATED, truncated_kernel(kernel))
+    disk.put("/aerie/t/cut.efi", secureboot.pin_loader(loader, truncated_kernel(kernel)))
     disk.put("/aerie/r.nsh", REFUSE_SCRIPT)
     for i, (_, mutate, _) in enumerate(LOADER_CASES):
+        bad = mutate(kernel) if mutate is not None else kernel
+        disk.put(f"/aerie/t/{i}.efi", secureboot.pin_loader(loader, bad))
         if mutate is not None:
-            disk.put(f"/aerie/t/{i}.elf", mutate(kernel))
+            disk.put(f"/aerie/t/{i}.elf", bad)
     return disk
 
 
@@ -421,7 +430,9 @@ def in_shell(saved, options, until, shot=None):
     if not session.ready:
         err = session.close()
         return None, session.con.text() + err, 0.0, ["the restored shell did not answer"]
-    status, log, elapsed = session.run(f"{LOADER} {options}".rstrip(), until=until,
+    kernel = re.search(r"(?:^| )kernel=(\S+)", options)
+    program = PINNED_LOADERS.get(kernel.group(1), LOADER) if kernel else LOADER
+    status, log, elapsed = session.run(f"{program} {options}".rstrip(), until=until,
                                        timeout=BOOT_TIMEOUT)
     problems = screen_problems(session, shot, log) if shot else []
     err = session.close()
@@ -579,6 +590,17 @@ def loader_case_lines():
     lines = []
     for i, (name, _, error) in enumerate(LOADER_CASES):
         lines.append((name, f"r {i}", re.escape(error.format(path=f"/aerie/t/{i}.elf"))))
+    # The shipped loader refuses a kernel but its own by the SHA-256 pin before
+    # parsing it: one with a broken ELF header, and one the pinned loader boots.
+    kernel = (BUILD / "kernel.elf").read_bytes()
+    for name, path, other in [("a kernel with a broken ELF magic", "/aerie/t/0.elf",
+                               LOADER_CASES[0][1](kernel)),
+                              ("a kernel that boots under a loader pinned to it", TRUNCATED,
+                               truncated_kernel(kernel))]:
+        lines.append((f"the shipped loader refuses by its SHA-256 pin {name}",
+                      f"{LOADER} kernel={path} errorwait=0",
+                      re.escape(secureboot.hash_refusal(path, kernel, other))))
+    # Last: after efifail=99 (seen in a run) the shell started no further loader.
     lines += [(name, f"{LOADER} {options}", error)
               for name, options, error in LOADER_OPTION_CASES]
     return lines
@@ -639,6 +661,8 @@ def jobs_for(workdir):
     jobs += [Job("plain boots", plain_scenario, workdir, *sc) for sc in PLAIN_SCENARIOS]
     jobs.append(Job("reproducible build", run_repro, workdir))
     jobs.append(Job("plain boots", no_serial_boot, workdir))
+    jobs.append(Job("secure boot", secureboot.secure_boot_job, workdir, Disk, vm, check_log,
+                    BUILD, BOOT_TIMEOUT))
     jobs += [Job("source checks", run_source_checks),
             Job("host tests", run_host_tests)]
     jobs += [Job("fuzzers", run_fuzzer, f) for f in sorted(BUILD.glob("fuzz/fuzz_*"))]

@@ -18,9 +18,9 @@
  * Bump BOOT_INFO_VERSION on any change of layout or meaning; BOOT_INFO_SIZE
  * is pinned by a static assert below, so a layout change without a bump
  * stops the build. Version 2 added boot_stack_phys, version 3 the
- * framebuffer's channel masks.
+ * framebuffer's channel masks, version 4 BOOT_FLAG_SECURE_BOOT.
  */
-#define BOOT_INFO_VERSION 3
+#define BOOT_INFO_VERSION 4
 #define BOOT_INFO_SIZE	  792
 #define BOOT_CMDLINE_MAX  512
 
@@ -32,6 +32,8 @@
 
 /* boot_info.flags bits. */
 #define BOOT_FLAG_KASLR (1u << 0) /* region bases were randomised */
+#define BOOT_FLAG_SECURE_BOOT                                                                      \
+	(1u << 1) /* firmware verified the loader; weakening options dropped */
 
 /* Framebuffer pixel layouts (boot_fb.format); the masks say the same for each. */
 enum boot_fb_format {
