@@ -44,10 +44,10 @@ def main(argv):
     with tempfile.TemporaryDirectory(prefix="aerie-debug-") as tmp:
         vars_file, sock = Path(tmp) / "vars.fd", Path(tmp) / "gdb.sock"
         shutil.copyfile(qemu.OVMF_VARS, vars_file)
-        extra = [] if os.environ.get("AERIE_DISPLAY") == "1" else ["-display", "none"]
         cmd = qemu.command(image, vars_file, mem=os.environ.get("AERIE_MEM", "256M"),
                            cpu=os.environ.get("AERIE_CPU", "max"), serial=f"file:{SERIAL_LOG}",
-                           snapshot=True, extra=extra + ["-gdb", f"unix:{sock},server=on,wait=off"])
+                           snapshot=True, display=os.environ.get("AERIE_DISPLAY") == "1",
+                           extra=["-gdb", f"unix:{sock},server=on,wait=off"])
         SERIAL_LOG.unlink(missing_ok=True)
         proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL)
         try:

@@ -55,7 +55,7 @@ TSC_RE = re.compile(r"^aerie: timer: .*TSC (\d+) kHz", re.M)
 
 def qemu_extra(machine):
     """QEMU arguments beyond qemu.command's: a later -machine replaces q35."""
-    extra = ["-machine", machine["machine"], "-smp", machine["smp"], "-display", "none"]
+    extra = ["-machine", machine["machine"], "-smp", machine["smp"]]
     if machine["vga"] == "none":
         extra += ["-vga", "none"]
     return extra

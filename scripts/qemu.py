@@ -71,7 +71,7 @@ def disk_args(image, snap, usb):
 
 
 def command(image, vars_file, mem="256M", cpu="max", serial="stdio", monitor="none",
-            snapshot=False, usb=False, secure_boot=False, extra=()):
+            snapshot=False, usb=False, secure_boot=False, display=False, extra=()):
     """The QEMU command line that boots image under OVMF.
 
     vars_file is this VM's own copy of the variable store. With snapshot,
@@ -80,7 +80,9 @@ def command(image, vars_file, mem="256M", cpu="max", serial="stdio", monitor="no
     instead of the SATA disk. monitor=None leaves QEMU's monitor where
     serial="mon:stdio" puts it. With secure_boot, the snakeoil firmware
     (vars_file must be a copy of OVMF_VARS_SECURE) on a machine with SMM,
-    which its authenticated variables need.
+    which its authenticated variables need. Without display, no window and
+    no VNC server (QEMU's fallback, which parallel boots would fight over);
+    screendumps still work.
     """
     snap = ",snapshot=on" if snapshot else ""
     mon = ["-monitor", monitor] if monitor else []
@@ -93,7 +95,8 @@ def command(image, vars_file, mem="256M", cpu="max", serial="stdio", monitor="no
             "-drive", f"if=pflash,format=raw,file={vars_file}{snap}",
             *disk_args(image, snap, usb),
             "-net", "none", "-no-reboot", *mon, "-serial", serial,
-            "-device", "isa-debug-exit,iobase=0xf4,iosize=0x04", *extra]
+            "-device", "isa-debug-exit,iobase=0xf4,iosize=0x04",
+            *([] if display else ["-display", "none"]), *extra]
 
 
 def main(argv):
@@ -105,16 +108,15 @@ def main(argv):
     if problem:
         print(f"qemu.py: {problem}", file=sys.stderr)
         return 1
-    extra = [] if os.environ.get("AERIE_DISPLAY") == "1" else ["-display", "none"]
-    if os.environ.get("AERIE_GDB") == "1":
-        extra += ["-s", "-S"]
+    extra = ["-s", "-S"] if os.environ.get("AERIE_GDB") == "1" else []
     with tempfile.TemporaryDirectory(prefix="aerie-run-") as tmp:
         vars_file = Path(tmp) / "vars.fd"
         shutil.copyfile(OVMF_VARS_SECURE if secure_boot else OVMF_VARS, vars_file)
         cmd = command(argv[1], vars_file, mem=os.environ.get("AERIE_MEM", "256M"),
                       cpu=os.environ.get("AERIE_CPU", "max"), serial="mon:stdio",
                       monitor=None, snapshot=True, usb=os.environ.get("AERIE_USB") == "1",
-                      secure_boot=secure_boot, extra=extra + argv[2:])
+                      secure_boot=secure_boot, display=os.environ.get("AERIE_DISPLAY") == "1",
+                      extra=extra + argv[2:])
         return os.spawnvp(os.P_WAIT, cmd[0], cmd)
 
 

@@ -105,7 +105,7 @@ def secure_boot_job(workdir, make_disk, vm, check_log, build, timeout):
     expect = expectation(kernel)
     _, log, elapsed = vm.boot(good.path, vars_file, stop_on=r"^aerie: ready$", timeout=timeout,
                               snapshot=True, secure_boot=True,
-                              extra=["-display", "none"] + drive(unsigned.path, 0) +
+                              extra=drive(unsigned.path, 0) +
                               drive(flipped.path, 1))
     problems = check_log(log, expect, [r"panic"])
     return [(f"boot: Secure Boot (snakeoil OVMF): the firmware refuses an unsigned loader, "
