@@ -59,10 +59,21 @@ KERNEL = [
     "kernel/stack_protector.c", "kernel/stack_protector_test.c", "kernel/timer.c",
     "kernel/timer_test.c", "kernel/console_test.c", "kernel/alloc_stress.c", "kernel/console_screen_test.c", "kernel/thread.c", "kernel/sched.c", "kernel/wait.c",
     "kernel/mutex.c", "kernel/thread_test.c",
+    "arch/x86_64/syscall.c", "arch/x86_64/syscall_entry.S", "arch/x86_64/uaccess.S",
+    "kernel/uaccess.c", "kernel/syscall.c", "kernel/user.c", "kernel/user_image.c",
+    "kernel/user_programs.S", "kernel/user_test.c",
     "mm/memmap.c", "mm/addr.c", "mm/pmm.c", "mm/pmm_boot.c", "mm/pmm_test.c",
     "mm/vmm.c", "mm/vmm_boot.c", "mm/vmm_demand.c", "mm/vmm_fault.c", "mm/vmm_test.c",
     "mm/kmalloc.c", "mm/heap_test.c", "mm/mmio.c", "mm/kstack.c", "mm/kstack_test.c",
 ] + LIB + PGTABLE + BOOTMAP + HEAP + FBCON
+
+# User programs (ring 3): build/user/<name>.elf from the runtime plus its
+# own sources, shipped in the kernel by kernel/user_programs.S.
+USER_RUNTIME = ["user/crt0.S", "user/ulib.c"]
+USER_PROGRAMS = {
+    "hello": ["user/hello.c"],
+    "utest": ["user/utest.c"],
+}
 
 # Host unit tests under ASan/UBSan: build/host/<name>.
 HOST_TESTS = {
@@ -153,6 +164,10 @@ kflags = -target x86_64-unknown-linux-gnu -ffreestanding -nostdlibinc -fno-built
 # Kernel assembly: kflags without the code-generation flags that only C
 # uses (clang rejects them as unused on a .S file).
 kasflags = -target x86_64-unknown-none-elf -ffreestanding -fpie $common
+# User programs: freestanding static PIE (linked at 0, RELATIVE relocations
+# only, no interpreter), SSE allowed (the kernel saves it per user thread).
+uflags = -target x86_64-unknown-none-elf -ffreestanding -nostdlib -fpie $
+  -fvisibility=hidden -fno-stack-protector -fno-asynchronous-unwind-tables -O2 $common
 # Loader: gnu-efi's ELF-to-PE scheme; firmware calls use the MS ABI directly.
 lflags = -target x86_64-unknown-none-elf -ffreestanding -fno-builtin -fpic $
   -fvisibility=hidden -fshort-wchar -mno-red-zone -mgeneral-regs-only $
@@ -182,6 +197,15 @@ rule kas
   depfile = $out.d
   deps = gcc
   description = AS (kernel) $in
+rule ucc
+  command = $cc $uflags -MD -MF $out.d -c $in -o $out
+  depfile = $out.d
+  deps = gcc
+  description = CC (user) $in
+rule uld
+  command = $ld -pie --no-dynamic-linker -z text -z separate-loadable-segments $
+    -z max-page-size=4096 --hash-style=gnu -e _start -o $out $in
+  description = LD $out
 rule lcc
   command = $cc $lflags -MD -MF $out.d -c $in -o $out
   depfile = $out.d
@@ -296,8 +320,19 @@ def generate():
     out.append("build build/loader.so: lld_efi " + wrapped(objs) + " $\n  | efi-loader/efi.lds")
     out.append("build build/BOOTX64.EFI: efi build/loader.so | scripts/pe_nxcompat.py\n")
 
+    out.append("# --- user programs " + "-" * 57)
+    runtime = objects(out, "ucc", "user", USER_RUNTIME)
+    elves = []
+    for name, sources in USER_PROGRAMS.items():
+        objs = objects(out, "ucc", "user", sources)
+        elves.append(f"build/user/{name}.elf")
+        out.append(f"build {elves[-1]}: uld " + wrapped(runtime + objs))
+    out.append("")
     out.append("# --- the kernel " + "-" * 60)
     objs = objects(out, "kcc", "kernel", KERNEL)
+    # The programs' ELF files are .incbin'd: the depfile does not name them.
+    out = [line + " | " + wrapped(elves) if line.startswith("build build/kernel/kernel/user_programs.o:")
+           else line for line in out]
     out.append("build build/kernel.elf: kld " + wrapped(objs) + "\n")
 
     out.append("# --- the disk image " + "-" * 56)
@@ -335,6 +370,7 @@ def main():
     text = generate()
     target = ROOT / "build.ninja"
     missing = [s for s in set(LOADER + KERNEL + BENCH + sum(HOST_TESTS.values(), []) +
+                               USER_RUNTIME + sum(USER_PROGRAMS.values(), []) +
                                sum(FUZZERS.values(), []) + TEST_SCRIPTS)
                if not (ROOT / s).exists() and s not in GENERATED + [FONT_TXT]]
     if missing:

@@ -107,6 +107,7 @@ void sched_switch(void)
 	current = next;
 	/* next's frames were all set up under its own canary: make it the live one. */
 	stack_protector_switch(next->canary);
+	arch_thread_switch_hook(prev, next); /* user FPU state, kernel stack for ring 3 entries */
 	arch_context_switch(&prev->context, next->context);
 }
 

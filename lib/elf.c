@@ -404,6 +404,27 @@ int elf_parse(const void *file, size_t size, struct elf_image *img, const char *
 	return 0;
 }
 
+int elf_check_user(const struct elf_image *img, uint64_t max_span, const char **why)
+{
+	const char *reason = NULL;
+
+	if (img->nsegs == 0)
+		reason = "no loadable segment";
+	else if (img->link_base != 0)
+		reason = "user program not linked at 0";
+	else if (img->span == 0 || img->span > max_span)
+		reason = "user program larger than its window";
+	for (size_t i = 0; !reason && i < img->nsegs; i++) {
+		if (!(img->segs[i].flags & ELF_PF_R))
+			reason = "user segment not readable";
+	}
+	if (!reason)
+		return 0;
+	if (why)
+		*why = reason;
+	return -ENOEXEC;
+}
+
 /* Zeroes dst[0..span) and copies each segment's file bytes into place. */
 void elf_load(const struct elf_image *img, void *dst)
 {

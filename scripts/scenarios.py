@@ -162,6 +162,22 @@ KERNEL_SCENARIOS = [
      r".*^1 passed, 0 failed$",
      [r"^# console: (?!thread [ab] line \d+ x{60}$|\d+ preemptions while printing$).*",
       r"^.+# console: .*$"], qemu.EXIT_TESTS_PASSED),
+    ("ring 3: the user suite passes, each fault kills only its program with one report "
+     "line, and no console line holds a kernel address", "ktest=user",
+     r"(?s)^hello: hello from ring 3, pid \d+, 0 args$"
+     r".*^aerie: user fault: pid \d+ \(utest\): #GP general protection at 0x[0-9a-f]+ "
+     r"ip 0x[0-9a-f]+$"
+     r".*^aerie: user fault: pid \d+ \(utest\): page fault \(fetch, protection violation\) "
+     r"at a kernel address ip a kernel address$"
+     r".*^utest: efault: all refused$"
+     r".*^aerie: user fault: pid \d+ \(utest\): #GP general protection at 0x800000000000 "
+     r"ip 0x800000000000$"
+     r".*^utest: getpid round trip: median \d+, min \d+ TSC cycles \(emulated\)$"
+     r".*^\d+ passed, 0 failed$", [r"not ok", r"panic", KERNEL_ADDRESS_RE],
+     qemu.EXIT_TESTS_PASSED),
+    ("ring 3 without SMEP and SMAP (no STAC/CLAC): the user suite passes", "nosmep nosmap ktest=user",
+     r"(?s)^aerie: cpu: WP on, NX on, SMEP off, SMAP off.*^\d+ passed, 0 failed$",
+     [r"not ok", r"panic"], qemu.EXIT_TESTS_PASSED),
     ("ktest=nosuch names the unknown suite, lists the real ones and fails", "ktest=nosuch",
      r"^aerie: error: ktest: unknown suite \"nosuch\"; suites: (\w+, )*pmm(, \w+)*$",
      [r"^KTAP version", r"^\d+ passed", r"panic"],

@@ -3,6 +3,7 @@
  * the live page tables, halting and leaving the emulator.
  */
 #include <arch/arch.h>
+#include <arch/context.h>
 #include <arch/mmu.h>
 #include <arch/x86_64/cpu.h>
 #include <arch/x86_64/pgtable.h>
@@ -18,6 +19,7 @@ void arch_early_init(void)
 {
 	gdt_init();
 	idt_init();
+	arch_syscall_init();
 	/* The legacy PICs would deliver IRQs on exception vectors: mask them all. */
 	outb(PIC1_DATA, 0xff);
 	outb(PIC2_DATA, 0xff);

@@ -18,11 +18,15 @@
 #include <kernel/fault.h>
 #include <kernel/panic.h>
 #include <kernel/symbols.h>
+#include <kernel/user.h>
 #include <lib/fmt.h>
+#include <mm/layout.h>
 #include <mm/vmm.h>
 #include <mm/vmm_fault.h>
 
 #define RFLAGS_AC (1ull << 18) /* SMAP checks are off while set (STAC) */
+
+static void fault_handle_kernel(struct trap_frame *tf);
 
 static const char *const vector_names[32] = {
     "#DE divide error",
@@ -234,7 +238,50 @@ static __noreturn void report(const struct trap_frame *tf, const struct fault_in
 		   (unsigned long long)tf->vector, code, rip);
 }
 
+/* The iretq back to ring 3 (arch/x86_64/isr.S); a fault there is the user's. */
+extern const char user_iret[];
+
+/*
+ * A fault from ring 3, or at user_iret (a frame the CPU refused, e.g. a
+ * non-canonical RIP on a CPU that checks it in IRET): the user's RIP is in
+ * that frame then. Page faults on the user half go to the policy first
+ * (demand-zero, later copy-on-write): returns if it resolved the fault.
+ * The rest kill the thread with one report line. A user #GP is not decoded: that would read user
+ * memory.
+ */
+static void fault_from_user(struct trap_frame *tf)
+{
+	const uint64_t *iret = (const uint64_t *)tf->rsp;
+	vaddr_t ip = (tf->cs & 3) ? tf->rip : iret[0];
+	struct fault_detail d = {0};
+	struct vmm_fault_desc f;
+	char what[64];
+
+	if (tf->vector == VEC_PF) {
+		decode_pf(tf, read_cr2(), &f);
+		/* Kernel addresses: one kind, mapped or not (no KASLR probe by report). */
+		d.pf.kind = FAULT_PROTECTION;
+		if (f.addr < LAYOUT_LOWER_HALF_END && vmm_fault(&f, &d.pf))
+			return; /* resolved: the access retries */
+		fmt_snprintf(what, sizeof(what), "page fault (%s, %s)",
+			     (tf->error & PF_ID)  ? "fetch"
+			     : (tf->error & PF_W) ? "write"
+						  : "read",
+			     fault_kind_name(d.pf.kind));
+		user_fault(what, f.addr, ip);
+	}
+	user_fault(vector_names[tf->vector & 31], ip, ip); /* no address but the instruction's */
+}
+
 void fault_handle(struct trap_frame *tf)
+{
+	if ((tf->cs & 3) || tf->rip == (uint64_t)user_iret)
+		fault_from_user(tf); /* returns only if resolved */
+	else
+		fault_handle_kernel(tf);
+}
+
+static void fault_handle_kernel(struct trap_frame *tf)
 {
 	struct fault_info fi = {.vector = tf->vector, .error = tf->error, .rip = tf->rip};
 	struct fault_detail d = {0};

@@ -1,6 +1,8 @@
 /*
  * The GDT and the TSS. Long mode ignores most of a segment descriptor; what
- * matters is one 64-bit code segment, one data segment and the TSS, whose
+ * matters is a 64-bit code and a data segment for ring 0 and for ring 3
+ * (in the order SYSCALL/SYSRET need) and the TSS, whose rsp0 is the
+ * running thread's kernel stack (entries from ring 3) and whose
  * IST slots give #DF, NMI and #MC known-good stacks even when the current
  * stack is the problem. Those start as small static arrays (no guard: the
  * vmm does not work yet) and move to guarded kernel stacks once it does.
@@ -32,7 +34,7 @@ struct gdt_pointer {
 } __packed;
 
 static struct tss tss;
-static uint64_t gdt[5];
+static uint64_t gdt[7];
 static uint8_t ist_stacks[3][IST_STACK_SIZE] __attribute__((aligned(16)));
 static struct kstack ist_kstacks[3];
 /* Owners as the overflow report names them, by IST slot - 1. */
@@ -40,18 +42,20 @@ static const char *const ist_owners[3] = {"#DF IST", "NMI IST", "#MC IST"};
 _Static_assert(IST_DOUBLE_FAULT == 1 && IST_NMI == 2 && IST_MACHINE_CHECK == 3,
 	       "ist_owners follows the IST slots");
 
-/* Descriptors: present, DPL 0; code is L=1 (64-bit) executable/readable. */
-#define GDT_CODE64 0x00af9a000000ffffull
-#define GDT_DATA   0x00cf92000000ffffull
+/* Descriptors: present, DPL 0 or 3; code is L=1 (64-bit) executable/readable. */
+#define GDT_CODE64	0x00af9a000000ffffull
+#define GDT_DATA	0x00cf92000000ffffull
+#define GDT_USER_CODE64 0x00affa000000ffffull
+#define GDT_USER_DATA64 0x00cff2000000ffffull
 
-/* The 16-byte TSS descriptor (type 9: available 64-bit TSS) in slots 3-4. */
+/* The 16-byte TSS descriptor (type 9: available 64-bit TSS) in slots 5-6. */
 static void set_tss_descriptor(void)
 {
 	uint64_t base = (uint64_t)&tss, limit = sizeof(tss) - 1;
 
-	gdt[3] = (limit & 0xffff) | ((base & 0xffffff) << 16) | (0x89ull << 40) |
+	gdt[5] = (limit & 0xffff) | ((base & 0xffffff) << 16) | (0x89ull << 40) |
 		 (((limit >> 16) & 0xf) << 48) | (((base >> 24) & 0xff) << 56);
-	gdt[4] = base >> 32;
+	gdt[6] = base >> 32;
 }
 
 /*
@@ -88,6 +92,8 @@ void gdt_init(void)
 	gdt[0] = 0;
 	gdt[1] = GDT_CODE64;
 	gdt[2] = GDT_DATA;
+	gdt[3] = GDT_USER_DATA64; /* SYSRET: SS = STAR[63:48] + 8 */
+	gdt[4] = GDT_USER_CODE64; /* SYSRET: CS = STAR[63:48] + 16 */
 	set_tss_descriptor();
 	/*
 	 * Loading GS zeroes its base, which holds this CPU's per-CPU area (and
@@ -107,6 +113,11 @@ void arch_ist_stacks_init(void)
 		/* Not in use: no #DF, NMI or #MC handler is running. */
 		tss.ist[i] = ist_kstacks[i].top;
 	}
+}
+
+void gdt_set_kernel_stack(uint64_t top)
+{
+	tss.rsp[0] = top;
 }
 
 uint64_t gdt_ist_top(unsigned int slot)

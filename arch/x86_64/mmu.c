@@ -10,6 +10,7 @@
  * for the current PCID and global entries alike.
  */
 #include <arch/mmu.h>
+#include <arch/uaccess.h>
 #include <arch/x86_64/cpu.h>
 #include <arch/x86_64/pgtable.h>
 #include <kernel/console.h>
@@ -30,6 +31,7 @@
 #define PAT_LAYOUT ((PAT_WB | PAT_WC << 8 | PAT_UCM << 16 | PAT_UC << 24) * 0x100000001ull)
 
 static struct arch_mmu_features features;
+bool arch_smap_on; /* include/arch/uaccess.h */
 
 static unsigned int cpu_phys_bits(void)
 {
@@ -98,6 +100,7 @@ void arch_mmu_init(const char *cmdline)
 	/* PCIDE may only be set while CR3[11:0] is 0, as it is (PCID 0, no PWT/PCD). */
 	cr4 |= features.pcid ? CR4_PCIDE : 0;
 	write_cr4(cr4);
+	arch_smap_on = features.smap; /* STAC/CLAC around user copies (include/arch/uaccess.h) */
 	if (features.pat)
 		program_pat();
 	kinfo("cpu: WP on, NX on, SMEP %s, SMAP %s, UMIP %s", on(features.smep), on(features.smap),

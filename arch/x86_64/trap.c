@@ -7,6 +7,7 @@
  * fault policy, a probe's fixup) or panics with a classified report.
  */
 #include <arch/arch.h>
+#include <arch/uaccess.h>
 #include <arch/x86_64/apic.h>
 #include <arch/x86_64/trap.h>
 #include <kernel/console.h>
@@ -22,6 +23,12 @@ uint64_t arch_breakpoint_count(void)
 
 void trap_dispatch(struct trap_frame *f)
 {
+	/*
+	 * Ring 3 may enter with RFLAGS.AC set, and an interrupt may arrive inside
+	 * a user copy: the handler runs with SMAP on either way. IRET restores
+	 * the interrupted AC.
+	 */
+	arch_user_access_end();
 	if (f->vector >= VEC_PIC_BASE) {
 		apic_interrupt(f->vector); /* the EOI is sent: the APIC may deliver again */
 		/* Still on the interrupted thread's stack, interrupts off: it resumes here. */

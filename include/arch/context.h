@@ -46,3 +46,35 @@ struct arch_context *arch_context_init(void *stack_top, void (*entry)(void *arg)
 
 /* Bytes of stack the initial frame of arch_context_init() may use (with alignment). */
 #define ARCH_CONTEXT_INIT_BYTES 80
+
+/* --- ring 3 (arch/x86_64/syscall.c, syscall_entry.S) ---------------------- */
+
+struct thread;
+
+/* A user thread's saved FPU/SSE registers (FXSAVE: 512 bytes, 16-aligned). */
+#define ARCH_FPU_STATE_SIZE  512
+#define ARCH_FPU_STATE_ALIGN 16
+
+/* SYSCALL on, its MSRs, SSE for ring 3. => after the GDT is loaded. */
+void arch_syscall_init(void);
+
+/* Reset this CPU's FPU/SSE registers to the power-on state and save it in area. */
+void arch_fpu_state_init(void *area);
+
+/* Entries from ring 3 start at top (the running thread's kernel stack top). */
+void arch_user_kernel_stack(vaddr_t top);
+
+/*
+ * Called by the scheduler just before it switches from prev to next
+ * (interrupts off): save prev's and load next's user FPU state (where a
+ * thread has one) and point entries from ring 3 at next's kernel stack.
+ */
+void arch_thread_switch_hook(struct thread *prev, struct thread *next);
+
+/*
+ * Leave for ring 3 at entry with stack pointer sp, arg0 and arg1 in the
+ * first two argument registers, every other register zero (FPU: as last
+ * loaded), interrupts on there.
+ * => arch_user_kernel_stack(this thread's top) was called.
+ */
+__noreturn void arch_enter_user(vaddr_t entry, vaddr_t sp, uint64_t arg0, uint64_t arg1);

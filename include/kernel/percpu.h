@@ -17,18 +17,25 @@
 #define PERCPU_CANARY_OFFSET 40
 /* Where the area's own address sits: arch_percpu() reads it with one load. */
 #define PERCPU_SELF_OFFSET 0
+/* The syscall entry's two slots (arch/x86_64/syscall_entry.S reads them by number). */
+#define PERCPU_USER_RSP_OFFSET	 24
+#define PERCPU_KSTACK_TOP_OFFSET 32
 
 struct percpu {
 	struct percpu *self;  /* 0: this area's address, for arch_percpu() */
 	void *current_thread; /* 8: the running thread (the scheduler's; NULL now) */
 	uint32_t cpu;	      /* 16: this CPU's number, 0 for the boot CPU */
 	uint32_t reserved0;
-	uint64_t reserved[2];  /* 24-39: free, so that the canary stays at 40 */
-	uint64_t stack_canary; /* 40: the canary every protected frame checks */
+	uint64_t user_rsp;	   /* 24: the user stack pointer, saved by the syscall entry */
+	uint64_t kernel_stack_top; /* 32: the running thread's kernel stack top (syscall entry) */
+	uint64_t stack_canary;	   /* 40: the canary every protected frame checks */
 } __attribute__((aligned(64)));
 
 _Static_assert(offsetof(struct percpu, self) == PERCPU_SELF_OFFSET,
 	       "arch_percpu() reads the self pointer at this offset");
+_Static_assert(offsetof(struct percpu, user_rsp) == PERCPU_USER_RSP_OFFSET, "syscall entry");
+_Static_assert(offsetof(struct percpu, kernel_stack_top) == PERCPU_KSTACK_TOP_OFFSET,
+	       "syscall entry");
 _Static_assert(offsetof(struct percpu, stack_canary) == PERCPU_CANARY_OFFSET,
 	       "the canary's offset is baked into every protected function");
 

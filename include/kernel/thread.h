@@ -40,6 +40,8 @@ struct thread {
 	long exit_value;
 	struct wait_queue joiners; /* thread_join sleeps here until DEAD */
 	uint64_t wake_tsc;	   /* thread_sleep_ms: the TSC deadline to wake at */
+	void *fpu;		   /* a user thread's FPU/SSE save area, else NULL */
+	void *user;		   /* a user thread's process (kernel/user.c), else NULL */
 };
 
 /*

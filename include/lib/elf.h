@@ -59,6 +59,16 @@ struct elf_image {
  */
 int elf_parse(const void *file, size_t size, struct elf_image *img, const char **why);
 
+/*
+ * The extra rules for a user program (a static PIE, kernel/user_image.c),
+ * on an image elf_parse() accepted (which already refuses W+X segments,
+ * overlaps, mixed permissions in a page, relocations other than RELATIVE
+ * or outside a writable segment, and interpreters): linked at 0, its span
+ * at most max_span (the program window's extent), every segment readable.
+ * Returns 0 or -ENOEXEC and sets *why.
+ */
+int elf_check_user(const struct elf_image *img, uint64_t max_span, const char **why);
+
 /* Copy the segments into dst (img->span bytes) and zero the rest. */
 void elf_load(const struct elf_image *img, void *dst);
 

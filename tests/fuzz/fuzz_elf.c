@@ -72,6 +72,22 @@ static void check_image(const struct elf_image *img, const uint8_t *data, size_t
 	}
 }
 
+/* elf_check_user: accepted only at link address 0, within the span, all readable. */
+static void check_user(const struct elf_image *img)
+{
+	const char *why = NULL;
+	int ret = elf_check_user(img, 1ull << 32, &why);
+
+	REQUIRE(ret == 0 || ret == -ENOEXEC);
+	if (ret) {
+		REQUIRE(why != NULL && why[0] != '\0');
+		return;
+	}
+	REQUIRE(img->link_base == 0 && img->span <= (1ull << 32));
+	for (size_t i = 0; i < img->nsegs; i++)
+		REQUIRE(img->segs[i].flags & ELF_PF_R);
+}
+
 /* Loads and relocates into a heap block of exactly span bytes. */
 static void load_image(const struct elf_image *img)
 {
@@ -112,6 +128,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	REQUIRE(ret == 0 || ret == -ENOEXEC);
 	if (ret == 0) {
 		check_image(&img, data, size);
+		check_user(&img);
 		load_image(&img);
 		lookup(data, size, img.entry);
 		lookup(data, size, img.link_base);

@@ -995,7 +995,87 @@ TEST(elf_symtab_check_says_why)
 	CHECK_STR(symtab_why(), "empty .symtab");
 }
 
+/* --- user programs (elf_check_user) ---------------------------------------- */
+
+static uint8_t *read_file(const char *path, size_t *size);
+
+#define USER_MAX_SPAN (1ull << 32) /* LAYOUT_USER_PROGRAM_EXTENT */
+
+/* elf_check_user's verdict on the image in buf, which elf_parse must accept. */
+static int check_user(uint64_t max_span, const char **why)
+{
+	struct elf_image img;
+
+	*why = "";
+	if (parse(&img, why))
+		return -1;
+	return elf_check_user(&img, max_span, why);
+}
+
+TEST(elf_check_user_accepts_image_at_0)
+{
+	const char *why;
+
+	build();
+	CHECK_EQ(check_user(USER_MAX_SPAN, &why), 0);
+}
+
+TEST(elf_check_user_rejects_link_base)
+{
+	const char *why;
+
+	build_at(0x400000);
+	CHECK_EQ(check_user(USER_MAX_SPAN, &why), -ENOEXEC);
+	CHECK_STR(why, "user program not linked at 0");
+}
+
+TEST(elf_check_user_rejects_large_span)
+{
+	const char *why;
+
+	build();
+	CHECK_EQ(check_user(SPAN - 4096, &why), -ENOEXEC);
+	CHECK_STR(why, "user program larger than its window");
+	CHECK_EQ(check_user(SPAN, &why), 0);
+}
+
+TEST(elf_check_user_rejects_unreadable_segment)
+{
+	const char *why;
+
+	build();
+	set_phdr(PH_DATA, PT_LOAD, ELF_PF_W, 0x3000, 0x100, 0x2000);
+	CHECK_EQ(check_user(USER_MAX_SPAN, &why), -ENOEXEC);
+	CHECK_STR(why, "user segment not readable");
+}
+
 static const char *real_kernel;
+
+/* The user programs next to the real kernel (build/user/NAME.elf) pass every rule. */
+TEST(elf_check_user_real_programs)
+{
+	static const char *const names[] = {"hello", "utest"};
+	char path[512];
+
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		struct elf_image img;
+		const char *why = "(no reason)";
+		size_t size = 0;
+		const char *slash = strrchr(real_kernel, '/');
+		int dir = slash ? (int)(slash - real_kernel) : 1;
+		uint8_t *file;
+
+		snprintf(path, sizeof(path), "%.*s/user/%s.elf", dir, slash ? real_kernel : ".",
+			 names[i]);
+		file = read_file(path, &size);
+		CHECK(file != NULL);
+		CHECK_EQ(elf_parse(file, size, &img, &why), 0);
+		CHECK_EQ(elf_check_user(&img, USER_MAX_SPAN, &why), 0);
+		printf("# %s: %zu segments, span %#llx, %zu relocations\n", path, img.nsegs,
+		       (unsigned long long)img.span, img.rela_count);
+		free(file);
+	}
+}
 
 /* Read a whole file into a heap buffer; NULL on failure. */
 static uint8_t *read_file(const char *path, size_t *size)
@@ -1118,9 +1198,14 @@ int main(int argc, char **argv)
 	RUN(elf_find_symbol_checks_tables);
 	RUN(elf_find_symbol_skips_bad_names);
 	RUN(elf_symtab_check_says_why);
+	RUN(elf_check_user_accepts_image_at_0);
+	RUN(elf_check_user_rejects_link_base);
+	RUN(elf_check_user_rejects_large_span);
+	RUN(elf_check_user_rejects_unreadable_segment);
 	if (argc >= 2) {
 		real_kernel = argv[1];
 		RUN(elf_parse_real_kernel);
+		RUN(elf_check_user_real_programs);
 	}
 	free(heap);
 	return check_done();

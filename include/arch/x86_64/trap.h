@@ -44,10 +44,18 @@ _Static_assert(__builtin_offsetof(struct trap_frame, rip) == 17 * 8, "isr.S layo
 /* Called by isr.S with the frame on the stack. */
 void trap_dispatch(struct trap_frame *f);
 
-/* Segment selectors in our GDT. */
-#define GDT_KERNEL_CODE 0x08
-#define GDT_KERNEL_DATA 0x10
-#define GDT_TSS		0x18
+/*
+ * Segment selectors in our GDT. SYSCALL loads CS from STAR[47:32] and SS
+ * = that + 8; SYSRET loads SS = STAR[63:48] + 8 and CS = STAR[63:48] + 16
+ * (both with RPL 3): kernel code, kernel data, then user data before user
+ * code, the order STAR needs (arch/x86_64/syscall.c).
+ */
+#define GDT_KERNEL_CODE	     0x08
+#define GDT_KERNEL_DATA	     0x10
+#define GDT_USER_DATA	     0x1b /* index 3, RPL 3 */
+#define GDT_USER_CODE	     0x23 /* index 4, RPL 3 */
+#define GDT_TSS		     0x28 /* index 5-6 */
+#define GDT_STAR_SYSRET_BASE 0x13 /* user data - 8, RPL 3: STAR[63:48] */
 
 /* IST slots (1-based, as in the IDT gate). */
 #define IST_DOUBLE_FAULT  1
@@ -55,6 +63,8 @@ void trap_dispatch(struct trap_frame *f);
 #define IST_MACHINE_CHECK 3
 
 void gdt_init(void);
+/* Set TSS.rsp0: the stack an interrupt or exception from ring 3 starts on. */
+void gdt_set_kernel_stack(uint64_t top);
 /* The stack top the TSS gives IST slot (1-3) now (tests). */
 uint64_t gdt_ist_top(unsigned int slot);
 void idt_init(void);

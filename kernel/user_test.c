@@ -1,0 +1,212 @@
+/*
+ * Ring 3 tests (suite `user`): programs from user/ run and are checked by
+ * exit status, or by being killed with the user-fault report: privileged
+ * instructions, kernel/direct-map/heap accesses, bad write() buffers, a
+ * SYSRET to a non-canonical RIP, preemption and FPU state across it, the
+ * user copies' range rules and fixups, and exact frame counts after.
+ */
+#include <arch/timer.h>
+#include <kernel/fault.h>
+#include <kernel/ktest.h>
+#include <kernel/sched.h>
+#include <kernel/thread.h>
+#include <kernel/uaccess.h>
+#include <kernel/user.h>
+#include <lib/errno.h>
+#include <lib/string.h>
+#include <mm/addr.h>
+#include <mm/kmalloc.h>
+#include <mm/layout.h>
+#include <mm/pmm.h>
+#include <mm/pmm_boot.h>
+#include <mm/vmm.h>
+#include <uapi/utest.h>
+
+/* Run utest with args and return its status (or -1000 if it did not start). */
+static int run(const uint64_t *args, size_t n)
+{
+	struct user_proc *p = user_spawn("utest", args, n);
+
+	return p ? user_wait(p) : -1000;
+}
+
+static uint64_t free_frames(void)
+{
+	struct pmm_stats s;
+
+	pmm_stats(&pmm_kernel, &s);
+	return s.free_frames;
+}
+
+/* Runs hello twice: the second run (caches of the heap and stacks warm) gives back every frame. */
+KTEST(user, hello)
+{
+	uint64_t before = 0;
+
+	for (int i = 0; i < 2; i++) {
+		struct user_proc *p;
+
+		before = free_frames();
+		p = user_spawn("hello", NULL, 0);
+		KEXPECT(t, p);
+		KEXPECT_EQ(t, user_wait(p), 42);
+	}
+	KEXPECT_EQ(t, free_frames(), before); /* image, stack, tables: all back */
+	KEXPECT(t, !user_spawn("no-such-program", NULL, 0));
+}
+
+KTEST(user, privileged)
+{
+	for (uint64_t i = 0; i < UT_PRIV_COUNT; i++) {
+		uint64_t a[2] = {UT_PRIV, i};
+		KEXPECT_EQ(t, run(a, 2), (uint64_t)USER_STATUS_KILLED);
+	}
+}
+
+KTEST(user, isolation)
+{
+	uint64_t *heap = kmalloc(64);
+	const vaddr_t targets[3] = {(vaddr_t)&user_spawn, (vaddr_t)phys_to_virt(virt_to_phys(heap)),
+				    (vaddr_t)heap};
+
+	KEXPECT(t, heap);
+	heap[0] = 0x1234;
+	for (int i = 0; i < 3; i++) {
+		for (uint64_t mode = UT_TOUCH_READ; mode <= UT_TOUCH_EXEC; mode++) {
+			uint64_t a[3] = {UT_TOUCH, targets[i], mode};
+			KEXPECT_EQ(t, run(a, 3), (uint64_t)USER_STATUS_KILLED);
+		}
+	}
+	KEXPECT_EQ(t, heap[0], 0x1234);
+	kfree(heap);
+}
+
+KTEST(user, write_efault)
+{
+	uint64_t a[1] = {UT_EFAULT};
+
+	KEXPECT_EQ(t, run(a, 1), 0);
+}
+
+/*
+ * A syscall instruction in the last two bytes below 2^47: its return RIP
+ * is 2^47, non-canonical. The kernel must return by IRET, and the fault
+ * is the program's (killed), not a #GP in ring 0 on its stack.
+ */
+KTEST(user, sysret_noncanonical)
+{
+	const vaddr_t page = LAYOUT_LOWER_HALF_END - PAGE_SIZE;
+	paddr_t frame = pmm_alloc(&pmm_kernel);
+	uint8_t *code = phys_to_virt(frame);
+	uint64_t a[3] = {UT_TOUCH, LAYOUT_LOWER_HALF_END - 2, UT_TOUCH_EXEC};
+
+	KEXPECT(t, frame != PADDR_INVALID);
+	memset(code, 0xcc, PAGE_SIZE);
+	code[PAGE_SIZE - 2] = 0x0f; /* syscall */
+	code[PAGE_SIZE - 1] = 0x05;
+	KEXPECT_EQ(t, vmm_map(page, frame, PAGE_SIZE, VMM_USER | VMM_EXEC), 0);
+	KEXPECT_EQ(t, run(a, 3), (uint64_t)USER_STATUS_KILLED);
+	KEXPECT_EQ(t, vmm_unmap(page, PAGE_SIZE), 0);
+	pmm_free(&pmm_kernel, frame);
+}
+
+static volatile bool spin_done;
+
+static long counter_thread(void *arg)
+{
+	uint64_t *n = arg;
+
+	while (!spin_done) {
+		(*n)++;
+		thread_yield();
+	}
+	return 0;
+}
+
+/* A spinning program is preempted by the timer: another thread progresses, its registers hold. */
+KTEST(user, preempt)
+{
+	uint64_t n = 0, a[2] = {UT_SPIN, 5 * arch_timer_info()->tsc_khz * 10}; /* 5 slices */
+	struct sched_stats s0, s1;
+	struct thread *c;
+
+	spin_done = false;
+	sched_stats(&s0);
+	c = thread_create(counter_thread, &n, "user-counter");
+	KEXPECT(t, c);
+	KEXPECT_EQ(t, run(a, 2), 0);
+	sched_stats(&s1);
+	spin_done = true;
+	thread_join(c, NULL);
+	/* It never yields: only the timer took the CPU from it, several times. */
+	KEXPECT(t, s1.preemptions - s0.preemptions >= 3);
+	KEXPECT(t, n >= 3);
+}
+
+/* Two programs with different xmm values across preemption: each keeps its own. */
+KTEST(user, fpu)
+{
+	uint64_t cycles = 4 * arch_timer_info()->tsc_khz * 10;
+	uint64_t a1[3] = {UT_FPU, 0x1111222233334444ull, cycles};
+	uint64_t a2[3] = {UT_FPU, 0x5555666677778888ull, cycles};
+	struct user_proc *p1 = user_spawn("utest", a1, 3), *p2 = user_spawn("utest", a2, 3);
+
+	KEXPECT(t, p1 && p2);
+	KEXPECT_EQ(t, user_wait(p1), 0);
+	KEXPECT_EQ(t, user_wait(p2), 0);
+}
+
+KTEST(user, bench_getpid)
+{
+	uint64_t a[1] = {UT_BENCH};
+
+	KEXPECT_EQ(t, run(a, 1), 0);
+}
+
+/* The range rules of include/kernel/uaccess.h. */
+KTEST(user, uaccess_ranges)
+{
+	KEXPECT(t, user_range_ok(0, 0));
+	KEXPECT(t, !user_range_ok(0, 1));
+	KEXPECT(t, !user_range_ok(LAYOUT_USER_START - 1, 1));
+	KEXPECT(t, user_range_ok(LAYOUT_USER_START, 1));
+	KEXPECT(t, user_range_ok(LAYOUT_USER_END - 8, 8));
+	KEXPECT(t, !user_range_ok(LAYOUT_USER_END - 8, 9));
+	KEXPECT(t, !user_range_ok(~0ull - 15, 32));	      /* wraps */
+	KEXPECT(t, !user_range_ok(LAYOUT_USER_START, ~0ull)); /* wraps */
+	KEXPECT(t, !user_range_ok(LAYOUT_LOWER_HALF_END, 8)); /* non-canonical */
+	KEXPECT(t, !user_range_ok(LAYOUT_KERNEL_START, 8));   /* kernel */
+}
+
+/*
+ * Copies against a page mapped user read-only: reads work, a write
+ * faults (CR0.WP) and becomes -EFAULT, so do accesses to the unmapped
+ * page after it; a plain kernel read of the page is a SMAP fault.
+ */
+KTEST(user, uaccess_copies)
+{
+	const vaddr_t va = LAYOUT_USER_STACK_START; /* below every random stack reserve */
+	paddr_t frame = pmm_alloc(&pmm_kernel);
+	char *k = phys_to_virt(frame), buf[16];
+	struct fault_info f;
+	uint64_t v;
+
+	KEXPECT(t, frame != PADDR_INVALID);
+	memset(k, 0, PAGE_SIZE);
+	memcpy(k + PAGE_SIZE - 6, "hello", 6);
+	KEXPECT_EQ(t, vmm_map(va, frame, PAGE_SIZE, VMM_USER), 0);
+	KEXPECT_EQ(t, copy_from_user(buf, va + PAGE_SIZE - 6, 6), 0);
+	KEXPECT(t, strcmp(buf, "hello") == 0);
+	KEXPECT_EQ(t, copy_to_user(va, "x", 1), -EFAULT);		    /* read-only */
+	KEXPECT_EQ(t, copy_from_user(buf, va + PAGE_SIZE - 4, 8), -EFAULT); /* straddles */
+	KEXPECT_EQ(t, strncpy_from_user(buf, va + PAGE_SIZE - 6, sizeof(buf)), 5);
+	KEXPECT_EQ(t, strncpy_from_user(buf, va + PAGE_SIZE - 6, 3), -E2BIG);
+	KEXPECT_EQ(t, strncpy_from_user(buf, va + PAGE_SIZE - 1, sizeof(buf)), 0);
+	k[PAGE_SIZE - 1] = 'z'; /* no NUL before the unmapped page */
+	KEXPECT_EQ(t, strncpy_from_user(buf, va + PAGE_SIZE - 1, sizeof(buf)), -EFAULT);
+	KEXPECT_EQ(t, strncpy_from_user(buf, 0, sizeof(buf)), -EFAULT);
+	if (probe_read(va, &v, &f)) /* no fault means SMAP is off on this CPU */
+		KEXPECT_EQ(t, f.kind, FAULT_SMAP);
+	KEXPECT_EQ(t, vmm_unmap(va, PAGE_SIZE), 0);
+	pmm_free(&pmm_kernel, frame);
+}
