@@ -73,6 +73,7 @@ HOST_TESTS = {
     "test_switch": ["tests/host/test_switch.c", "arch/x86_64/switch.S",
                     "tests/switch_kernel.S"],
     "test_fbcon": ["tests/host/test_fbcon.c"] + FBCON,
+    "test_frame_share": ["tests/host/test_frame_share.c", "mm/frame_share.c"],
 }
 
 # libFuzzer targets: build/fuzz/<name>.
@@ -82,6 +83,7 @@ FUZZERS = {
     "fuzz_pmm": ["tests/fuzz/fuzz_pmm.c", "mm/pmm.c", "mm/memmap.c"],
     "fuzz_pgtable": ["tests/fuzz/fuzz_pgtable.c"] + PGTABLE,
     "fuzz_heap": ["tests/fuzz/fuzz_heap.c", "lib/fmt.c"] + HEAP,
+    "fuzz_frame_share": ["tests/fuzz/fuzz_frame_share.c", "mm/frame_share.c"],
 }
 
 # `ninja bench`: the portable allocators natively, against references.
