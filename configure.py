@@ -54,6 +54,8 @@ KERNEL = [
     "kernel/timer_test.c", "kernel/console_test.c", "kernel/alloc_stress.c", "kernel/console_screen_test.c", "kernel/thread.c", "kernel/sched.c", "kernel/wait.c",
     "kernel/mutex.c", "kernel/thread_test.c",
     "mm/memmap.c", "mm/addr.c", "mm/pmm.c", "mm/pmm_boot.c", "mm/pmm_test.c",
+    "mm/frame_share.c", "mm/aspace.c", "mm/aspace_region.c", "mm/aspace_fault.c",
+    "mm/aspace_test.c",
     "mm/vmm.c", "mm/vmm_boot.c", "mm/vmm_demand.c", "mm/vmm_fault.c", "mm/vmm_test.c",
     "mm/kmalloc.c", "mm/heap_test.c", "mm/mmio.c", "mm/kstack.c", "mm/kstack_test.c",
 ] + LIB + PGTABLE + BOOTMAP + HEAP + FBCON
