@@ -107,7 +107,7 @@ static enum aspace_fault_result decide(struct aspace *as, vaddr_t addr, enum vmm
 
 	if (i < 0)
 		return refuse(v, addr < FAULT_NULL_LIMIT ? FAULT_NULL : FAULT_NOT_PRESENT,
-			      addr < FAULT_NULL_LIMIT ? "NULL pointer dereference (user)"
+			      addr < FAULT_NULL_LIMIT ? "NULL pointer dereference"
 						      : "user address not mapped");
 	r = as->regions[i];
 	why = forbidden(&r, access, &kind);
@@ -136,6 +136,9 @@ enum aspace_fault_result aspace_fault(struct aspace *as, vaddr_t addr, enum vmm_
 		return refuse(v, FAULT_NOT_PRESENT, "kernel address from a user space");
 	if (flags & VMM_FAULT_RESERVED)
 		return refuse(v, FAULT_RESERVED, fault_kind_name(FAULT_RESERVED));
+	/* One CPU: held means held by the code that faulted, which would deadlock. */
+	if (spin_is_locked(&aspace_lock))
+		return refuse(v, FAULT_OTHER, "fault with the address-space lock held");
 	irq = spin_lock_irqsave(&aspace_lock);
 	res = decide(as, addr, access, v);
 	aspace_finish(as);

@@ -20,8 +20,10 @@
 #include <mm/aspace.h>
 #include <mm/layout.h>
 #include <mm/pmm_boot.h>
+#include <mm/vmm.h>
 #include <uapi/syscall.h>
 #include "aspace_internal.h"
+#include "vmm_internal.h"
 
 #define RW   (PROT_READ | PROT_WRITE)
 #define P    PAGE_SIZE
@@ -467,6 +469,45 @@ KTEST(aspace, aspace_wx_audit_walks_user_spaces)
 	KEXPECT(t, a.mappings >= 3);
 	KEXPECT_EQ(t, a.wx, 0);
 	KEXPECT_EQ(t, a.first_bad, 0);
+	aspace_destroy(as);
+}
+
+/*
+ * A top-level slot of the MMIO window with nothing under it in the kernel's
+ * root, or 0. An entry of all zeros is empty in any format we build.
+ */
+static vaddr_t empty_kernel_slot(void)
+{
+	const uint64_t *root = phys_to_virt(vmm_kernel_pt.root);
+
+	for (vaddr_t va = LAYOUT_MMIO_START; va >= LAYOUT_MMIO_START; va += 1ull << 39)
+		if (!root[(va >> 39) & 511])
+			return va;
+	return 0;
+}
+
+KTEST(aspace, aspace_kernel_mapping_made_later_is_seen_in_user_spaces)
+{
+	struct aspace *as = filled(t, 1, 9);
+	vaddr_t va = empty_kernel_slot();
+	paddr_t pa = aspace_frame_alloc();
+
+	if (!as || !va || pa == PADDR_INVALID) {
+		ktest_fail(t, __FILE__, __LINE__, "no space, slot or frame");
+		return;
+	}
+	*(uint64_t *)phys_to_virt(pa) = 0x5a5a;
+	/* A new third-level table in the kernel's root: copied into the user root. */
+	KEXPECT_EQ(t, vmm_map(va, pa, P, VMM_WRITE), 0);
+	KEXPECT_EQ(t, pt_lookup(&as->pt, va), pa);
+	aspace_activate(as);
+	KEXPECT_EQ(t, *(volatile uint64_t *)va, 0x5a5a); /* through the user root */
+	KEXPECT_EQ(t, uread(BASE), 9);
+	KEXPECT_EQ(t, vmm_unmap(va, P), 0);
+	aspace_activate(NULL);
+	KEXPECT_EQ(t, pt_lookup(&as->pt, va), PADDR_INVALID);
+	KEXPECT_EQ(t, ((uint64_t *)phys_to_virt(as->pt.root))[(va >> 39) & 511], 0);
+	pmm_free(&pmm_kernel, pa);
 	aspace_destroy(as);
 }
 

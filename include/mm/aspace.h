@@ -78,8 +78,8 @@ int aspace_map_stack(struct aspace *as, uint64_t size, vaddr_t *top);
 int aspace_map_image(struct aspace *as, vaddr_t va, uint64_t len, unsigned int prot);
 /*
  * Place the frame pa (filled by the caller) at va inside an ASPACE_IMAGE
- * region, mapped with the region's prot; the space owns pa from now on
- * (also on error it does not: then the caller frees it). -EEXIST if a page
+ * region, mapped with the region's prot. On success the space owns pa
+ * (freed with the page); on error the caller still does. -EEXIST if a page
  * is there already, -ENOENT outside an image region.
  */
 int aspace_place_frame(struct aspace *as, vaddr_t va, paddr_t pa);
