@@ -63,6 +63,8 @@ KERNEL = [
     "kernel/uaccess.c", "kernel/syscall.c", "kernel/user.c", "kernel/user_image.c",
     "kernel/user_programs.S", "kernel/user_test.c",
     "mm/memmap.c", "mm/addr.c", "mm/pmm.c", "mm/pmm_boot.c", "mm/pmm_test.c",
+    "mm/frame_share.c", "mm/aspace.c", "mm/aspace_region.c", "mm/aspace_fault.c",
+    "mm/aspace_test.c",
     "mm/vmm.c", "mm/vmm_boot.c", "mm/vmm_demand.c", "mm/vmm_fault.c", "mm/vmm_test.c",
     "mm/kmalloc.c", "mm/heap_test.c", "mm/mmio.c", "mm/kstack.c", "mm/kstack_test.c",
 ] + LIB + PGTABLE + BOOTMAP + HEAP + FBCON
@@ -92,6 +94,7 @@ HOST_TESTS = {
     "test_fbcon": ["tests/host/test_fbcon.c"] + FBCON,
     "test_sha256": ["tests/host/test_sha256.c", "lib/sha256.c"],
     "test_options": ["tests/host/test_options.c", "efi-loader/options.c", "lib/cmdline.c"],
+    "test_frame_share": ["tests/host/test_frame_share.c", "mm/frame_share.c"],
 }
 
 # libFuzzer targets: build/fuzz/<name>.
@@ -101,6 +104,7 @@ FUZZERS = {
     "fuzz_pmm": ["tests/fuzz/fuzz_pmm.c", "mm/pmm.c", "mm/memmap.c"],
     "fuzz_pgtable": ["tests/fuzz/fuzz_pgtable.c"] + PGTABLE,
     "fuzz_heap": ["tests/fuzz/fuzz_heap.c", "lib/fmt.c"] + HEAP,
+    "fuzz_frame_share": ["tests/fuzz/fuzz_frame_share.c", "mm/frame_share.c"],
 }
 
 # `ninja bench`: the portable allocators natively, against references.

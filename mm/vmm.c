@@ -68,6 +68,14 @@ paddr_t vmm_table_alloc(void)
 /* Flush what the last change recorded, then free the tables it emptied. */
 void vmm_finish_change(void)
 {
+	/*
+	 * User roots share the upper top-level entries: copy them first if a
+	 * third-level table came or went. A freed table may still sit in the
+	 * paging-structure caches of other PCIDs, which INVLPG does not reach.
+	 */
+	aspace_sync_kernel_half();
+	if (tables_to_free != PADDR_INVALID && arch_mmu_features()->pcid)
+		pending.all = true;
 	if (pending.all || pending.count > VMM_FLUSH_THRESHOLD) {
 		arch_tlb_flush_all();
 		stats.flush_all++;

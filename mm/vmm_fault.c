@@ -1,5 +1,6 @@
 /*
- * Page-fault policy (include/mm/vmm_fault.h): demand-zero regions are
+ * Page-fault policy (include/mm/vmm_fault.h): lower-half faults of a
+ * loaded user space go to aspace_fault(), demand-zero regions are
  * filled, and every other fault is classified and named: NULL page, a
  * guard page (a kernel stack's with its owner and range, a registered
  * one such as the boot stack's, or the heap's with the block), kernel
@@ -11,6 +12,7 @@
 #include <kernel/symbols.h>
 #include <lib/fmt.h>
 #include <mm/addr.h>
+#include <mm/aspace.h>
 #include <mm/kmalloc.h>
 #include <mm/kstack.h>
 #include <mm/layout.h>
@@ -153,7 +155,15 @@ bool vmm_fault(const struct vmm_fault_desc *f, struct vmm_fault_verdict *v)
 {
 	char guard[VMM_FAULT_WHAT_LEN];
 	bool overflow = false;
+	struct aspace *as = aspace_current();
 
+	v->oom = false;
+	if (f->addr < LAYOUT_LOWER_HALF_END && as != aspace_kernel() &&
+	    !(f->flags & VMM_FAULT_USER_PAGE)) {
+		enum aspace_fault_result r = aspace_fault(as, f->addr, f->access, f->flags, v);
+		v->oom = r == ASPACE_FAULT_OOM;
+		return r == ASPACE_FAULT_RESOLVED;
+	}
 	/* Demand-zero regions live in the upper half: map the page, the access retries. */
 	if (!(f->flags & VMM_FAULT_PRESENT) && f->addr >= LAYOUT_DIRECT_MAP_START &&
 	    vmm_demand_fault(f->addr))

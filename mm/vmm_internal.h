@@ -18,3 +18,9 @@ paddr_t vmm_table_alloc(void);
 /* With vmm_lock held, after a change: flush the TLB, free emptied tables. */
 void vmm_finish_change(void);
 void vmm_count_demand_fault(void);
+/*
+ * With vmm_lock held, after a change to the kernel's tables (mm/aspace.c):
+ * copy the kernel root's upper-half entries into every user root if any
+ * of them changed.
+ */
+void aspace_sync_kernel_half(void);

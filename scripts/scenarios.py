@@ -117,8 +117,9 @@ KERNEL_SCENARIOS = [
      r"(?s)^aerie: panic: stack protector: the canary of crash_canary's frame was overwritten "
      r"\(checked at crash_canary\+0x[0-9a-f]+\)$.*backtrace:.*__stack_chk_fail.*crash_canary"
      r".*kmain", [r"nested panic"], qemu.EXIT_PANIC),
-    ("nosmep nosmap noumip nopcid noinvpcid turn them off; vmm and fault tests pass",
-     "nosmep nosmap noumip nopcid noinvpcid ktest=vmm,fault",
+    ("nosmep nosmap noumip nopcid noinvpcid turn them off; vmm, fault and aspace tests pass "
+     "(user spaces without PCIDs, user access without STAC/CLAC)",
+     "nosmep nosmap noumip nopcid noinvpcid ktest=vmm,fault,aspace",
      r"(?s)^aerie: cpu: WP on, NX on, SMEP off, SMAP off, UMIP off$"
      r".*^aerie: cpu: PGE on, PCID off, INVPCID off, "
      r".*^\d+ passed, 0 failed(, \d+ skipped)?$", [r"not ok", r"warning: unknown option"],

@@ -7,7 +7,11 @@
  * is INVPCID "all contexts, globals included" when INVPCID exists, which
  * avoids the two serialising CR4 writes of the fallback (clearing and
  * setting CR4.PGE). Single pages always use INVLPG, which drops the entry
- * for the current PCID and global entries alike.
+ * for the current PCID and global entries alike. User spaces get PCIDs
+ * 1..4095 from mm/aspace.c, which drops a non-live PCID's stale entries by
+ * loading it without CR3_NOFLUSH, and all of them with arch_tlb_flush_all()
+ * (INVPCID all-contexts, or toggling CR4.PGE, which drops every PCID's
+ * entries, SDM 4.10.4.1).
  */
 #include <arch/mmu.h>
 #include <arch/uaccess.h>
@@ -123,6 +127,12 @@ paddr_t arch_tables_root(void)
 void arch_tables_load(paddr_t root)
 {
 	write_cr3(root); /* PCID 0; without CR3_NOFLUSH its non-global entries go */
+}
+
+void arch_tables_load_pcid(paddr_t root, unsigned int pcid, bool noflush)
+{
+	KASSERT(pcid <= ARCH_MMU_TAG_MAX && (features.pcid || (!pcid && !noflush)));
+	write_cr3(root | pcid | (noflush ? CR3_NOFLUSH : 0));
 }
 
 uint64_t *arch_live_pte(vaddr_t va)

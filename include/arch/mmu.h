@@ -34,6 +34,16 @@ paddr_t arch_tables_root(void);
 void arch_tables_load(paddr_t root);
 
 /*
+ * Address-space tags (PCIDs on x86): 0 is the kernel's; user spaces get
+ * 1..ARCH_MMU_TAG_MAX while features.pcid is on. Load root under tag pcid:
+ * with noflush the TLB entries already tagged pcid are kept (they must
+ * still be valid for this root), else they are dropped. Without PCID,
+ * pcid must be 0 and noflush false (a plain load).
+ */
+#define ARCH_MMU_TAG_MAX 4095u
+void arch_tables_load_pcid(paddr_t root, unsigned int pcid, bool noflush);
+
+/*
  * Look va up in the live page tables (read through the direct map): true
  * and *leaf with effective flags if mapped; false if unmapped or before the
  * direct map is known.

@@ -44,14 +44,17 @@ struct vmm_fault_verdict {
 	enum fault_kind kind;
 	/* the kind with what was hit, e.g. "write to kernel text (kmain+0x10)" */
 	char what[VMM_FAULT_WHAT_LEN];
+	/* No frame for a user page (aspace_fault): kill the process, do not panic. */
+	bool oom;
 };
 
 /*
  * Handle the page fault f. Returns true if it is resolved (a zeroed page
- * now backs a demand-zero region: retry the access); else false with *v
- * filled. Safe in any context a fault can happen in: a fault taken with the
- * vmm lock held is never resolved (that would deadlock), and naming a heap
- * guard takes no lock.
+ * now backs a demand-zero region, or a user page was filled or copied:
+ * retry the access); else false with *v filled. A lower-half fault while a
+ * user space is loaded goes to aspace_fault() (include/mm/aspace.h),
+ * unless it is a SMAP/SMEP refusal. Safe in any context a fault can happen in: a fault taken with
+ * the vmm lock held is never resolved (that would deadlock), and naming a heap guard takes no lock.
  */
 bool vmm_fault(const struct vmm_fault_desc *f, struct vmm_fault_verdict *v);
 
