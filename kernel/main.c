@@ -9,6 +9,7 @@
 #include <kernel/crash.h>
 #include <kernel/ktest.h>
 #include <kernel/panic.h>
+#include <kernel/process.h>
 #include <kernel/random.h>
 #include <kernel/sched.h>
 #include <kernel/stack_protector.h>
@@ -33,6 +34,7 @@ static __noreturn void kmain_guarded(void *unused)
 	wx_audit_boot(); /* no W+X, lower-half or user mapping, or panic */
 	boot_summary();
 	sched_init(&kmain_stack); /* kmain is a thread; preemption and interrupts on */
+	process_init();		  /* the reaper: user processes can run */
 	crash_if_requested(boot_info->cmdline); /* boot scenarios test the panic path */
 	if (ktest_requested(boot_info->cmdline))
 		ktest_run(boot_info->cmdline); /* does not return */

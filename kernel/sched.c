@@ -6,6 +6,7 @@
  */
 #include <arch/arch.h>
 #include <arch/context.h>
+#include <mm/aspace.h>
 #include <arch/irq.h>
 #include <kernel/console.h>
 #include <kernel/panic.h>
@@ -87,6 +88,15 @@ void sched_wake(struct thread *t)
 	spin_unlock_irqrestore(&run_lock, flags);
 }
 
+/* Load next's address space if another one is loaded. => interrupts off. */
+static void switch_space(struct thread *next)
+{
+	struct aspace *want = next->aspace ? next->aspace : aspace_kernel();
+
+	if (aspace_current() != want)
+		aspace_activate(want);
+}
+
 void sched_switch(void)
 {
 	struct thread *prev = current, *next;
@@ -108,6 +118,7 @@ void sched_switch(void)
 	/* next's frames were all set up under its own canary: make it the live one. */
 	stack_protector_switch(next->canary);
 	arch_thread_switch_hook(prev, next); /* user FPU state, kernel stack for ring 3 entries */
+	switch_space(next);
 	arch_context_switch(&prev->context, next->context);
 }
 

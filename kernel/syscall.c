@@ -1,14 +1,15 @@
 /*
- * System calls (include/uapi/syscall.h): a table by number. Every user
- * pointer goes through include/kernel/uaccess.h; nothing returned holds a
- * kernel address. The calls that need address spaces and processes (wait,
- * fork, mmap, munmap, mprotect, spawn) answer -ENOSYS until they land.
+ * System calls (include/uapi/syscall.h): a table by number, the console
+ * and process calls here, the memory ones in kernel/syscall_mm.c. Every
+ * user pointer goes through include/kernel/uaccess.h; nothing returned
+ * holds a kernel address.
  */
 #include <kernel/console.h>
+#include <kernel/process.h>
 #include <kernel/syscall.h>
 #include <kernel/thread.h>
 #include <kernel/uaccess.h>
-#include <kernel/user.h>
+#include "syscall_internal.h"
 #include <lib/errno.h>
 #include <uapi/syscall.h>
 
@@ -28,7 +29,7 @@ static void line_flush(struct line *l)
 	if (!l->len)
 		return;
 	l->text[l->len] = 0;
-	kprintf("%s: %s\n", user_name(), l->text);
+	kprintf("%s: %s\n", process_current()->name, l->text);
 	l->len = 0;
 }
 
@@ -67,7 +68,7 @@ static long sys_write(const uint64_t a[6])
 
 static long sys_exit(const uint64_t a[6])
 {
-	user_exit((int)a[0]);
+	process_exit((int)(a[0] & 0xff));
 }
 
 static long sys_yield(const uint64_t a[6])
@@ -78,7 +79,7 @@ static long sys_yield(const uint64_t a[6])
 
 static long sys_getpid(const uint64_t a[6])
 {
-	return (long)user_pid();
+	return (long)process_current()->pid;
 }
 
 static long sys_sleep(const uint64_t a[6])
@@ -87,9 +88,51 @@ static long sys_sleep(const uint64_t a[6])
 	return 0;
 }
 
+/*
+ * wait(pid, status): status (an int, or 0 for none) is written before the
+ * child is collected too, so a bad pointer is -EFAULT with the child left
+ * to wait for, and a copy-on-write page is copied first.
+ */
+static long sys_wait(const uint64_t a[6])
+{
+	vaddr_t out = a[1];
+	int status = 0;
+	long pid;
+
+	if (out && copy_to_user(out, &status, sizeof(status)))
+		return -EFAULT;
+	pid = process_wait(process_current(), (int64_t)a[0], &status);
+	if (pid > 0 && out && copy_to_user(out, &status, sizeof(status)))
+		return -EFAULT;
+	return pid;
+}
+
+static long sys_fork(const uint64_t a[6])
+{
+	return process_fork();
+}
+
+/* spawn(name, arg): the program gets arg as its one argument word. */
+static long sys_spawn(const uint64_t a[6])
+{
+	char name[PROCESS_NAME_LEN];
+	long len = strncpy_from_user(name, a[0], sizeof(name));
+	struct process *p;
+	int err;
+
+	if (len == -E2BIG)
+		return -ENAMETOOLONG;
+	if (len < 0)
+		return len;
+	err = process_spawn(name, &a[1], 1, process_current(), &p);
+	return err ? err : (long)p->pid;
+}
+
 static long (*const calls[SYS_COUNT])(const uint64_t a[6]) = {
-    [SYS_EXIT] = sys_exit,     [SYS_WRITE] = sys_write, [SYS_YIELD] = sys_yield,
-    [SYS_GETPID] = sys_getpid, [SYS_SLEEP] = sys_sleep,
+    [SYS_EXIT] = sys_exit,	   [SYS_WRITE] = sys_write, [SYS_YIELD] = sys_yield,
+    [SYS_GETPID] = sys_getpid,	   [SYS_SLEEP] = sys_sleep, [SYS_WAIT] = sys_wait,
+    [SYS_FORK] = sys_fork,	   [SYS_MMAP] = sys_mmap,   [SYS_MUNMAP] = sys_munmap,
+    [SYS_MPROTECT] = sys_mprotect, [SYS_SPAWN] = sys_spawn,
 };
 
 long syscall_dispatch(uint64_t nr, const uint64_t args[6])

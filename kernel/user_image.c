@@ -1,9 +1,12 @@
 /*
  * Loading a user program (include/kernel/user.h): the kernel's ELF checks
- * (lib/elf.c) plus the user rules, relocation for a random base, and one
- * new frame per page handed to a placement callback.
+ * (lib/elf.c) plus the user rules, relocation for a random base, one
+ * image region per segment in the process's address space and one new
+ * frame per page placed there.
  */
 #include <kernel/random.h>
+#include <mm/aspace.h>
+#include <uapi/syscall.h>
 #include <kernel/user.h>
 #include <lib/elf.h>
 #include <lib/errno.h>
@@ -22,36 +25,54 @@ vaddr_t user_random_base(vaddr_t start, uint64_t size, uint64_t extent)
 	return start + random_below(slots) * PAGE_SIZE;
 }
 
-/* The VMM_* protection of the page at offset off, or -1 if no segment covers it. */
-static int64_t page_prot(const struct elf_image *img, uint64_t off)
+static unsigned int segment_prot(const struct elf_segment *s)
 {
-	for (size_t i = 0; i < img->nsegs; i++) {
-		const struct elf_segment *s = &img->segs[i];
-		uint64_t lo = s->vaddr & ~PAGE_MASK, hi = s->vaddr + s->memsz;
-
-		if (off >= lo && off < hi)
-			return VMM_USER | ((s->flags & ELF_PF_W) ? VMM_WRITE : 0) |
-			       ((s->flags & ELF_PF_X) ? VMM_EXEC : 0);
-	}
-	return -1;
+	return PROT_READ | ((s->flags & ELF_PF_W) ? PROT_WRITE : 0) |
+	       ((s->flags & ELF_PF_X) ? PROT_EXEC : 0);
 }
 
-/* Copy each covered page of the relocated copy buf into a new frame and place it. */
-static int place_pages(const struct elf_image *img, const uint8_t *buf, vaddr_t base,
-		       const struct user_image_ops *ops, void *ctx)
+/*
+ * One image region per segment, page rounded. Two segments may share a
+ * page only with the same permissions (elf_parse checks), so a region
+ * starts where the one before ended.
+ */
+static int map_segments(const struct elf_image *img, vaddr_t base, struct aspace *as)
 {
-	for (uint64_t off = 0; off < img->span; off += PAGE_SIZE) {
-		int64_t prot = page_prot(img, off);
+	vaddr_t done = base;
+
+	for (size_t i = 0; i < img->nsegs; i++) {
+		const struct elf_segment *s = &img->segs[i];
+		vaddr_t lo = base + (s->vaddr & ~PAGE_MASK);
+		vaddr_t hi = base + ALIGN_UP(s->vaddr + s->memsz, PAGE_SIZE);
+		int err;
+
+		lo = lo > done ? lo : done;
+		if (lo >= hi)
+			continue;
+		err = aspace_map_image(as, lo, hi - lo, segment_prot(s));
+		if (err)
+			return err;
+		done = hi;
+	}
+	return 0;
+}
+
+/* Copy each page of the relocated copy buf that a segment covers into a new frame of as. */
+static int place_pages(struct aspace *as, const uint8_t *buf, vaddr_t base, uint64_t span)
+{
+	struct aspace_region r;
+
+	for (uint64_t off = 0; off < span; off += PAGE_SIZE) {
 		paddr_t frame;
 		int err;
 
-		if (prot < 0)
+		if (!aspace_region_at(as, base + off, &r))
 			continue;
 		frame = pmm_alloc(&pmm_kernel);
 		if (frame == PADDR_INVALID)
 			return -ENOMEM;
 		memcpy(phys_to_virt(frame), buf + off, PAGE_SIZE);
-		err = ops->place(ctx, base + off, frame, (uint32_t)prot);
+		err = aspace_place_frame(as, base + off, frame);
 		if (err) {
 			pmm_free(&pmm_kernel, frame);
 			return err;
@@ -60,8 +81,8 @@ static int place_pages(const struct elf_image *img, const uint8_t *buf, vaddr_t 
 	return 0;
 }
 
-int user_image_load(const void *file, uint64_t size, vaddr_t base, const struct user_image_ops *ops,
-		    void *ctx, struct user_image *out, const char **why)
+int user_image_load(const void *file, uint64_t size, vaddr_t base, struct aspace *as,
+		    struct user_image *out, const char **why)
 {
 	struct elf_image img;
 	uint8_t *buf;
@@ -77,7 +98,9 @@ int user_image_load(const void *file, uint64_t size, vaddr_t base, const struct 
 		return -ENOMEM;
 	elf_load(&img, buf);
 	elf_relocate(&img, buf, base);
-	err = place_pages(&img, buf, base, ops, ctx);
+	err = map_segments(&img, base, as);
+	if (!err)
+		err = place_pages(as, buf, base, img.span);
 	kfree(buf);
 	*out = (struct user_image){.base = base, .span = img.span, .entry = base + img.entry};
 	return err;

@@ -11,7 +11,8 @@
 #include <kernel/sched.h>
 #include <kernel/thread.h>
 #include <kernel/uaccess.h>
-#include <kernel/user.h>
+#include <kernel/panic.h>
+#include <kernel/process.h>
 #include <lib/errno.h>
 #include <lib/string.h>
 #include <mm/addr.h>
@@ -22,12 +23,27 @@
 #include <mm/vmm.h>
 #include <uapi/utest.h>
 
+/* Start name as the kernel's child; its status once it ends, or -1000 if it did not start. */
+static int run_program(const char *name, const uint64_t *args, size_t n)
+{
+	struct process *p;
+	int status;
+
+	if (process_spawn(name, args, n, &process_kernel, &p) != 0)
+		return -1000;
+	uint64_t pid = p->pid;
+	long got = process_wait(&process_kernel, (int64_t)pid, &status);
+
+	if (got != (long)pid)
+		panic("ktest: waiting for pid %llu (%s) gave %ld", (unsigned long long)pid, name,
+		      got);
+	return status;
+}
+
 /* Run utest with args and return its status (or -1000 if it did not start). */
 static int run(const uint64_t *args, size_t n)
 {
-	struct user_proc *p = user_spawn("utest", args, n);
-
-	return p ? user_wait(p) : -1000;
+	return run_program("utest", args, n);
 }
 
 static uint64_t free_frames(void)
@@ -43,38 +59,36 @@ KTEST(user, hello)
 {
 	uint64_t before = 0;
 
-	for (int i = 0; i < 2; i++) {
-		struct user_proc *p;
+	struct process *p;
 
+	for (int i = 0; i < 2; i++) {
 		before = free_frames();
-		p = user_spawn("hello", NULL, 0);
-		KEXPECT(t, p);
-		KEXPECT_EQ(t, user_wait(p), 42);
+		KEXPECT_EQ(t, run_program("hello", NULL, 0), 42);
 	}
 	KEXPECT_EQ(t, free_frames(), before); /* image, stack, tables: all back */
-	KEXPECT(t, !user_spawn("no-such-program", NULL, 0));
+	KEXPECT_EQ(t, process_spawn("no-such-program", NULL, 0, &process_kernel, &p), -ENOENT);
 }
 
 KTEST(user, privileged)
 {
 	for (uint64_t i = 0; i < UT_PRIV_COUNT; i++) {
 		uint64_t a[2] = {UT_PRIV, i};
-		KEXPECT_EQ(t, run(a, 2), (uint64_t)USER_STATUS_KILLED);
+		KEXPECT_EQ(t, run(a, 2), PROCESS_KILLED);
 	}
 }
 
 KTEST(user, isolation)
 {
 	uint64_t *heap = kmalloc(64);
-	const vaddr_t targets[3] = {(vaddr_t)&user_spawn, (vaddr_t)phys_to_virt(virt_to_phys(heap)),
-				    (vaddr_t)heap};
+	const vaddr_t targets[3] = {(vaddr_t)&process_spawn,
+				    (vaddr_t)phys_to_virt(virt_to_phys(heap)), (vaddr_t)heap};
 
 	KEXPECT(t, heap);
 	heap[0] = 0x1234;
 	for (int i = 0; i < 3; i++) {
 		for (uint64_t mode = UT_TOUCH_READ; mode <= UT_TOUCH_EXEC; mode++) {
 			uint64_t a[3] = {UT_TOUCH, targets[i], mode};
-			KEXPECT_EQ(t, run(a, 3), (uint64_t)USER_STATUS_KILLED);
+			KEXPECT_EQ(t, run(a, 3), PROCESS_KILLED);
 		}
 	}
 	KEXPECT_EQ(t, heap[0], 0x1234);
@@ -105,7 +119,7 @@ KTEST(user, sysret_noncanonical)
 	code[PAGE_SIZE - 2] = 0x0f; /* syscall */
 	code[PAGE_SIZE - 1] = 0x05;
 	KEXPECT_EQ(t, vmm_map(page, frame, PAGE_SIZE, VMM_USER | VMM_EXEC), 0);
-	KEXPECT_EQ(t, run(a, 3), (uint64_t)USER_STATUS_KILLED);
+	KEXPECT_EQ(t, run(a, 3), PROCESS_KILLED);
 	KEXPECT_EQ(t, vmm_unmap(page, PAGE_SIZE), 0);
 	pmm_free(&pmm_kernel, frame);
 }
@@ -149,11 +163,16 @@ KTEST(user, fpu)
 	uint64_t cycles = 4 * arch_timer_info()->tsc_khz * 10;
 	uint64_t a1[3] = {UT_FPU, 0x1111222233334444ull, cycles};
 	uint64_t a2[3] = {UT_FPU, 0x5555666677778888ull, cycles};
-	struct user_proc *p1 = user_spawn("utest", a1, 3), *p2 = user_spawn("utest", a2, 3);
+	struct process *p1, *p2;
+	int s1 = -1, s2 = -1;
 
-	KEXPECT(t, p1 && p2);
-	KEXPECT_EQ(t, user_wait(p1), 0);
-	KEXPECT_EQ(t, user_wait(p2), 0);
+	KEXPECT_EQ(t, process_spawn("utest", a1, 3, &process_kernel, &p1), 0);
+	KEXPECT_EQ(t, process_spawn("utest", a2, 3, &process_kernel, &p2), 0);
+	long pid1 = (long)p1->pid, pid2 = (long)p2->pid; /* p1, p2 are gone once collected */
+	KEXPECT_EQ(t, process_wait(&process_kernel, pid1, &s1), pid1);
+	KEXPECT_EQ(t, process_wait(&process_kernel, pid2, &s2), pid2);
+	KEXPECT_EQ(t, s1, 0);
+	KEXPECT_EQ(t, s2, 0);
 }
 
 KTEST(user, bench_getpid)

@@ -263,6 +263,8 @@ static void fault_from_user(struct trap_frame *tf)
 		d.pf.kind = FAULT_PROTECTION;
 		if (f.addr < LAYOUT_LOWER_HALF_END && vmm_fault(&f, &d.pf))
 			return; /* resolved: the access retries */
+		if (d.pf.oom)
+			user_fault("out of memory on a page fault", f.addr, ip);
 		fmt_snprintf(what, sizeof(what), "page fault (%s, %s)",
 			     (tf->error & PF_ID)  ? "fetch"
 			     : (tf->error & PF_W) ? "write"

@@ -12,6 +12,7 @@
 #include <kernel/panic.h>
 #include <kernel/syscall.h>
 #include <kernel/thread.h>
+#include <lib/string.h>
 #include <mm/layout.h>
 
 #define MSR_STAR	   0xc0000081u
@@ -69,6 +70,35 @@ bool syscall_frame(struct trap_frame *f)
 	return f->rip >= LAYOUT_USER_START && f->rip < LAYOUT_USER_END;
 }
 
+_Static_assert(ARCH_USER_REGS_SIZE == sizeof(struct trap_frame), "the saved user registers");
+
+void arch_user_regs_get(void *regs, vaddr_t kstack_top)
+{
+	const struct trap_frame *f = (const struct trap_frame *)kstack_top - 1;
+
+	KASSERT((f->cs & 3) == 3); /* a frame from ring 3 is there */
+	memcpy(regs, f, sizeof(*f));
+}
+
+void arch_user_regs_set_return(void *regs, uint64_t value)
+{
+	((struct trap_frame *)regs)->rax = value;
+}
+
+/* The IRET half (syscall_entry.S): loads the frame at f and returns to ring 3. */
+__noreturn void enter_user_frame(const struct trap_frame *f);
+
+__noreturn void arch_enter_user_regs(const void *regs)
+{
+	struct trap_frame f;
+
+	memcpy(&f, regs, sizeof(f));
+	f.cs = GDT_USER_CODE;
+	f.ss = GDT_USER_DATA;
+	f.rflags = (f.rflags & RFLAGS_USER) | RFLAGS_IF | RFLAGS_FIXED;
+	enter_user_frame(&f);
+}
+
 static void fxsave(void *area)
 {
 	__asm__ volatile("fxsave64 %0" : "=m"(*(uint8_t(*)[ARCH_FPU_STATE_SIZE])area));
@@ -87,6 +117,18 @@ void arch_fpu_state_init(void *area)
 	/* The caller is the thread itself, before its first entry to ring 3. */
 	__asm__ volatile("fninit\n\tldmxcsr %0" : : "m"(mxcsr));
 	fxsave(area);
+}
+
+void arch_fpu_state_save(void *area)
+{
+	KASSERT(((uintptr_t)area & (ARCH_FPU_STATE_ALIGN - 1)) == 0);
+	fxsave(area);
+}
+
+void arch_fpu_state_load(const void *area)
+{
+	KASSERT(((uintptr_t)area & (ARCH_FPU_STATE_ALIGN - 1)) == 0);
+	fxrstor(area);
 }
 
 void arch_user_kernel_stack(vaddr_t top)

@@ -111,4 +111,37 @@ func arch_enter_user
 	jmp	return_to_user
 	.size	arch_enter_user, . - arch_enter_user
 
+/*
+ * __noreturn void enter_user_frame(const struct trap_frame *f [rdi])
+ * Return to ring 3 with every register from f (fork's child): f was
+ * checked by arch_enter_user_regs (user selectors, clean flags). Copied
+ * onto this stack first, since f may be in the caller's frame.
+ */
+func enter_user_frame
+	cli
+	sub	$176, %rsp
+	mov	%rdi, %rsi
+	mov	%rsp, %rdi
+	mov	$22, %ecx
+	cld
+	rep movsq
+	popq	%r15
+	popq	%r14
+	popq	%r13
+	popq	%r12
+	popq	%r11
+	popq	%r10
+	popq	%r9
+	popq	%r8
+	popq	%rbp
+	popq	%rdi
+	popq	%rsi
+	popq	%rdx
+	popq	%rcx
+	popq	%rbx
+	popq	%rax
+	add	$16, %rsp		/* vector and error code */
+	jmp	return_to_user
+	.size	enter_user_frame, . - enter_user_frame
+
 	.section .note.GNU-stack, "", @progbits

@@ -78,3 +78,26 @@ void arch_thread_switch_hook(struct thread *prev, struct thread *next);
  * => arch_user_kernel_stack(this thread's top) was called.
  */
 __noreturn void arch_enter_user(vaddr_t entry, vaddr_t sp, uint64_t arg0, uint64_t arg1);
+
+/*
+ * A user thread's registers as its last entry from ring 3 saved them: at
+ * the top of its kernel stack (entries from ring 3 always start there).
+ * fork copies them for the child, whose first return to ring 3 resumes the
+ * parent's system call with another result.
+ */
+#define ARCH_USER_REGS_SIZE 176
+
+/* Copy the calling thread's saved user registers (kernel stack top kstack_top) into regs. */
+void arch_user_regs_get(void *regs, vaddr_t kstack_top);
+/* Make value the result of the system call the registers in regs return from. */
+void arch_user_regs_set_return(void *regs, uint64_t value);
+/*
+ * Leave for ring 3 with the registers in regs (from arch_user_regs_get),
+ * their flags cleaned as every return to ring 3 cleans them.
+ * => arch_user_kernel_stack(this thread's top) was called.
+ */
+__noreturn void arch_enter_user_regs(const void *regs);
+/* Save this CPU's FPU/SSE registers (the running user thread's) into area. */
+void arch_fpu_state_save(void *area);
+/* Load this CPU's FPU/SSE registers from area. */
+void arch_fpu_state_load(const void *area);

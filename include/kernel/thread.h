@@ -22,6 +22,8 @@ enum thread_state {
 };
 
 struct arch_context;
+struct aspace;
+struct process;
 
 struct thread {
 	uint64_t id;
@@ -41,7 +43,8 @@ struct thread {
 	struct wait_queue joiners; /* thread_join sleeps here until DEAD */
 	uint64_t wake_tsc;	   /* thread_sleep_ms: the TSC deadline to wake at */
 	void *fpu;		   /* a user thread's FPU/SSE save area, else NULL */
-	void *user;		   /* a user thread's process (kernel/user.c), else NULL */
+	struct process *process;   /* a user thread's process, else NULL */
+	struct aspace *aspace;	   /* the space it runs in; NULL: the kernel's */
 };
 
 /*

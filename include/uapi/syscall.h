@@ -12,17 +12,17 @@
 #pragma once
 
 enum {
-	SYS_EXIT = 0,	  /* exit(status): never returns */
+	SYS_EXIT = 0,	  /* exit(status): never returns; wait sees status & 0xff */
 	SYS_WRITE = 1,	  /* write(buf, len): to the console; bytes written */
 	SYS_YIELD = 2,	  /* yield(): 0 */
 	SYS_GETPID = 3,	  /* getpid(): the caller's process id */
 	SYS_SLEEP = 4,	  /* sleep(ms): 0 */
-	SYS_WAIT = 5,	  /* wait(pid or -1, int *status): the pid that ended */
+	SYS_WAIT = 5,	  /* wait(pid or -1, int *status or 0): the pid that ended, -ECHILD */
 	SYS_FORK = 6,	  /* fork(): child pid in the parent, 0 in the child */
 	SYS_MMAP = 7,	  /* mmap(addr hint or 0, len, prot): anonymous, demand-zero */
 	SYS_MUNMAP = 8,	  /* munmap(addr, len): 0 */
 	SYS_MPROTECT = 9, /* mprotect(addr, len, prot): 0; write+exec refused */
-	SYS_SPAWN = 10,	  /* spawn(name): start a program shipped in the kernel; its pid */
+	SYS_SPAWN = 10,	  /* spawn(name, arg): start a shipped program with one argument; its pid */
 	SYS_COUNT
 };
 
