@@ -125,9 +125,8 @@ static void enter_process(struct process *p, bool forked)
 
 	p->thread = self;
 	self->process = p;
-	self->aspace = p->as;
 	self->fpu = p->fpu;
-	aspace_activate(p->as);
+	thread_use_aspace(p->as);
 	if (forked)
 		arch_fpu_state_load(p->fpu);
 	else
@@ -248,14 +247,12 @@ static void reap_later(struct process *p)
 __noreturn void process_exit(int status)
 {
 	struct process *p = process_current();
-	struct thread *self = thread_current();
 	unsigned long flags = arch_irq_save();
 	struct aspace *as = p->as;
 
-	/* Out of the space before it goes: the scheduler loads the kernel's from now on. */
-	self->aspace = NULL;
+	/* Out of the space before it goes: the kernel's is loaded from now on. */
+	thread_use_aspace(NULL);
 	p->as = NULL;
-	aspace_activate(NULL);
 	arch_irq_restore(flags);
 	aspace_destroy(as);
 

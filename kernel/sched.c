@@ -97,6 +97,15 @@ static void switch_space(struct thread *next)
 		aspace_activate(want);
 }
 
+void thread_use_aspace(struct aspace *as)
+{
+	unsigned long flags = arch_irq_save();
+
+	current->aspace = as;
+	switch_space(current);
+	arch_irq_restore(flags);
+}
+
 void sched_switch(void)
 {
 	struct thread *prev = current, *next;

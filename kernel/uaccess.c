@@ -2,6 +2,7 @@
  * User copies (include/kernel/uaccess.h): the range rules here, the copy
  * and its fault fixups in the machine's part (include/arch/uaccess.h).
  */
+#include <arch/mmu.h>
 #include <arch/uaccess.h>
 #include <kernel/panic.h>
 #include <kernel/uaccess.h>
@@ -17,11 +18,29 @@ bool user_range_ok(vaddr_t uaddr, size_t n)
 				LAYOUT_USER_END - LAYOUT_USER_START);
 }
 
+/*
+ * False if a page of [uaddr, uaddr + n) is mapped but not for user mode:
+ * a PROT_NONE page of the process (mm/aspace keeps its contents in a
+ * supervisor-only mapping), which the copy, running with the kernel's
+ * rights, could otherwise read. Unmapped pages are fine here: the copy's
+ * fault decides (demand-zero, or -EFAULT). => the range is in the window.
+ */
+static bool user_pages_ok(vaddr_t uaddr, size_t n)
+{
+	struct pt_leaf leaf;
+
+	for (vaddr_t va = uaddr & ~PAGE_MASK; va < uaddr + n; va += PAGE_SIZE) {
+		if (arch_translate(va, &leaf) && !(leaf.flags & PT_USER))
+			return false;
+	}
+	return true;
+}
+
 int copy_from_user(void *dst, vaddr_t usrc, size_t n)
 {
 	int err;
 
-	if (!user_range_ok(usrc, n))
+	if (!user_range_ok(usrc, n) || !user_pages_ok(usrc, n))
 		return -EFAULT;
 	if (n == 0)
 		return 0;
@@ -35,7 +54,7 @@ int copy_to_user(vaddr_t udst, const void *src, size_t n)
 {
 	int err;
 
-	if (!user_range_ok(udst, n))
+	if (!user_range_ok(udst, n) || !user_pages_ok(udst, n))
 		return -EFAULT;
 	if (n == 0)
 		return 0;
@@ -60,6 +79,9 @@ long strncpy_from_user(char *dst, vaddr_t usrc, size_t max)
 	arch_user_access_end();
 	if (len < 0)
 		return len;
+	/* The pages it read, checked after: a string may end before a PROT_NONE page. */
+	if (!user_pages_ok(usrc, (size_t)len < room ? (size_t)len + 1 : room))
+		return -EFAULT;
 	if ((size_t)len == room) {
 		dst[max - 1] = 0;
 		return room < max ? -EFAULT : -E2BIG;

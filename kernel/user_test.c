@@ -16,11 +16,13 @@
 #include <lib/errno.h>
 #include <lib/string.h>
 #include <mm/addr.h>
+#include <mm/aspace.h>
 #include <mm/kmalloc.h>
 #include <mm/layout.h>
 #include <mm/pmm.h>
 #include <mm/pmm_boot.h>
 #include <mm/vmm.h>
+#include <uapi/syscall.h>
 #include <uapi/utest.h>
 
 /* Start name as the kernel's child; its status once it ends, or -1000 if it did not start. */
@@ -228,4 +230,36 @@ KTEST(user, uaccess_copies)
 		KEXPECT_EQ(t, f.kind, FAULT_SMAP);
 	KEXPECT_EQ(t, vmm_unmap(va, PAGE_SIZE), 0);
 	pmm_free(&pmm_kernel, frame);
+}
+
+/*
+ * PROT_NONE pages keep their contents in a supervisor-only mapping: the
+ * copies, which run with the kernel's rights, refuse them as the program
+ * itself would be refused, and a string ending just before one is fine.
+ */
+KTEST(user, uaccess_refuses_prot_none)
+{
+	uint64_t before = free_frames();
+	struct aspace *as;
+	char buf[16];
+	vaddr_t va;
+
+	KASSERT(aspace_create(&as) == 0);
+	KEXPECT_EQ(t, aspace_map_anon(as, 0, 2 * PAGE_SIZE, PROT_READ | PROT_WRITE, &va), 0);
+	thread_use_aspace(as);
+	KEXPECT_EQ(t, copy_to_user(va, "abc", 4), 0); /* demand-zero, inside the copy */
+	KEXPECT_EQ(t, copy_to_user(va + PAGE_SIZE - 3, "hi", 3), 0);
+	KEXPECT_EQ(t, aspace_protect(as, va + PAGE_SIZE, PAGE_SIZE, PROT_NONE), 0);
+	KEXPECT_EQ(t, strncpy_from_user(buf, va + PAGE_SIZE - 3, sizeof(buf)), 2);
+	KEXPECT_EQ(t, copy_from_user(buf, va + PAGE_SIZE - 3, 4), -EFAULT); /* reaches it */
+	KEXPECT_EQ(t, aspace_protect(as, va, PAGE_SIZE, PROT_NONE), 0);
+	KEXPECT_EQ(t, copy_from_user(buf, va, 4), -EFAULT);
+	KEXPECT_EQ(t, copy_to_user(va, "x", 1), -EFAULT);
+	KEXPECT_EQ(t, strncpy_from_user(buf, va, sizeof(buf)), -EFAULT);
+	KEXPECT_EQ(t, aspace_protect(as, va, PAGE_SIZE, PROT_READ), 0);
+	KEXPECT_EQ(t, copy_from_user(buf, va, 4), 0); /* the contents were kept */
+	KEXPECT(t, strcmp(buf, "abc") == 0);
+	thread_use_aspace(NULL);
+	aspace_destroy(as);
+	KEXPECT_EQ(t, free_frames(), before);
 }

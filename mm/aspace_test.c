@@ -13,6 +13,7 @@
 #include <kernel/console.h>
 #include <kernel/fault.h>
 #include <kernel/ktest.h>
+#include <kernel/thread.h>
 #include <kernel/wx_audit.h>
 #include <lib/errno.h>
 #include <lib/string.h>
@@ -69,10 +70,10 @@ static struct aspace *filled(struct ktest *t, size_t n, uint64_t tag)
 		aspace_destroy(as);
 		return NULL;
 	}
-	aspace_activate(as);
+	thread_use_aspace(as);
 	for (size_t i = 0; i < n; i++)
 		uwrite(BASE + i * P, i + tag);
-	aspace_activate(NULL);
+	thread_use_aspace(NULL);
 	return as;
 }
 
@@ -85,11 +86,11 @@ static void clone_round(struct ktest *t, size_t n)
 		return;
 	KEXPECT_EQ(t, aspace_clone(parent, &child), 0);
 	if (child) {
-		aspace_activate(child);
+		thread_use_aspace(child);
 		uwrite(BASE, 7);
-		aspace_activate(parent);
+		thread_use_aspace(parent);
 		uwrite(BASE + P, 8);
-		aspace_activate(NULL);
+		thread_use_aspace(NULL);
 		aspace_destroy(child);
 	}
 	aspace_destroy(parent);
@@ -121,12 +122,12 @@ KTEST(aspace, aspace_demand_zero_reads_zero_then_keeps_writes)
 		       va + 3 * P <= LAYOUT_USER_MMAP_START + LAYOUT_USER_MMAP_SIZE);
 	KEXPECT_EQ(t, aspace_lookup(as, va), PADDR_INVALID);
 	aspace_stats(&s0);
-	aspace_activate(as);
+	thread_use_aspace(as);
 	KEXPECT_EQ(t, aspace_current(), as);
 	KEXPECT_EQ(t, uread(va + P + 8), 0);
 	uwrite(va + P + 8, 0xabcd);
 	KEXPECT_EQ(t, uread(va + P + 8), 0xabcd);
-	aspace_activate(NULL);
+	thread_use_aspace(NULL);
 	aspace_stats(&s1);
 	KEXPECT_EQ(t, s1.demand_zero - s0.demand_zero, 1);
 	KEXPECT_EQ(t, peek(as, va + P + 8), 0xabcd);
@@ -146,20 +147,20 @@ KTEST(aspace, aspace_clone_each_side_sees_only_its_writes)
 	if (!child)
 		return;
 	KEXPECT_EQ(t, aspace_lookup(parent, BASE), aspace_lookup(child, BASE));
-	aspace_activate(child);
+	thread_use_aspace(child);
 	for (int i = 0; i < 4; i++) {
 		KEXPECT_EQ(t, uread(BASE + i * P), 100 + i);
 		uwrite(BASE + i * P, 200 + i);
 	}
-	aspace_activate(parent);
+	thread_use_aspace(parent);
 	for (int i = 0; i < 4; i++) {
 		KEXPECT_EQ(t, uread(BASE + i * P), 100 + i);
 		uwrite(BASE + i * P, 300 + i);
 	}
-	aspace_activate(child);
+	thread_use_aspace(child);
 	for (int i = 0; i < 4; i++)
 		KEXPECT_EQ(t, uread(BASE + i * P), 200 + i);
-	aspace_activate(NULL);
+	thread_use_aspace(NULL);
 	aspace_stats(&s1);
 	/* The child copied each page; the parent, then the last owner, copied none. */
 	KEXPECT_EQ(t, s1.cow_copies - s0.cow_copies, 4);
@@ -184,9 +185,9 @@ KTEST(aspace, aspace_last_owner_keeps_frame_without_copy)
 		return;
 	aspace_destroy(child);
 	aspace_stats(&s0);
-	aspace_activate(parent);
+	thread_use_aspace(parent);
 	uwrite(BASE, 6);
-	aspace_activate(NULL);
+	thread_use_aspace(NULL);
 	aspace_stats(&s1);
 	KEXPECT_EQ(t, s1.cow_copies, s0.cow_copies);
 	KEXPECT_EQ(t, s1.cow_reuses - s0.cow_reuses, 1);
@@ -239,7 +240,7 @@ KTEST(aspace, aspace_protect_part_splits_flushes_and_merges)
 	KEXPECT_EQ(t, aspace_region_count(as), 3);
 	KEXPECT(t, aspace_region_at(as, BASE + 2 * P, &r) && r.prot == PROT_READ &&
 		       r.end == BASE + 4 * P);
-	aspace_activate(as);
+	thread_use_aspace(as);
 	/* The page was writable and cached in the TLB: the protect must have flushed it. */
 	arch_user_access_begin();
 	faulted = probe_write(BASE + 2 * P, 1, &f);
@@ -248,7 +249,7 @@ KTEST(aspace, aspace_protect_part_splits_flushes_and_merges)
 	KEXPECT_EQ(t, f.kind, FAULT_WRITE_RO);
 	uwrite(BASE + P, 11); /* the neighbours stay writable */
 	uwrite(BASE + 4 * P, 12);
-	aspace_activate(NULL);
+	thread_use_aspace(NULL);
 	KEXPECT_EQ(t, peek(as, BASE + 2 * P), 2);
 	KEXPECT_EQ(t, aspace_protect(as, BASE + 2 * P, 2 * P, RW), 0);
 	KEXPECT_EQ(t, aspace_region_count(as), 1);
@@ -425,19 +426,19 @@ KTEST(aspace, aspace_pcid_kept_across_switches_and_rollover)
 
 	if (!a || !b)
 		return;
-	aspace_activate(a);
-	aspace_activate(b);
+	thread_use_aspace(a);
+	thread_use_aspace(b);
 	aspace_stats(&s0);
-	aspace_activate(a); /* unchanged since its last load: no flush with PCIDs */
+	thread_use_aspace(a); /* unchanged since its last load: no flush with PCIDs */
 	KEXPECT_EQ(t, uread(BASE), 40);
-	aspace_activate(b);
+	thread_use_aspace(b);
 	KEXPECT_EQ(t, uread(BASE), 50);
 	aspace_stats(&s1);
 	if (arch_mmu_features()->pcid)
 		KEXPECT_EQ(t, s1.pcid_flush_load, s0.pcid_flush_load);
 	/* A change while not loaded forces the next load to flush. */
 	KEXPECT_EQ(t, aspace_protect(a, BASE, P, PROT_READ), 0);
-	aspace_activate(a);
+	thread_use_aspace(a);
 	aspace_stats(&s0);
 	if (arch_mmu_features()->pcid) {
 		KEXPECT_EQ(t, s0.pcid_flush_load, s1.pcid_flush_load + 1);
@@ -445,15 +446,15 @@ KTEST(aspace, aspace_pcid_kept_across_switches_and_rollover)
 		struct aspace *c = filled(t, 1, 60);
 		aspace_stats(&s1);
 		KEXPECT_EQ(t, s1.pcid_rollovers, s0.pcid_rollovers + 1);
-		aspace_activate(b); /* old generation: a fresh PCID */
+		thread_use_aspace(b); /* old generation: a fresh PCID */
 		KEXPECT_EQ(t, uread(BASE), 50);
-		aspace_activate(c);
+		thread_use_aspace(c);
 		KEXPECT_EQ(t, uread(BASE), 60);
-		aspace_activate(NULL);
+		thread_use_aspace(NULL);
 		if (c)
 			aspace_destroy(c);
 	}
-	aspace_activate(NULL);
+	thread_use_aspace(NULL);
 	aspace_destroy(a);
 	aspace_destroy(b);
 }
@@ -500,11 +501,11 @@ KTEST(aspace, aspace_kernel_mapping_made_later_is_seen_in_user_spaces)
 	/* A new third-level table in the kernel's root: copied into the user root. */
 	KEXPECT_EQ(t, vmm_map(va, pa, P, VMM_WRITE), 0);
 	KEXPECT_EQ(t, pt_lookup(&as->pt, va), pa);
-	aspace_activate(as);
+	thread_use_aspace(as);
 	KEXPECT_EQ(t, *(volatile uint64_t *)va, 0x5a5a); /* through the user root */
 	KEXPECT_EQ(t, uread(BASE), 9);
 	KEXPECT_EQ(t, vmm_unmap(va, P), 0);
-	aspace_activate(NULL);
+	thread_use_aspace(NULL);
 	KEXPECT_EQ(t, pt_lookup(&as->pt, va), PADDR_INVALID);
 	KEXPECT_EQ(t, ((uint64_t *)phys_to_virt(as->pt.root))[(va >> 39) & 511], 0);
 	pmm_free(&pmm_kernel, pa);
@@ -528,16 +529,16 @@ KTEST(aspace, aspace_timings_emulated)
 		return;
 	KEXPECT_EQ(t, aspace_map_anon(a, BASE + 2 * P, ROUNDS * P, RW, &va), 0);
 	KEXPECT_EQ(t, aspace_clone(a, &child), 0);
-	aspace_activate(a);
+	thread_use_aspace(a);
 	for (int i = 0; i < ROUNDS; i++) { /* a demand-zero fault and the write that took it */
 		t0 = arch_timestamp();
 		uwrite(va + i * P, i);
 		dz[i] = cycles_since(t0);
 	}
-	aspace_activate(NULL);
+	thread_use_aspace(NULL);
 	aspace_destroy(child);
 	KEXPECT_EQ(t, aspace_clone(a, &child), 0);
-	aspace_activate(child);
+	thread_use_aspace(child);
 	for (int i = 0; i < ROUNDS; i++) { /* copy-on-write: the child copies */
 		t0 = arch_timestamp();
 		uwrite(va + i * P, i + 1);
@@ -545,12 +546,12 @@ KTEST(aspace, aspace_timings_emulated)
 	}
 	for (int i = 0; i < ROUNDS; i++) { /* a switch there and back, and one access */
 		t0 = arch_timestamp();
-		aspace_activate(b);
-		aspace_activate(child);
+		thread_use_aspace(b);
+		thread_use_aspace(child);
 		(void)uread(va);
 		sw[i] = cycles_since(t0) / 2;
 	}
-	aspace_activate(NULL);
+	thread_use_aspace(NULL);
 	kprintf("# aspace: emulated TSC cycles (QEMU TCG, not hardware), PCID %s: median "
 		"demand-zero fault %llu, copy-on-write fault %llu, address-space switch %llu\n",
 		arch_mmu_features()->pcid ? "on" : "off",

@@ -75,6 +75,13 @@ void thread_yield(void);
  */
 void thread_sleep_ms(uint64_t ms);
 
+/*
+ * Make as (NULL: the kernel's) the space the calling thread runs in from
+ * now on, and load it: the scheduler loads a thread's space whenever it
+ * runs it, so a space loaded any other way would not survive a switch.
+ */
+void thread_use_aspace(struct aspace *as);
+
 /* The running thread. => after sched_init(). */
 struct thread *thread_current(void);
 
