@@ -9,7 +9,8 @@ adds one command, run once attached to QEMU's GDB stub:
 
 The anchor is the GS base: _start (arch/x86_64/entry.S) sets IA32_GS_BASE
 to the boot CPU's per-CPU area `percpu_boot` before any C runs, and the
-kernel links at 0, so slide = $gs_base - st_value(percpu_boot). The check
+kernel links at 0, so slide = $gs_base - st_value(percpu_boot) ($k_gs_base
+when the machine stopped in ring 3, where the two are swapped). The check
 reads the first VERIFY_BYTES bytes of `kmain` from the live machine and
 compares them with the same bytes in the file.
 
@@ -87,13 +88,21 @@ class KernelElf:
         return self.data[start:start + count]
 
 
+def register(name):
+    return int(gdb.parse_and_eval(f"${name}")) & 0xFFFFFFFFFFFFFFFF
+
+
 def live_slide(elf):
-    """This boot's slide: the GS base minus percpu_boot's link-time address."""
-    gs_base = int(gdb.parse_and_eval("$gs_base")) & 0xFFFFFFFFFFFFFFFF
-    if gs_base == 0:
-        raise Error("aerie: the GS base is 0: the kernel has not reached _start yet "
-                           "(continue until `aerie: ready`, then interrupt)")
-    return gs_base - elf.value(ANCHOR)
+    """This boot's slide: the kernel's GS base minus percpu_boot's link-time
+    address. Stopped in ring 3 (or between SWAPGS and the return), the
+    kernel's GS base waits in IA32_KERNEL_GS_BASE, which QEMU shows as
+    $k_gs_base; a kernel GS base is an upper-half address."""
+    for name in ("gs_base", "k_gs_base"):
+        base = register(name)
+        if base >> 63:
+            return base - elf.value(ANCHOR)
+    raise Error("aerie: no kernel GS base yet: the kernel has not reached _start "
+                "(continue until `aerie: ready`, then interrupt)")
 
 
 def verify(elf, slide):
