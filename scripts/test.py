@@ -600,10 +600,31 @@ def loader_case_lines():
         lines.append((f"the shipped loader refuses by its SHA-256 pin {name}",
                       f"{LOADER} kernel={path} errorwait=0",
                       re.escape(secureboot.hash_refusal(path, kernel, other))))
-    # Last: after efifail=99 (seen in a run) the shell started no further loader.
-    lines += [(name, f"{LOADER} {options}", error)
-              for name, options, error in LOADER_OPTION_CASES]
-    return lines
+    # First, so that every other case runs a loader in the shell they return to.
+    return [(name, f"{LOADER} {options}", error)
+            for name, options, error in LOADER_OPTION_CASES] + lines
+
+
+# The shell's `memmap` summary: pages of each type, then the prompt.
+MEMMAP_DONE = r"^Total Memory:.*\n(.*\n)*?" + vm.PROMPT
+LOADER_PAGES_RE = r"^ *(LoaderCode|LoaderData): *([\d,]+) Pages"
+
+
+def loader_pages(session):
+    """The LoaderCode and LoaderData pages the shell's memmap counts (the
+    loader's own allocations are of these types), or None if it did not answer."""
+    _, log, _ = session.run("memmap", until=MEMMAP_DONE, grace=0)
+    pages = dict(re.findall(LOADER_PAGES_RE, log, re.M))
+    return pages if len(pages) == 2 else None
+
+
+def gave_back(session, before):
+    """Problems if the loader did not give back every page it took."""
+    after = loader_pages(session)
+    if after is None:
+        return ["the shell's memmap did not answer after the loader returned"]
+    return [f"{t}: {before[t]} pages before the loader, {after[t]} after" for t in sorted(before)
+            if before[t] != after[t]]
 
 
 def loader_cases(saved):
@@ -619,12 +640,19 @@ def loader_cases(saved):
             break
         while pending and session.alive():
             name, line, error = pending.pop(0)
+            # A loader that gives up must leave the firmware as it found it:
+            # its pages freed and the shell still answering (the next case).
+            before = loader_pages(session) if "efifail" in line else None
             _, log, elapsed = session.run(line, until=LOADER_RETURNED, grace=0,
                                           timeout=BOOT_TIMEOUT)
             expect = r"^aerie-loader: error: " + error + "$"
             problems = check_log(log, expect, [r"^aerie: "])
             if not re.search(LOADER_RETURNED, log, re.M):
                 problems.append("the loader did not return to the shell")
+            elif before is None and "efifail" in line:
+                problems.append("the shell's memmap did not answer before the loader")
+            elif before:
+                problems += gave_back(session, before)
             results.append((f"boot: {name} ({elapsed:.1f} s)", not problems, "; ".join(problems),
                             log if problems else None))
             if problems:
