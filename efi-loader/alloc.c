@@ -77,6 +77,14 @@ void loader_free_pages(paddr_t pa, size_t pages)
 	loader_bs->FreePages(pa, pages);
 }
 
+void loader_free_all(void)
+{
+	while (nallocs > 0) {
+		const struct loader_alloc *a = &allocs[--nallocs];
+		loader_bs->FreePages(a->base, a->size / PAGE_SIZE);
+	}
+}
+
 const struct loader_alloc *loader_allocations(size_t *count)
 {
 	*count = nallocs;

@@ -8,9 +8,10 @@ static EFI_GUID simple_fs_guid = EFI_SIMPLE_FILE_SYSTEM_PROTOCOL_GUID;
 static EFI_GUID file_info_guid = EFI_FILE_INFO_ID;
 
 /* The root directory of our own volume, opened once. */
+static EFI_FILE_HANDLE cached;
+
 static EFI_STATUS open_root(EFI_FILE_HANDLE *root)
 {
-	static EFI_FILE_HANDLE cached;
 	EFI_LOADED_IMAGE *li;
 	EFI_SIMPLE_FILE_SYSTEM_PROTOCOL *fs;
 	EFI_STATUS st;
@@ -26,8 +27,17 @@ static EFI_STATUS open_root(EFI_FILE_HANDLE *root)
 	if (EFI_ERROR(st))
 		return st;
 	st = fs->OpenVolume(fs, &cached);
+	if (EFI_ERROR(st))
+		cached = NULL;
 	*root = cached;
 	return st;
+}
+
+void file_close_root(void)
+{
+	if (cached)
+		cached->Close(cached);
+	cached = NULL;
 }
 
 /* The file's size from EFI_FILE_INFO. */

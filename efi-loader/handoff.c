@@ -18,6 +18,32 @@ extern char trampoline_start[], trampoline_end[];
 
 static struct efi_map final_map;
 static paddr_t trampoline;
+static paddr_t trampoline_page = PADDR_INVALID; /* our own page for it, if any */
+
+/*
+ * EFI_TIMER_ARCH_PROTOCOL (PI specification, DXE architectural protocols):
+ * the firmware's periodic tick. EDK2's ExitBootServices stops it before it
+ * checks the map key and leaves it stopped when the key is stale (the UEFI
+ * spec allows such a partial shutdown). With no tick, no timer event fires
+ * again: the shell's keyboard and serial input are polled by timer events,
+ * so a loader that gives up would return to a deaf shell.
+ */
+#define TIMER_ARCH_PROTOCOL_GUID                                                                   \
+	{                                                                                          \
+		0x26baccb3, 0x6f42, 0x11d4,                                                        \
+		{                                                                                  \
+			0xbc, 0xe7, 0x00, 0x80, 0xc7, 0x3c, 0x88, 0x81                             \
+		}                                                                                  \
+	}
+struct timer_arch_protocol {
+	void *register_handler;
+	EFI_STATUS(EFIAPI *set_period)(struct timer_arch_protocol *self, UINT64 period);
+	EFI_STATUS(EFIAPI *get_period)(struct timer_arch_protocol *self, UINT64 *period);
+	void *generate_soft_interrupt;
+};
+
+static struct timer_arch_protocol *fw_timer;
+static UINT64 fw_timer_period; /* 100 ns units; 0 = stopped */
 
 /*
  * After ExitBootServices the firmware console is gone: write straight to
@@ -82,8 +108,11 @@ paddr_t handoff_trampoline(struct boot_info *bi)
 	}
 	memcpy((void *)pa, trampoline_start, trampoline_end - trampoline_start);
 	trampoline = pa;
+	trampoline_page = pa;
 	if (!nx_make_executable(pa)) {
+		nx_undo(pa);
 		loader_bs->FreePages(pa, 1);
+		trampoline_page = PADDR_INVALID;
 		trampoline = (paddr_t)trampoline_start;
 		pa = trampoline & ~(paddr_t)PAGE_MASK;
 		if (!nx_live_executable(trampoline)) {
@@ -104,7 +133,14 @@ paddr_t handoff_trampoline(struct boot_info *bi)
  */
 EFI_STATUS handoff_prepare(size_t *memmap_capacity)
 {
+	static EFI_GUID timer_guid = TIMER_ARCH_PROTOCOL_GUID;
 	EFI_STATUS st = reserve_final_map();
+
+	/* The tick to restart if ExitBootServices stops it and we give up. */
+	fw_timer = NULL;
+	if (EFI_ERROR(loader_bs->LocateProtocol(&timer_guid, NULL, (void **)&fw_timer)) ||
+	    EFI_ERROR(fw_timer->get_period(fw_timer, &fw_timer_period)))
+		fw_timer = NULL;
 
 	if (EFI_ERROR(st)) {
 		loader_error("cannot read the memory map (EFI status %#lx)", (unsigned long)st);
@@ -194,6 +230,34 @@ static void build_boot_memmap(struct boot_info *bi)
 			fail_after_exit("cannot label the loader's allocations");
 	}
 	bi->memmap_count = count;
+}
+
+/*
+ * Undo what the hand-off set up, for a loader that returns to the firmware:
+ * restart the firmware's tick if a failed ExitBootServices stopped it, free
+ * the final map's buffer and the trampoline page (its attributes restored).
+ * Safe to call whether or not handoff_trampoline/handoff_prepare ran.
+ */
+void handoff_undo(void)
+{
+	UINT64 now = 0;
+
+	if (fw_timer && fw_timer_period && !EFI_ERROR(fw_timer->get_period(fw_timer, &now)) &&
+	    now != fw_timer_period) {
+		fw_timer->set_period(fw_timer, fw_timer_period);
+		loader_debugf("restarted the firmware timer (%llu x 100 ns) that "
+			      "ExitBootServices stopped",
+			      (unsigned long long)fw_timer_period);
+	}
+	fw_timer = NULL;
+	if (final_map.buf)
+		loader_bs->FreePool(final_map.buf);
+	final_map = (struct efi_map){0};
+	if (trampoline_page != PADDR_INVALID) {
+		nx_undo(trampoline_page);
+		loader_bs->FreePages(trampoline_page, 1);
+	}
+	trampoline_page = PADDR_INVALID;
 }
 
 /*

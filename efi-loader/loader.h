@@ -33,6 +33,8 @@ EFI_STATUS loader_fw_pool(size_t bytes, void **p);
 paddr_t loader_alloc_pages(size_t pages, uint32_t memmap_type);
 paddr_t loader_record_pages(paddr_t pa, size_t pages, uint32_t memmap_type);
 void loader_free_pages(paddr_t pa, size_t pages);
+/* Free every allocation still recorded (the loader is returning to the firmware). */
+void loader_free_all(void);
 struct loader_alloc {
 	paddr_t base;
 	uint64_t size;
@@ -43,6 +45,8 @@ const struct loader_alloc *loader_allocations(size_t *count);
 
 /* file.c: read a whole file from the loader's own volume. */
 EFI_STATUS file_read(const CHAR16 *path, uint32_t memmap_type, paddr_t *pa, size_t *size);
+/* Close the volume file_read opened, if it did. */
+void file_close_root(void);
 
 /* cmdline.c: /aerie/cmdline plus the image's load options. */
 void loader_cmdline_read(char *buf, size_t size);
@@ -113,8 +117,12 @@ EFI_STATUS efi_map_snapshot(struct memmap_entry **map, size_t *n);
 /* nx.c: whether (and making) a page executable under the firmware's tables. */
 bool nx_make_executable(paddr_t pa);
 bool nx_live_executable(uint64_t va);
+/* Restore the page's attributes from before nx_make_executable. */
+void nx_undo(paddr_t pa);
 
 /* handoff.c */
 paddr_t handoff_trampoline(struct boot_info *bi);
 EFI_STATUS handoff_prepare(size_t *memmap_capacity);
 EFI_STATUS handoff(struct boot_info *bi, paddr_t pml4, vaddr_t entry);
+/* After a failure: restart the firmware's tick, free the hand-off's memory. */
+void handoff_undo(void);

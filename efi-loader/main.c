@@ -205,6 +205,18 @@ static EFI_STATUS boot(struct boot_info *early)
 	return handoff(bi, pt->root, k.virt_base + (k.elf.entry - k.elf.link_base));
 }
 
+/*
+ * A UEFI application that returns an error leaves the firmware as it found
+ * it: the tick a failed ExitBootServices stopped runs again, and every page,
+ * pool and file handle the loader took is given back.
+ */
+static void release(void)
+{
+	handoff_undo();
+	loader_free_all();
+	file_close_root();
+}
+
 /* Warn about each option nobody understands; the rest of the line still applies. */
 static void warn_unknown_option(const char *name, size_t len, void *ctx)
 {
@@ -239,5 +251,8 @@ EFI_STATUS efi_main(EFI_HANDLE image, EFI_SYSTEM_TABLE *st)
 	if (loader_garbage)
 		loader_log("garbage: every page the loader allocates is filled with %#x first",
 			   GARBAGE_BYTE);
-	return fail(boot(&early), early.cmdline);
+	EFI_STATUS ret = boot(&early); /* returns only on failure */
+
+	release();
+	return fail(ret, early.cmdline);
 }

@@ -57,6 +57,12 @@ static bool live_page_executable(uint64_t va)
 	return false;
 }
 
+#define MEMORY_ACCESS (MEMORY_RO | EFI_MEMORY_XP)
+
+/* The protocol, and the page's access attributes before we changed them. */
+static struct memory_attribute_protocol *unlocked_by;
+static UINT64 attrs_before;
+
 /* Ask the firmware to make the page at pa read-only and executable. */
 static const char *attribute_protocol_unlock(paddr_t pa)
 {
@@ -66,6 +72,9 @@ static const char *attribute_protocol_unlock(paddr_t pa)
 
 	if (EFI_ERROR(loader_bs->LocateProtocol(&guid, NULL, (void **)&mem)))
 		return "absent";
+	if (EFI_ERROR(mem->get(mem, pa, PAGE_SIZE, &attrs_before)))
+		attrs_before = EFI_MEMORY_XP; /* what a fresh page has under NX_COMPAT */
+	unlocked_by = mem;
 	mem->set(mem, pa, PAGE_SIZE, MEMORY_RO); /* W^X here too; a refusal does no harm */
 	if (EFI_ERROR(mem->clear(mem, pa, PAGE_SIZE, EFI_MEMORY_XP)))
 		return "present, ClearMemoryAttributes(XP) failed";
@@ -91,4 +100,23 @@ bool nx_make_executable(paddr_t pa)
 bool nx_live_executable(uint64_t va)
 {
 	return live_page_executable(va);
+}
+
+/*
+ * Give the page at pa back the access attributes it had before
+ * nx_make_executable, so that it can be freed as the firmware handed it
+ * out (a read-only page freed and handed out again would fault its next
+ * owner).
+ */
+void nx_undo(paddr_t pa)
+{
+	struct memory_attribute_protocol *mem = unlocked_by;
+
+	unlocked_by = NULL;
+	if (!mem)
+		return;
+	if (attrs_before & MEMORY_ACCESS)
+		mem->set(mem, pa, PAGE_SIZE, attrs_before & MEMORY_ACCESS);
+	if (~attrs_before & MEMORY_ACCESS)
+		mem->clear(mem, pa, PAGE_SIZE, ~attrs_before & MEMORY_ACCESS);
 }

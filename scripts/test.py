@@ -44,7 +44,17 @@ import vm  # noqa: E402  (scripts/vm.py)
 
 ROOT = Path(__file__).resolve().parent.parent
 BUILD = ROOT / "build"
-FUZZ_SECONDS = int(os.environ.get("AERIE_FUZZ_SECONDS", "5"))
+# Seconds of fuzzing in all, shared out by weight, at least 2 each. The
+# weights follow how slowly each fuzzer explores: the heap and page-table
+# fuzzers manage a few hundred runs a second, the ELF fuzzer most of a
+# million (its coverage saturates in well under a second). libFuzzer's
+# -max_total_time=N takes whole seconds and stops only once more than N
+# whole seconds have passed, so it runs N + 1. AERIE_FUZZ_SECONDS changes
+# the total; `ninja fuzz` (scripts/fuzz.sh) runs the long campaigns.
+FUZZ_SECONDS = int(os.environ.get("AERIE_FUZZ_SECONDS", "15"))
+FUZZ_WEIGHTS = {"fuzz_elf": 1, "fuzz_memmap": 2, "fuzz_frame_share": 2, "fuzz_pmm": 2,
+                "fuzz_pgtable": 3, "fuzz_heap": 4}
+FUZZ_WEIGHT_NEW = 2  # a fuzzer not in the table yet
 BOOT_TIMEOUT = int(os.environ.get("AERIE_BOOT_TIMEOUT", "90"))
 
 
@@ -174,14 +184,24 @@ def run_host_tests():
     return results
 
 
-def run_fuzzer(binary):
+def fuzz_seconds(binaries):
+    """Whole seconds for each fuzzer to run: FUZZ_SECONDS split by FUZZ_WEIGHTS."""
+    weights = {b.name: FUZZ_WEIGHTS.get(b.name, FUZZ_WEIGHT_NEW) for b in binaries}
+    total = sum(weights.values()) or 1
+    return {name: max(2, round(FUZZ_SECONDS * w / total)) for name, w in weights.items()}
+
+
+def run_fuzzer(binary, seconds):
+    """libFuzzer for about seconds (at least 2) from an empty corpus."""
+    start = time.monotonic()
     with tempfile.TemporaryDirectory() as corpus:
-        proc = subprocess.run([str(binary), f"-max_total_time={FUZZ_SECONDS}",
+        proc = subprocess.run([str(binary), f"-max_total_time={seconds - 1}",
                                "-print_final_stats=1", corpus],
                               capture_output=True, cwd=corpus)
     err = proc.stderr.decode("utf-8", "replace")
     runs = re.search(r"stat::number_of_executed_units:\s*(\d+)", err)
-    name = f"fuzz/{binary.name} ({runs.group(1) if runs else '?'} runs in {FUZZ_SECONDS} s)"
+    name = (f"fuzz/{binary.name} ({runs.group(1) if runs else '?'} runs in "
+            f"{time.monotonic() - start:.0f} s)")
     return [(name, proc.returncode == 0, f"exit status {proc.returncode}", err)]
 
 
@@ -600,10 +620,31 @@ def loader_case_lines():
         lines.append((f"the shipped loader refuses by its SHA-256 pin {name}",
                       f"{LOADER} kernel={path} errorwait=0",
                       re.escape(secureboot.hash_refusal(path, kernel, other))))
-    # Last: after efifail=99 (seen in a run) the shell started no further loader.
-    lines += [(name, f"{LOADER} {options}", error)
-              for name, options, error in LOADER_OPTION_CASES]
-    return lines
+    # First, so that every other case runs a loader in the shell they return to.
+    return [(name, f"{LOADER} {options}", error)
+            for name, options, error in LOADER_OPTION_CASES] + lines
+
+
+# The shell's `memmap` summary: pages of each type, then the prompt.
+MEMMAP_DONE = r"^Total Memory:.*\n(.*\n)*?" + vm.PROMPT
+LOADER_PAGES_RE = r"^ *(LoaderCode|LoaderData): *([\d,]+) Pages"
+
+
+def loader_pages(session):
+    """The LoaderCode and LoaderData pages the shell's memmap counts (the
+    loader's own allocations are of these types), or None if it did not answer."""
+    _, log, _ = session.run("memmap", until=MEMMAP_DONE, grace=0)
+    pages = dict(re.findall(LOADER_PAGES_RE, log, re.M))
+    return pages if len(pages) == 2 else None
+
+
+def gave_back(session, before):
+    """Problems if the loader did not give back every page it took."""
+    after = loader_pages(session)
+    if after is None:
+        return ["the shell's memmap did not answer after the loader returned"]
+    return [f"{t}: {before[t]} pages before the loader, {after[t]} after" for t in sorted(before)
+            if before[t] != after[t]]
 
 
 def loader_cases(saved):
@@ -619,12 +660,19 @@ def loader_cases(saved):
             break
         while pending and session.alive():
             name, line, error = pending.pop(0)
+            # A loader that gives up must leave the firmware as it found it:
+            # its pages freed and the shell still answering (the next case).
+            before = loader_pages(session) if "efifail" in line else None
             _, log, elapsed = session.run(line, until=LOADER_RETURNED, grace=0,
                                           timeout=BOOT_TIMEOUT)
             expect = r"^aerie-loader: error: " + error + "$"
             problems = check_log(log, expect, [r"^aerie: "])
             if not re.search(LOADER_RETURNED, log, re.M):
                 problems.append("the loader did not return to the shell")
+            elif before is None and "efifail" in line:
+                problems.append("the shell's memmap did not answer before the loader")
+            elif before:
+                problems += gave_back(session, before)
             results.append((f"boot: {name} ({elapsed:.1f} s)", not problems, "; ".join(problems),
                             log if problems else None))
             if problems:
@@ -665,7 +713,10 @@ def jobs_for(workdir):
                     BUILD, BOOT_TIMEOUT))
     jobs += [Job("source checks", run_source_checks),
             Job("host tests", run_host_tests)]
-    jobs += [Job("fuzzers", run_fuzzer, f) for f in sorted(BUILD.glob("fuzz/fuzz_*"))]
+    fuzzers = sorted(BUILD.glob("fuzz/fuzz_*"))
+    seconds = fuzz_seconds(fuzzers)
+    jobs += [Job("fuzzers", run_fuzzer, f, seconds[f.name])
+             for f in sorted(fuzzers, key=lambda f: -seconds[f.name])]
     jobs.append(Job("ktest (shell)", ktest_job, saved))
     jobs.append(Job("loader scenarios (shell)", loader_cases, saved))
     jobs += [Job("kernel scenarios (shell)", kernel_scenario, saved, s)
