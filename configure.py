@@ -57,7 +57,7 @@ KERNEL = [
     "kernel/boot.c", "kernel/symbols.c", "kernel/boot_test.c", "kernel/crash.c",
     "kernel/layout_test.c", "kernel/wx_audit.c", "kernel/fault.c", "kernel/random.c",
     "kernel/stack_protector.c", "kernel/stack_protector_test.c", "kernel/timer.c",
-    "kernel/timer_test.c", "kernel/console_test.c", "kernel/alloc_stress.c", "kernel/console_screen_test.c", "kernel/thread.c", "kernel/sched.c", "kernel/wait.c",
+    "kernel/timer_test.c", "kernel/console_test.c", "kernel/alloc_stress.c", "kernel/frame_hold.c", "kernel/console_screen_test.c", "kernel/thread.c", "kernel/sched.c", "kernel/wait.c",
     "kernel/mutex.c", "kernel/thread_test.c",
     "arch/x86_64/syscall.c", "arch/x86_64/syscall_entry.S", "arch/x86_64/uaccess.S",
     "kernel/uaccess.c", "kernel/syscall.c", "kernel/syscall_mm.c", "kernel/process.c",

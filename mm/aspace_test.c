@@ -12,6 +12,7 @@
 #include <arch/uaccess.h>
 #include <kernel/console.h>
 #include <kernel/fault.h>
+#include <kernel/frame_hold.h>
 #include <kernel/ktest.h>
 #include <kernel/thread.h>
 #include <kernel/wx_audit.h>
@@ -370,44 +371,23 @@ KTEST(aspace, aspace_image_frames_placed_and_owned)
 	KEXPECT_EQ(t, pmm_kernel_free_frames(), before + 1);
 }
 
-/* Take every free frame, chained through their first words. */
-static paddr_t drain(void)
-{
-	paddr_t head = PADDR_INVALID, pa;
-
-	while ((pa = pmm_alloc(&pmm_kernel)) != PADDR_INVALID) {
-		*(paddr_t *)phys_to_virt(pa) = head;
-		head = pa;
-	}
-	return head;
-}
-
-static void refill(paddr_t head)
-{
-	while (head != PADDR_INVALID) {
-		paddr_t next = *(paddr_t *)phys_to_virt(head);
-		pmm_free(&pmm_kernel, head);
-		head = next;
-	}
-}
-
 KTEST(aspace, aspace_fault_out_of_memory_is_a_verdict)
 {
 	struct aspace *as = filled(t, 1, 0), *child = NULL;
 	struct vmm_fault_verdict v;
 	enum aspace_fault_result dz, cw;
-	paddr_t held;
+	struct frame_hold held;
 
 	if (!as)
 		return;
 	KEXPECT_EQ(t, aspace_clone(as, &child), 0);
-	held = drain();
+	frame_hold(&held, 0);
 	dz = aspace_fault(as, BASE + P / 2 + P, VMM_ACCESS_READ, 0, &v); /* outside: refused */
 	KEXPECT_EQ(t, dz, ASPACE_FAULT_REFUSED);
 	KEXPECT_EQ(t, aspace_map_anon(as, BASE + P, P, RW, &(vaddr_t){0}), 0);
 	dz = aspace_fault(as, BASE + P, VMM_ACCESS_WRITE, 0, &v);
 	cw = aspace_fault(child, BASE, VMM_ACCESS_WRITE, VMM_FAULT_PRESENT, &v);
-	refill(held);
+	frame_hold_release(&held);
 	KEXPECT_EQ(t, dz, ASPACE_FAULT_OOM);
 	KEXPECT_EQ(t, cw, ASPACE_FAULT_OOM);
 	KEXPECT(t, !strcmp(v.what, "out of memory for a user page"));
