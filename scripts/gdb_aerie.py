@@ -88,7 +88,7 @@ class KernelElf:
         return self.data[start:start + count]
 
 
-def register(name):
+def read_register(name):
     return int(gdb.parse_and_eval(f"${name}")) & 0xFFFFFFFFFFFFFFFF
 
 
@@ -98,7 +98,7 @@ def live_slide(elf):
     kernel's GS base waits in IA32_KERNEL_GS_BASE, which QEMU shows as
     $k_gs_base; a kernel GS base is an upper-half address."""
     for name in ("gs_base", "k_gs_base"):
-        base = register(name)
+        base = read_register(name)
         if base >> 63:
             return base - elf.value(ANCHOR)
     raise Error("aerie: no kernel GS base yet: the kernel has not reached _start "
