@@ -173,6 +173,13 @@ static int load(struct process *p, const struct user_program *prog)
 int process_spawn(const char *name, const uint64_t *args, size_t nargs, struct process *parent,
 		  struct process **out)
 {
+	return process_spawn_prepared(name, args, nargs, parent, NULL, NULL, out);
+}
+
+int process_spawn_prepared(const char *name, const uint64_t *args, size_t nargs,
+			   struct process *parent, void (*prepare)(struct aspace *as, void *ctx),
+			   void *ctx, struct process **out)
+{
 	const struct user_program *prog = user_program_find(name);
 	struct process *p;
 	int err;
@@ -186,6 +193,8 @@ int process_spawn(const char *name, const uint64_t *args, size_t nargs, struct p
 	memcpy(p->args, args, nargs * sizeof(uint64_t));
 	p->nargs = nargs;
 	err = load(p, prog);
+	if (!err && prepare)
+		prepare(p->as, ctx);
 	if (!err)
 		err = adopt(p, parent);
 	if (!err) {

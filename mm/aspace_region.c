@@ -270,6 +270,21 @@ int aspace_place_frame(struct aspace *as, vaddr_t va, paddr_t pa)
 	return err;
 }
 
+int aspace_map_edge_page(struct aspace *as, vaddr_t va, paddr_t pa, unsigned int prot)
+{
+	unsigned long irq;
+	int err;
+
+	if (va < LAYOUT_USER_END || va >= LAYOUT_LOWER_HALF_END || !IS_ALIGNED(va, PAGE_SIZE) ||
+	    !IS_ALIGNED(pa, PAGE_SIZE))
+		return -EINVAL;
+	irq = spin_lock_irqsave(&aspace_lock);
+	err = pt_map(&as->pt, va, pa, PAGE_SIZE, aspace_pt_flags(prot));
+	aspace_finish(as);
+	spin_unlock_irqrestore(&aspace_lock, irq);
+	return err;
+}
+
 struct range_walk {
 	struct aspace *as;
 	vaddr_t start, end;

@@ -73,6 +73,15 @@ int process_spawn(const char *name, const uint64_t *args, size_t nargs, struct p
 		  struct process **out);
 
 /*
+ * process_spawn, with prepare(as, ctx) called on the new process's address
+ * space after its program is loaded and before its thread starts (tests
+ * that need something in place before the first instruction runs).
+ */
+int process_spawn_prepared(const char *name, const uint64_t *args, size_t nargs,
+			   struct process *parent, void (*prepare)(struct aspace *as, void *ctx),
+			   void *ctx, struct process **out);
+
+/*
  * fork: a child of the calling process with a copy-on-write copy of its
  * memory and its registers, returning 0 from the same system call. The
  * child's pid, or -ENOMEM / -EAGAIN with nothing changed.

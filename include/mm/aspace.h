@@ -84,6 +84,15 @@ int aspace_map_image(struct aspace *as, vaddr_t va, uint64_t len, unsigned int p
  */
 int aspace_place_frame(struct aspace *as, vaddr_t va, paddr_t pa);
 
+/*
+ * Tests only: map the frame pa at va in the gap between LAYOUT_USER_END and
+ * the canonical hole, where no region may go, outside any region. A test
+ * of the SYSRET edge needs code in the last page below 2^47; nothing else
+ * may put anything there. The space owns pa from then on. -EINVAL outside
+ * the gap.
+ */
+int aspace_map_edge_page(struct aspace *as, vaddr_t va, paddr_t pa, unsigned int prot);
+
 /* Remove [va, va + len) from every region (holes are fine), free its frames. */
 int aspace_unmap(struct aspace *as, vaddr_t va, uint64_t len);
 /*
