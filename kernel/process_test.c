@@ -230,6 +230,7 @@ KTEST(process, fuzz_syscalls)
 {
 	static const uint64_t seeds[] = {1, 0x243f6a8885a308d3ull, 0x13198a2e03707344ull};
 	struct baseline b = warm_baseline();
+	struct aspace_stats s;
 	int killed = 0;
 
 	for (size_t i = 0; i < sizeof(seeds) / sizeof(seeds[0]); i++) {
@@ -241,4 +242,7 @@ KTEST(process, fuzz_syscalls)
 	if (killed)
 		kprintf("# process: ufuzz killed in %d of 3 runs\n", killed);
 	EXPECT_BASELINE(t, b);
+	aspace_stats(&s);
+	KEXPECT_EQ(t, s.shared_frames, 0); /* nothing shared is left behind */
+	KEXPECT(t, s.share_bytes < 64 * KiB);
 }
