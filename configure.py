@@ -62,7 +62,7 @@ KERNEL = [
     "arch/x86_64/syscall.c", "arch/x86_64/syscall_entry.S", "arch/x86_64/uaccess.S",
     "kernel/uaccess.c", "kernel/syscall.c", "kernel/syscall_mm.c", "kernel/process.c",
     "kernel/user.c", "kernel/user_image.c",
-    "kernel/user_programs.S", "kernel/user_test.c",
+    "kernel/user_programs.S", "kernel/user_test.c", "kernel/process_test.c",
     "mm/memmap.c", "mm/addr.c", "mm/pmm.c", "mm/pmm_boot.c", "mm/pmm_test.c",
     "mm/frame_share.c", "mm/aspace.c", "mm/aspace_region.c", "mm/aspace_fault.c",
     "mm/aspace_test.c",
@@ -76,6 +76,8 @@ USER_RUNTIME = ["user/crt0.S", "user/ulib.c"]
 USER_PROGRAMS = {
     "hello": ["user/hello.c"],
     "utest": ["user/utest.c"],
+    "uproc": ["user/uproc.c", "user/uproc_bench.c"],
+    "ufuzz": ["user/ufuzz.c"],
 }
 
 # Host unit tests under ASan/UBSan: build/host/<name>.

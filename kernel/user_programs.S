@@ -25,6 +25,8 @@ name_\name:
 user_programs:
 	program hello
 	program utest
+	program uproc
+	program ufuzz
 	.section .data.rel.ro, "aw"
 	.quad	0, 0, 0
 

@@ -163,8 +163,8 @@ KERNEL_SCENARIOS = [
      r".*^1 passed, 0 failed$",
      [r"^# console: (?!thread [ab] line \d+ x{60}$|\d+ preemptions while printing$).*",
       r"^.+# console: .*$"], qemu.EXIT_TESTS_PASSED),
-    ("ring 3: the user suite passes, each fault kills only its program with one report "
-     "line, and no console line holds a kernel address", "ktest=user",
+    ("ring 3: the user and process suites pass, each fault kills only its program with one "
+     "report line, and no console line holds a kernel address", "ktest=user,process",
      r"(?s)^hello: hello from ring 3, pid \d+, 0 args$"
      r".*^aerie: user fault: pid \d+ \(utest\): #GP general protection at 0x[0-9a-f]+ "
      r"ip 0x[0-9a-f]+$"
@@ -174,6 +174,12 @@ KERNEL_SCENARIOS = [
      r".*^aerie: user fault: pid \d+ \(utest\): #GP general protection at 0x800000000000 "
      r"ip 0x800000000000$"
      r".*^utest: getpid round trip: median \d+, min \d+ TSC cycles \(emulated\)$"
+     r".*^uproc: fork bomb: fork failed with -11 at depth 255$"
+     r".*^uproc: fork bomb: fork failed with -12 at depth \d+$"
+     r".*^aerie: user fault: pid \d+ \(uproc\): out of memory on a page fault at 0x[0-9a-f]+ "
+     r"ip 0x[0-9a-f]+$"
+     r".*^uproc: # fork with 4 MiB touched \+ wait: median \d+ TSC cycles \(emulated, 5 runs\)$"
+     r".*^ufuzz: # ufuzz: 2000 calls, \d+ succeeded, \d+ failed, \d+ children"
      r".*^\d+ passed, 0 failed$", [r"not ok", r"panic", KERNEL_ADDRESS_RE],
      qemu.EXIT_TESTS_PASSED),
     ("ring 3 without SMEP and SMAP (no STAC/CLAC): the user suite passes", "nosmep nosmap ktest=user",

@@ -19,9 +19,6 @@ __attribute__((noreturn)) void user_start(const u64 *args, u64 nargs)
 	sys_exit(main(args, nargs));
 }
 
-void *memcpy(void *d, const void *s, size_t n);
-void *memset(void *d, int c, size_t n);
-
 void *memcpy(void *d, const void *s, size_t n)
 {
 	char *dd = d;

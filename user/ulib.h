@@ -22,6 +22,21 @@ static inline long syscall3(long nr, long a, long b, long c)
 	return ret;
 }
 
+/* Six arguments: rdi, rsi, rdx, r10, r8, r9 (r10 for rcx, which syscall overwrites). */
+static inline long syscall6(long nr, long a, long b, long c, long d, long e, long f)
+{
+	register long r10 __asm__("r10") = d;
+	register long r8 __asm__("r8") = e;
+	register long r9 __asm__("r9") = f;
+	long ret;
+
+	__asm__ volatile("syscall"
+			 : "=a"(ret)
+			 : "a"(nr), "D"(a), "S"(b), "d"(c), "r"(r10), "r"(r8), "r"(r9)
+			 : "rcx", "r11", "memory");
+	return ret;
+}
+
 static inline long sys_write(const void *buf, size_t len)
 {
 	return syscall3(SYS_WRITE, (long)buf, (long)len, 0);
@@ -42,6 +57,40 @@ static inline long sys_sleep(u64 ms)
 	return syscall3(SYS_SLEEP, (long)ms, 0, 0);
 }
 
+/* pid or -1 for any child; status (may be 0) gets its exit status. The pid, or -ECHILD. */
+static inline long sys_wait(long pid, int *status)
+{
+	return syscall3(SYS_WAIT, pid, (long)status, 0);
+}
+
+/* The child's pid in the parent, 0 in the child; -ENOMEM or -EAGAIN. */
+static inline long sys_fork(void)
+{
+	return syscall3(SYS_FORK, 0, 0, 0);
+}
+
+/* Start the shipped program name with arg as its one argument: its pid. */
+static inline long sys_spawn(const char *name, u64 arg)
+{
+	return syscall3(SYS_SPAWN, (long)name, (long)arg, 0);
+}
+
+/* Anonymous demand-zero memory: its address (hint 0: anywhere), or a negative error. */
+static inline long sys_mmap(u64 hint, u64 len, int prot)
+{
+	return syscall3(SYS_MMAP, (long)hint, (long)len, prot);
+}
+
+static inline long sys_munmap(u64 addr, u64 len)
+{
+	return syscall3(SYS_MUNMAP, (long)addr, (long)len, 0);
+}
+
+static inline long sys_mprotect(u64 addr, u64 len, int prot)
+{
+	return syscall3(SYS_MPROTECT, (long)addr, (long)len, prot);
+}
+
 __attribute__((noreturn)) void sys_exit(int status);
 
 static inline u64 rdtsc(void)
@@ -52,6 +101,8 @@ static inline u64 rdtsc(void)
 	return ((u64)hi << 32) | lo;
 }
 
+void *memcpy(void *d, const void *s, size_t n);
+void *memset(void *d, int c, size_t n);
 size_t ustrlen(const char *s);
 /* printf for %s %c %d %u %x %ld %lu %lx (and %ll*): one write() per call. */
 int uprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
