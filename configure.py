@@ -18,6 +18,8 @@ ROOT = Path(__file__).resolve().parent
 
 # Portable freestanding C shared by the loader, the kernel and the host.
 LIB = ["lib/elf.c", "lib/fmt.c", "lib/cmdline.c", "lib/string.c"]
+# ACPI tables: the kernel only (the loader just passes the RSDP on).
+ACPI = ["lib/acpi.c"]
 # The kernel's SHA-256, pinned in the loader (efi-loader/verify.c): the build
 # order is kernel.elf -> this header -> the loader.
 KERNEL_HASH_H = "build/gen/kernel_sha256.h"
@@ -68,7 +70,7 @@ KERNEL = [
     "mm/aspace_test.c",
     "mm/vmm.c", "mm/vmm_boot.c", "mm/vmm_demand.c", "mm/vmm_fault.c", "mm/vmm_test.c",
     "mm/kmalloc.c", "mm/heap_test.c", "mm/mmio.c", "mm/kstack.c", "mm/kstack_test.c",
-] + LIB + PGTABLE + BOOTMAP + HEAP + FBCON
+] + LIB + ACPI + PGTABLE + BOOTMAP + HEAP + FBCON
 
 # User programs (ring 3): build/user/<name>.elf from the runtime plus its
 # own sources, shipped in the kernel by kernel/user_programs.S.
@@ -96,6 +98,7 @@ HOST_TESTS = {
     "test_sha256": ["tests/host/test_sha256.c", "lib/sha256.c"],
     "test_options": ["tests/host/test_options.c", "efi-loader/options.c", "lib/cmdline.c"],
     "test_frame_share": ["tests/host/test_frame_share.c", "mm/frame_share.c"],
+    "test_acpi": ["tests/host/test_acpi.c", "lib/acpi.c"],
 }
 
 # libFuzzer targets: build/fuzz/<name>.
@@ -106,6 +109,7 @@ FUZZERS = {
     "fuzz_pgtable": ["tests/fuzz/fuzz_pgtable.c"] + PGTABLE,
     "fuzz_heap": ["tests/fuzz/fuzz_heap.c", "lib/fmt.c"] + HEAP,
     "fuzz_frame_share": ["tests/fuzz/fuzz_frame_share.c", "mm/frame_share.c"],
+    "fuzz_acpi": ["tests/fuzz/fuzz_acpi.c", "lib/acpi.c"],
 }
 
 # `ninja bench`: the portable allocators natively, against references.
