@@ -55,6 +55,8 @@ KERNEL = [
     "arch/x86_64/apic.c", "arch/x86_64/apic_calibrate.c", "arch/x86_64/apic_test.c",
     "arch/x86_64/switch.S", "arch/x86_64/switch_test.c",
     "arch/x86_64/run_on_stack.S", "arch/x86_64/gdt_test.c", "arch/x86_64/percpu.c",
+    "arch/x86_64/acpi.c", "arch/x86_64/smp.c", "arch/x86_64/smp_ap.c",
+    "arch/x86_64/smp_trampoline.S", "arch/x86_64/smp_test.c",
     "kernel/main.c", "kernel/console.c", "kernel/panic.c", "kernel/ktest.c",
     "kernel/boot.c", "kernel/symbols.c", "kernel/boot_test.c", "kernel/crash.c",
     "kernel/layout_test.c", "kernel/wx_audit.c", "kernel/fault.c", "kernel/random.c",
