@@ -12,7 +12,7 @@
 
 #include <lib/acpi.h>
 
-/* Copy into an exact-size heap buffer so ASan sees any read past len. */
+/* Every parser over the len bytes at buf; each result must stay within them. */
 static void check_tables(const uint8_t *buf, size_t len)
 {
 	struct acpi_rsdp r;
@@ -41,6 +41,7 @@ static void check_tables(const uint8_t *buf, size_t len)
 	}
 }
 
+/* The input copied to a buffer exactly as long, so ASan sees any read past it. */
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	uint8_t *copy = malloc(size ? size : 1);
