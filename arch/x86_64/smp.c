@@ -78,7 +78,6 @@ static void smp_prepare_trampoline(void)
 	uint64_t *pml4 = phys_to_virt(smp_low + PAGE_SIZE);
 	uint64_t *pdpt = phys_to_virt(smp_low + 2 * PAGE_SIZE);
 	uint64_t *pd = phys_to_virt(smp_low + 3 * PAGE_SIZE);
-	const uint64_t *kernel = phys_to_virt(arch_tables_root());
 
 	KASSERT((uint64_t)(smp_trampoline_end - smp_trampoline_start) <= PAGE_SIZE);
 	memcpy(phys_to_virt(smp_low), smp_trampoline_start,
@@ -89,12 +88,25 @@ static void smp_prepare_trampoline(void)
 	*(uint32_t *)tr_field(smp_tr_cr3) = (uint32_t)(smp_low + PAGE_SIZE);
 	*(uint64_t *)tr_field(smp_tr_entry) = (uint64_t)smp_ap_entry;
 	memset(pml4, 0, PAGE_SIZE);
-	memcpy(pml4 + PTE_ENTRIES / 2, kernel + PTE_ENTRIES / 2, PAGE_SIZE / 2);
 	memset(pdpt, 0, PAGE_SIZE);
 	memset(pd, 0, PAGE_SIZE);
 	pml4[0] = (smp_low + 2 * PAGE_SIZE) | PTE_P | PTE_W;
 	pdpt[0] = (smp_low + 3 * PAGE_SIZE) | PTE_P | PTE_W;
 	pd[0] = PTE_P | PTE_W | PTE_PS; /* [0, 2 MiB) identity, executable: APs only */
+}
+
+/*
+ * The kernel's upper half into the temporary PML4, again before each
+ * start: the AP's stack, just allocated, may sit under a top-level entry
+ * that did not exist at the last copy (the AP pushes onto it before it
+ * loads the kernel's own tables).
+ */
+static void smp_refresh_tables(void)
+{
+	uint64_t *pml4 = phys_to_virt(smp_low + PAGE_SIZE);
+	const uint64_t *kernel = phys_to_virt(arch_tables_root());
+
+	memcpy(pml4 + PTE_ENTRIES / 2, kernel + PTE_ENTRIES / 2, PAGE_SIZE / 2);
 }
 
 /* What each AP copies: the boot CPU's control registers, PAT, IDT, tables. */
@@ -156,6 +168,7 @@ static bool smp_start_cpu(unsigned int cpu, bool skip, bool *stuck)
 	uint64_t t0 = rdtsc();
 
 	*started = 0;
+	smp_refresh_tables();
 	*(uint64_t *)tr_field(smp_tr_stack) = c->stack.top;
 	*(uint64_t *)tr_field(smp_tr_arg) = (uint64_t)c;
 	if (!skip)
