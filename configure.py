@@ -18,6 +18,8 @@ ROOT = Path(__file__).resolve().parent
 
 # Portable freestanding C shared by the loader, the kernel and the host.
 LIB = ["lib/elf.c", "lib/fmt.c", "lib/cmdline.c", "lib/string.c"]
+# ACPI tables: the kernel only (the loader just passes the RSDP on).
+ACPI = ["lib/acpi.c"]
 # The kernel's SHA-256, pinned in the loader (efi-loader/verify.c): the build
 # order is kernel.elf -> this header -> the loader.
 KERNEL_HASH_H = "build/gen/kernel_sha256.h"
@@ -53,6 +55,8 @@ KERNEL = [
     "arch/x86_64/apic.c", "arch/x86_64/apic_calibrate.c", "arch/x86_64/apic_test.c",
     "arch/x86_64/switch.S", "arch/x86_64/switch_test.c",
     "arch/x86_64/run_on_stack.S", "arch/x86_64/gdt_test.c", "arch/x86_64/percpu.c",
+    "arch/x86_64/acpi.c", "arch/x86_64/smp.c", "arch/x86_64/smp_ap.c",
+    "arch/x86_64/smp_trampoline.S", "arch/x86_64/smp_test.c",
     "kernel/main.c", "kernel/console.c", "kernel/panic.c", "kernel/ktest.c",
     "kernel/boot.c", "kernel/symbols.c", "kernel/boot_test.c", "kernel/crash.c",
     "kernel/layout_test.c", "kernel/wx_audit.c", "kernel/fault.c", "kernel/random.c",
@@ -68,7 +72,7 @@ KERNEL = [
     "mm/aspace_test.c",
     "mm/vmm.c", "mm/vmm_boot.c", "mm/vmm_demand.c", "mm/vmm_fault.c", "mm/vmm_test.c",
     "mm/kmalloc.c", "mm/heap_test.c", "mm/mmio.c", "mm/kstack.c", "mm/kstack_test.c",
-] + LIB + PGTABLE + BOOTMAP + HEAP + FBCON
+] + LIB + ACPI + PGTABLE + BOOTMAP + HEAP + FBCON
 
 # User programs (ring 3): build/user/<name>.elf from the runtime plus its
 # own sources, shipped in the kernel by kernel/user_programs.S.
@@ -98,6 +102,7 @@ HOST_TESTS = {
     "test_sha256": ["tests/host/test_sha256.c", "lib/sha256.c"],
     "test_options": ["tests/host/test_options.c", "efi-loader/options.c", "lib/cmdline.c"],
     "test_frame_share": ["tests/host/test_frame_share.c", "mm/frame_share.c"],
+    "test_acpi": ["tests/host/test_acpi.c", "lib/acpi.c"],
 }
 
 # libFuzzer targets: build/fuzz/<name>.
@@ -108,6 +113,7 @@ FUZZERS = {
     "fuzz_pgtable": ["tests/fuzz/fuzz_pgtable.c"] + PGTABLE,
     "fuzz_heap": ["tests/fuzz/fuzz_heap.c", "lib/fmt.c"] + HEAP,
     "fuzz_frame_share": ["tests/fuzz/fuzz_frame_share.c", "mm/frame_share.c"],
+    "fuzz_acpi": ["tests/fuzz/fuzz_acpi.c", "lib/acpi.c"],
 }
 
 # `ninja bench`: the portable allocators natively, against references.

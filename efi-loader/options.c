@@ -20,6 +20,8 @@ const struct option_policy option_policies[] = {
     {"nopcid", SB_KEEP, NULL},	  /* a TLB strategy, not a protection */
     {"noinvpcid", SB_KEEP, NULL}, /* likewise */
     {"heapdebug", SB_KEEP, NULL}, /* more checks, not fewer */
+    {"nosmp", SB_KEEP, NULL},	  /* fewer CPUs: no protection is off */
+    {"smp_skip", SB_KEEP, NULL},  /* likewise */
     {"kernel", SB_KEEP, NULL},	  /* the file must still have the pinned hash */
     {"errorwait", SB_KEEP, NULL},
     {"efifail", SB_KEEP, NULL}, /* forces ExitBootServices retries: at worst no boot */

@@ -4,6 +4,7 @@
  */
 #include <arch/arch.h>
 #include <arch/mmu.h>
+#include <arch/smp.h>
 #include <kernel/boot.h>
 #include <kernel/console.h>
 #include <kernel/crash.h>
@@ -31,7 +32,8 @@ static struct kstack kmain_stack;
 /* The rest of the boot, on kmain_stack: an overflow now hits a named guard. */
 static __noreturn void kmain_guarded(void *unused)
 {
-	wx_audit_boot(); /* no W+X, lower-half or user mapping, or panic */
+	arch_smp_init(boot_info->cmdline); /* other CPUs parked; none runs threads yet */
+	wx_audit_boot();		   /* no W+X, lower-half or user mapping, or panic */
 	boot_summary();
 	sched_init(&kmain_stack); /* kmain is a thread; preemption and interrupts on */
 	process_init();		  /* the reaper: user processes can run */
@@ -56,6 +58,8 @@ __noreturn void kmain(const struct boot_info *bi)
 	addr_init(boot_info);			/* phys_to_virt() works */
 	symbols_init(boot_info);		/* backtraces name functions */
 	arch_drop_lower_half();			/* the trampoline is gone: low addresses fault */
+	/* A trampoline run below 1 MiB, kept out of the frame allocator. */
+	arch_smp_reserve_low((struct boot_info *)boot_info);
 	pmm_boot_init(boot_info);	   /* free frames: usable, loader and boot-services RAM */
 	arch_mmu_init(boot_info->cmdline); /* WP, NX, SMEP, SMAP, UMIP, PCID, PAT */
 	vmm_init(boot_info);		   /* the kernel's own tables; loader's freed */

@@ -20,7 +20,13 @@ KERNEL_ADDRESS_RE = r"(?i)ffff[89a-f][0-9a-f]{11}"
 # the printed map; some carry another scenario in the same boot:
 # (mem, cpu, options after `ktest loglevel=debug`, [(name, expect, forbid)]).
 PLAIN_BOOTS = [
-    ("8G", "max", "", []),
+    # Two CPUs listed, the second never started: reported, and the boot goes on.
+    ("8G", "max", "smp_skip=1", [
+        ("a listed CPU that does not start (smp_skip=1, -smp 2) is reported, ktest passes",
+         r"(?s)^aerie: warning: smp: CPU 1 \(APIC id 1\) did not start$"
+         r".*^aerie: smp: 1 CPUs up \(of 2 listed\), bring-up \d+ ms \(emulated\)$"
+         r".*^\d+ passed, 0 failed(, \d+ skipped)?$", [r"not ok"])],
+     ["-smp", "2"]),
     # The options file itself, cut short; unknown options are named. `garbage`
     # fills every page the loader allocates first: nothing relies on zeroed RAM.
     ("1G", "max", "garbage bogus=1 " + "x" * 600, [
@@ -30,7 +36,11 @@ PLAIN_BOOTS = [
          [r"not ok"]),
         ("garbage: loader allocations filled with a pattern first, ktest still passes",
          r"(?s)^aerie-loader: garbage: every page the loader allocates is filled with 0xa5 "
-         r"first$.*^\d+ passed, 0 failed(, \d+ skipped)?$", [r"not ok"])]),
+         r"first$.*^\d+ passed, 0 failed(, \d+ skipped)?$", [r"not ok"]),
+        ("four CPUs (-smp 4) are started and parked, ktest passes",
+         r"(?s)^aerie: smp: 4 CPUs up \(of 4 listed\), bring-up \d+ ms \(emulated\)$"
+         r".*^\d+ passed, 0 failed(, \d+ skipped)?$", [r"not ok", r"did not start"])],
+     ["-smp", "4"]),
     # A CPU without RDRAND, SMEP, SMAP, UMIP or 1 GiB pages: the fallbacks;
     # and no display at all (no GOP): the loader warns and boots on serial.
     ("128M", "qemu64", "", [
@@ -42,8 +52,11 @@ PLAIN_BOOTS = [
          r".*^\d+ passed, 0 failed(, \d+ skipped)?$", [r"not ok"]),
         ("no GOP at all (-vga none): the loader warns, serial only, and ktest passes",
          r"(?s)^aerie-loader: warning: no framebuffer \(no GOP\): serial only$"
-         r".*^\d+ passed, 0 failed(, \d+ skipped)?$", [r"not ok", r"framebuffer: \d+x"])],
-     ["-vga", "none"]),
+         r".*^\d+ passed, 0 failed(, \d+ skipped)?$", [r"not ok", r"framebuffer: \d+x"]),
+        ("two CPUs (-smp 2) on a qemu64 CPU are started and parked, ktest passes",
+         r"(?s)^aerie: smp: 2 CPUs up \(of 2 listed\), bring-up \d+ ms \(emulated\)$"
+         r".*^\d+ passed, 0 failed(, \d+ skipped)?$", [r"not ok", r"did not start"])],
+     ["-vga", "none", "-smp", "2"]),
 ]
 
 # Machines too small or odd for ktest: (name, mem, /aerie/cmdline or None for

@@ -2,12 +2,14 @@
  * The boot CPU's local APIC and its timer (include/arch/timer.h): find the
  * APIC, map its registers, route the legacy 8259 PICs away from the
  * exception vectors, run the timer periodically and dispatch the
- * interrupts that arrive on vectors 0x20 and up. Calibration against the
+ * interrupts that arrive on vectors 0x20 and up; each AP's APIC and the
+ * inter-processor interrupts smp.c sends. Calibration against the
  * PIT is apic_calibrate.c. Interrupt masking is <arch/irq.h>.
  */
 #include <arch/timer.h>
 #include <arch/x86_64/apic.h>
 #include <arch/x86_64/cpu.h>
+#include <arch/x86_64/smp.h>
 #include <kernel/console.h>
 #include <kernel/panic.h>
 #include <lib/errno.h>
@@ -24,6 +26,7 @@
 #define PIC_EOI		0x20
 #define PIC_CASCADE_IRQ 2
 
+static void apic_local_setup(void);
 static volatile uint32_t *apic_mmio; /* xAPIC registers; NULL in x2APIC mode */
 static void (*volatile timer_tick)(void);
 static struct arch_timer_info timer_info = {.name = "local APIC timer"};
@@ -83,13 +86,56 @@ static void apic_enable(void)
 		if (!apic_mmio)
 			panic("apic: cannot map the local APIC's registers");
 	}
+	apic_local_setup();
+	kdebug("apic: local APIC id %u version %#x, %s", apic_id(), apic_read(APIC_VERSION) & 0xff,
+	       apic_mmio ? "xAPIC (MMIO)" : "x2APIC (MSRs)");
+}
+
+/*
+ * Each CPU's APIC sits at the same address (or MSRs), so an AP reuses the
+ * boot CPU's mapping; it only has to switch to the boot CPU's mode.
+ */
+void apic_ap_enable(void)
+{
+	uint64_t base = rdmsr(MSR_APIC_BASE);
+
+	if (!(base & APIC_BASE_ENABLE))
+		wrmsr(MSR_APIC_BASE, base |= APIC_BASE_ENABLE);
+	if (!apic_mmio && !(base & APIC_BASE_X2APIC)) /* enabled xAPIC -> x2APIC is allowed */
+		wrmsr(MSR_APIC_BASE, base | APIC_BASE_X2APIC);
+	apic_local_setup();
+}
+
+uint32_t apic_id(void)
+{
+	return apic_mmio ? apic_read(APIC_ID) >> 24 : apic_read(APIC_ID);
+}
+
+/*
+ * xAPIC: destination in ICR[63:56] (written first), then the low word,
+ * which sends; delivery status says when the APIC has taken it. x2APIC:
+ * one 64-bit MSR write, destination in the high half.
+ */
+void apic_send_ipi(uint32_t dest, uint32_t low)
+{
+	if (!apic_mmio) {
+		wrmsr(MSR_X2APIC_FIRST + APIC_ICR_LOW / 16, (uint64_t)dest << 32 | low);
+		return;
+	}
+	apic_write(APIC_ICR_HIGH, dest << 24);
+	apic_write(APIC_ICR_LOW, low);
+	while (apic_read(APIC_ICR_LOW) & APIC_ICR_PENDING)
+		__builtin_ia32_pause();
+}
+
+/* Software-enable this CPU's APIC with every local interrupt masked. */
+static void apic_local_setup(void)
+{
 	apic_write(APIC_TPR, 0);
 	apic_write(APIC_LVT_TIMER, APIC_LVT_MASKED | VEC_TIMER);
 	apic_write(APIC_LVT_LINT0, APIC_LVT_MASKED); /* the PICs' virtual wire */
 	apic_write(APIC_LVT_ERROR, APIC_LVT_MASKED);
 	apic_write(APIC_SVR, APIC_SVR_ENABLE | VEC_SPURIOUS);
-	kdebug("apic: local APIC id %u version %#x, %s", apic_read(APIC_ID) >> 24,
-	       apic_read(APIC_VERSION) & 0xff, apic_mmio ? "xAPIC (MMIO)" : "x2APIC (MSRs)");
 }
 
 void arch_timer_init(void)
@@ -146,6 +192,9 @@ void apic_interrupt(uint64_t vector)
 	if (vector == VEC_TIMER) {
 		if (tick)
 			tick();
+		apic_write(APIC_EOI, 0);
+	} else if (vector == VEC_PING) {
+		smp_ping_received();
 		apic_write(APIC_EOI, 0);
 	} else if (vector == VEC_SPURIOUS) {
 		timer_info.spurious++;

@@ -1,6 +1,6 @@
 /*
  * Entry stubs for the exception vectors 0-31 and the interrupt vectors
- * Aerie uses (the remapped PICs' 0x20-0x2f, the APIC timer's 0xec and the
+ * Aerie uses (the remapped PICs' 0x20-0x2f, the APIC timer's 0xec, the ping IPI's 0xfd and the
  * spurious 0xff: include/arch/x86_64/apic.h). Each pushes a zero where the CPU
  * pushes no error code, then its vector, and joins isr_common, which saves
  * the general registers as a struct trap_frame (include/arch/x86_64/trap.h)
@@ -160,7 +160,7 @@ stub 30, 1
 stub 31, 0
 
 /* Interrupts: the CPU pushes no error code. */
-	.irp v, 32,33,34,35,36,37,38,39,40,41,42,43,44,45,46,47,236,255
+	.irp v, 32,33,34,35,36,37,38,39,40,41,42,43,44,45,46,47,236,253,255
 	stub \v, 0
 	.endr
 
@@ -179,7 +179,7 @@ isr_stubs:
 	.globl irq_stubs
 	.hidden irq_stubs
 irq_stubs:
-	.irp v, 32,33,34,35,36,37,38,39,40,41,42,43,44,45,46,47,236,255
+	.irp v, 32,33,34,35,36,37,38,39,40,41,42,43,44,45,46,47,236,253,255
 	.quad \v, isr_\v
 	.endr
 	.quad 0, 0

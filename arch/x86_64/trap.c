@@ -6,6 +6,7 @@
  * (arch/x86_64/fault.c), which resolves it (a demand-zero page through the
  * fault policy, a probe's fixup) or panics with a classified report.
  */
+#include <arch/percpu.h>
 #include <arch/arch.h>
 #include <arch/uaccess.h>
 #include <arch/x86_64/apic.h>
@@ -31,6 +32,9 @@ void trap_dispatch(struct trap_frame *f)
 	arch_user_access_end();
 	if (f->vector >= VEC_PIC_BASE) {
 		apic_interrupt(f->vector); /* the EOI is sent: the APIC may deliver again */
+		/* Parked APs run no threads (arch/x86_64/smp_ap.c): never switch there. */
+		if (arch_percpu()->cpu != 0)
+			return;
 		/* Still on the interrupted thread's stack, interrupts off: it resumes here. */
 		sched_preempt_from_irq();
 		return;

@@ -21,6 +21,8 @@
 #define APIC_EOI	   0x0b0
 #define APIC_SVR	   0x0f0 /* spurious vector; bit 8 enables the APIC */
 #define APIC_SVR_ENABLE	   (1u << 8)
+#define APIC_ICR_LOW	   0x300 /* interrupt command; x2APIC: one 64-bit MSR */
+#define APIC_ICR_HIGH	   0x310
 #define APIC_LVT_TIMER	   0x320
 #define APIC_LVT_LINT0	   0x350
 #define APIC_LVT_ERROR	   0x370
@@ -35,11 +37,13 @@
  * Vectors. The PICs are remapped to 0x20-0x2f and masked, so even a stray
  * PIC interrupt lands on a vector of its own, never on an exception's. The
  * timer sits in the highest priority class below the spurious vector,
- * which must end in 0xf on older CPUs.
+ * which must end in 0xf on older CPUs. The ping IPI (parked APs) sits just
+ * below the spurious vector.
  */
 #define VEC_PIC_BASE 0x20
 #define VEC_PIC_LAST 0x2f
 #define VEC_TIMER    0xec
+#define VEC_PING     0xfd /* smp.c: an AP answers by counting it */
 #define VEC_SPURIOUS 0xff
 
 /* Local APIC timer ticks per millisecond at APIC_TIMER_DIV_16, and the TSC's rate. */
