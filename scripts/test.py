@@ -95,6 +95,8 @@ def check_log(log, expect, forbid):
         hit = re.search(pattern, log, re.M)
         if hit:
             problems.append(f"unexpected {hit.group(0)!r}")
+    if problems:  # failed ktest cases with their reasons, even if they scrolled out of the tail
+        problems += [m.group(0).strip() for m in re.finditer(r"^\s*not ok \d+ .*$", log, re.M)][:8]
     return problems
 
 
