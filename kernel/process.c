@@ -327,6 +327,19 @@ long process_wait(struct process *parent, int64_t pid, int *status)
 	return (long)pid;
 }
 
+int process_run(const char *name, const uint64_t *args, size_t nargs)
+{
+	struct process *p;
+	int status, err = process_spawn(name, args, nargs, &process_kernel, &p);
+	int64_t pid;
+
+	if (err)
+		return err;
+	pid = (int64_t)p->pid; /* p is gone once collected */
+	KASSERT(process_wait(&process_kernel, pid, &status) == pid);
+	return status;
+}
+
 /* Collects processes that ended with no parent left to wait for them. */
 static long reaper(void *arg)
 {

@@ -6,6 +6,7 @@
  * kill, then the kernel's state after: every frame back, no process left.
  */
 #include <kernel/console.h>
+#include <kernel/frame_hold.h>
 #include <kernel/ktest.h>
 #include <kernel/panic.h>
 #include <kernel/process.h>
@@ -19,46 +20,6 @@
 #include <uapi/uproc.h>
 
 _Static_assert(UP_KILLED == PROCESS_KILLED, "uproc's view of a killed child");
-
-#define HELD_MAX 64
-
-/* Frames taken from pmm_kernel by hold_frames(), in runs. */
-static struct {
-	paddr_t pa;
-	uint64_t count;
-} held[HELD_MAX];
-
-/* Take frames in large runs until about keep are left; the number of runs. */
-static size_t hold_frames(uint64_t keep)
-{
-	uint64_t count = 1ull << 20;
-	size_t n = 0;
-
-	while (n < HELD_MAX) {
-		uint64_t free = pmm_kernel_free_frames(), want;
-		paddr_t pa;
-
-		if (free <= keep + 64)
-			break;
-		want = MIN(count, free - keep);
-		pa = pmm_alloc_run(&pmm_kernel, want, PAGE_SIZE);
-		if (pa == PADDR_INVALID) {
-			count = want / 2;
-			if (count < 64)
-				break;
-			continue;
-		}
-		held[n].pa = pa;
-		held[n++].count = want;
-	}
-	return n;
-}
-
-static void release_frames(size_t n)
-{
-	while (n--)
-		KASSERT(pmm_free_run(&pmm_kernel, held[n].pa, held[n].count) == 0);
-}
 
 /* The kernel's state a case must leave as it found it. */
 struct baseline {
@@ -101,28 +62,11 @@ static struct baseline settle(uint64_t processes)
 		KEXPECT_EQ(t, now_.frames, (b).frames);                                            \
 	} while (0)
 
-/* Run name with args as the kernel's child: its status, or -1000 if it did not start. */
-static int run_program(const char *name, const uint64_t *args, size_t n)
-{
-	struct process *p;
-	int status;
-
-	if (process_spawn(name, args, n, &process_kernel, &p) != 0)
-		return -1000;
-	uint64_t pid = p->pid;
-	long got = process_wait(&process_kernel, (int64_t)pid, &status);
-
-	if (got != (long)pid)
-		panic("ktest: waiting for pid %llu (%s) gave %ld", (unsigned long long)pid, name,
-		      got);
-	return status;
-}
-
 static int run(uint64_t c, uint64_t arg)
 {
 	uint64_t a[2] = {c, arg};
 
-	return run_program("uproc", a, 2);
+	return process_run("uproc", a, 2);
 }
 
 /* Warm the heap's and the stacks' caches with one fork, so baselines are steady. */
@@ -195,10 +139,12 @@ KTEST(process, fork_bomb_process_max)
 KTEST(process, fork_bomb_out_of_memory)
 {
 	struct baseline b = warm_baseline();
-	size_t runs = hold_frames(2048);
-	int status = run(UP_FORK_BOMB, 0);
+	struct frame_hold held;
+	int status;
 
-	release_frames(runs);
+	frame_hold(&held, 2048);
+	status = run(UP_FORK_BOMB, 0);
+	frame_hold_release(&held);
 	KEXPECT_EQ(t, status, UP_BOMB_ENOMEM);
 	EXPECT_BASELINE(t, b);
 }
@@ -207,14 +153,15 @@ KTEST(process, fork_bomb_out_of_memory)
 KTEST(process, fault_out_of_memory)
 {
 	struct baseline b = warm_baseline();
-	size_t runs = hold_frames(1024);
 	struct process_stats s0, s1;
+	struct frame_hold held;
 	int status;
 
+	frame_hold(&held, 1024);
 	process_stats(&s0);
 	status = run(UP_OOM_TOUCH, pmm_kernel_free_frames());
 	process_stats(&s1);
-	release_frames(runs);
+	frame_hold_release(&held);
 	KEXPECT_EQ(t, status, PROCESS_KILLED);
 	KEXPECT_EQ(t, s1.killed, s0.killed + 1);
 	EXPECT_BASELINE(t, b);
@@ -234,7 +181,7 @@ KTEST(process, fuzz_syscalls)
 	int killed = 0;
 
 	for (size_t i = 0; i < sizeof(seeds) / sizeof(seeds[0]); i++) {
-		int status = run_program("ufuzz", &seeds[i], 1);
+		int status = process_run("ufuzz", &seeds[i], 1);
 
 		KEXPECT(t, status == 0 || status == PROCESS_KILLED);
 		killed += status == PROCESS_KILLED;

@@ -25,27 +25,10 @@
 #include <uapi/syscall.h>
 #include <uapi/utest.h>
 
-/* Start name as the kernel's child; its status once it ends, or -1000 if it did not start. */
-static int run_program(const char *name, const uint64_t *args, size_t n)
-{
-	struct process *p;
-	int status;
-
-	if (process_spawn(name, args, n, &process_kernel, &p) != 0)
-		return -1000;
-	uint64_t pid = p->pid;
-	long got = process_wait(&process_kernel, (int64_t)pid, &status);
-
-	if (got != (long)pid)
-		panic("ktest: waiting for pid %llu (%s) gave %ld", (unsigned long long)pid, name,
-		      got);
-	return status;
-}
-
-/* Run utest with args and return its status (or -1000 if it did not start). */
+/* Run utest with args: its status, or a negative error if it did not start. */
 static int run(const uint64_t *args, size_t n)
 {
-	return run_program("utest", args, n);
+	return process_run("utest", args, n);
 }
 
 static uint64_t free_frames(void)
@@ -65,7 +48,7 @@ KTEST(user, hello)
 
 	for (int i = 0; i < 2; i++) {
 		before = free_frames();
-		KEXPECT_EQ(t, run_program("hello", NULL, 0), 42);
+		KEXPECT_EQ(t, process_run("hello", NULL, 0), 42);
 	}
 	KEXPECT_EQ(t, free_frames(), before); /* image, stack, tables: all back */
 	KEXPECT_EQ(t, process_spawn("no-such-program", NULL, 0, &process_kernel, &p), -ENOENT);

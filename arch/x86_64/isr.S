@@ -18,6 +18,7 @@
  * kernel (upper-half) address, then swaps back on the way out.
  */
 #include <arch/x86_64/asm.h>
+#include <arch/x86_64/frame_regs.h>
 
 #define MSR_GS_BASE 0xc0000101
 #define FRAME_RIP   (17 * 8)
@@ -37,44 +38,6 @@ isr_\vec:
 	.else
 	jmp	isr_common
 	.endif
-.endm
-
-.macro save_regs
-	pushq	%rax
-	pushq	%rbx
-	pushq	%rcx
-	pushq	%rdx
-	pushq	%rsi
-	pushq	%rdi
-	pushq	%rbp
-	pushq	%r8
-	pushq	%r9
-	pushq	%r10
-	pushq	%r11
-	pushq	%r12
-	pushq	%r13
-	pushq	%r14
-	pushq	%r15
-	cld
-.endm
-
-.macro restore_regs
-	popq	%r15
-	popq	%r14
-	popq	%r13
-	popq	%r12
-	popq	%r11
-	popq	%r10
-	popq	%r9
-	popq	%r8
-	popq	%rbp
-	popq	%rdi
-	popq	%rsi
-	popq	%rdx
-	popq	%rcx
-	popq	%rbx
-	popq	%rax
-	add	$16, %rsp		/* vector and error code */
 .endm
 
 isr_common:

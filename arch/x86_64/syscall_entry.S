@@ -16,6 +16,7 @@
  * user_iret in ring 0, which the fault handler treats as the user's fault.
  */
 #include <arch/x86_64/asm.h>
+#include <arch/x86_64/frame_regs.h>
 
 #define PERCPU_USER_RSP	  24 /* include/kernel/percpu.h */
 #define PERCPU_KSTACK_TOP 32
@@ -36,21 +37,7 @@ func syscall_entry
 	pushq	%rcx			/* rip */
 	pushq	$0			/* error */
 	pushq	$SYSCALL_VECTOR
-	pushq	%rax
-	pushq	%rbx
-	pushq	%rcx
-	pushq	%rdx
-	pushq	%rsi
-	pushq	%rdi
-	pushq	%rbp
-	pushq	%r8
-	pushq	%r9
-	pushq	%r10
-	pushq	%r11
-	pushq	%r12
-	pushq	%r13
-	pushq	%r14
-	pushq	%r15
+	save_regs
 	xor	%ebp, %ebp		/* backtraces end here */
 	mov	%rsp, %rdi
 	sti
@@ -125,22 +112,7 @@ func enter_user_frame
 	mov	$22, %ecx
 	cld
 	rep movsq
-	popq	%r15
-	popq	%r14
-	popq	%r13
-	popq	%r12
-	popq	%r11
-	popq	%r10
-	popq	%r9
-	popq	%r8
-	popq	%rbp
-	popq	%rdi
-	popq	%rsi
-	popq	%rdx
-	popq	%rcx
-	popq	%rbx
-	popq	%rax
-	add	$16, %rsp		/* vector and error code */
+	restore_regs
 	jmp	return_to_user
 	.size	enter_user_frame, . - enter_user_frame
 

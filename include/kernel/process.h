@@ -73,6 +73,13 @@ int process_spawn(const char *name, const uint64_t *args, size_t nargs, struct p
 		  struct process **out);
 
 /*
+ * Start name as a child of the kernel's process and wait for it: its exit
+ * status (PROCESS_KILLED if the kernel ended it), or process_spawn's
+ * error (< 0). For tests and, later, the kernel's own programs.
+ */
+int process_run(const char *name, const uint64_t *args, size_t nargs);
+
+/*
  * process_spawn, with prepare(as, ctx) called on the new process's address
  * space after its program is loaded and before its thread starts (tests
  * that need something in place before the first instruction runs).
