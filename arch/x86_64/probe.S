@@ -12,15 +12,6 @@
  * fixup_probe_result(f): that copies the fault to *f and returns true.
  */
 
-/* extable insn, fixup: a fault at insn resumes at fixup. */
-.macro extable insn, fixup
-	.pushsection extable, "a"
-	.balign 4
-	.long	\insn - .
-	.long	\fixup - .
-	.popsection
-.endm
-
 #include <arch/x86_64/asm.h>
 
 	.text

@@ -12,14 +12,6 @@
 
 #define EFAULT 14
 
-.macro extable insn, fixup
-	.pushsection extable, "a"
-	.balign 4
-	.long	\insn - .
-	.long	\fixup - .
-	.popsection
-.endm
-
 	.text
 
 /* int arch_copy_user(void *dst [rdi], const void *src [rsi], size_t n [rdx]) */
