@@ -63,7 +63,7 @@ KERNEL = [
     "kernel/uaccess.c", "kernel/syscall.c", "kernel/syscall_mm.c", "kernel/process.c",
     "kernel/user.c", "kernel/user_image.c",
     "kernel/user_programs.S", "kernel/user_test.c",
-    "mm/memmap.c", "mm/addr.c", "mm/pmm.c", "mm/pmm_boot.c", "mm/pmm_test.c",
+    "mm/memmap.c", "mm/addr.c", "mm/pmm.c", "mm/pmm_cache.c", "mm/pmm_boot.c", "mm/pmm_test.c",
     "mm/frame_share.c", "mm/aspace.c", "mm/aspace_region.c", "mm/aspace_fault.c",
     "mm/aspace_test.c",
     "mm/vmm.c", "mm/vmm_boot.c", "mm/vmm_demand.c", "mm/vmm_fault.c", "mm/vmm_test.c",
@@ -88,7 +88,8 @@ HOST_TESTS = {
     "test_kaslr": ["tests/host/test_kaslr.c", "mm/kaslr.c"],
     "test_bootmap": ["tests/host/test_bootmap.c", "lib/elf.c", "mm/memmap.c"]
     + PGTABLE + BOOTMAP,
-    "test_pmm": ["tests/host/test_pmm.c", "mm/pmm.c", "mm/memmap.c"],
+    "test_pmm": ["tests/host/test_pmm.c", "mm/pmm.c", "mm/pmm_cache.c", "mm/memmap.c"],
+    "test_pmm_cache": ["tests/host/test_pmm_cache.c", "mm/pmm.c", "mm/pmm_cache.c", "mm/memmap.c"],
     "test_heap": ["tests/host/test_heap.c", "lib/fmt.c"] + HEAP,
     "test_switch": ["tests/host/test_switch.c", "arch/x86_64/switch.S",
                     "tests/switch_kernel.S"],
@@ -102,8 +103,10 @@ HOST_TESTS = {
 FUZZERS = {
     "fuzz_memmap": ["tests/fuzz/fuzz_memmap.c", "mm/memmap.c"],
     "fuzz_elf": ["tests/fuzz/fuzz_elf.c", "lib/elf.c"],
-    "fuzz_pmm": ["tests/fuzz/fuzz_pmm.c", "mm/pmm.c", "mm/memmap.c"],
+    "fuzz_pmm": ["tests/fuzz/fuzz_pmm.c", "mm/pmm.c", "mm/pmm_cache.c", "mm/memmap.c"],
     "fuzz_pgtable": ["tests/fuzz/fuzz_pgtable.c"] + PGTABLE,
+    "fuzz_pmm_cache": ["tests/fuzz/fuzz_pmm_cache.c", "mm/pmm.c", "mm/pmm_cache.c",
+                       "mm/memmap.c"],
     "fuzz_heap": ["tests/fuzz/fuzz_heap.c", "lib/fmt.c"] + HEAP,
     "fuzz_frame_share": ["tests/fuzz/fuzz_frame_share.c", "mm/frame_share.c"],
 }
@@ -112,7 +115,7 @@ FUZZERS = {
 BENCH = [
     "tests/bench/bench.c", "tests/bench/bench_pmm.c", "tests/bench/bench_vmm.c",
     "tests/bench/bench_heap.c", "tests/bench/bench_switch.c", "arch/x86_64/switch.S",
-    "tests/switch_kernel.S", "mm/pmm.c", "mm/memmap.c", "lib/fmt.c",
+    "tests/switch_kernel.S", "mm/pmm.c", "mm/pmm_cache.c", "mm/memmap.c", "lib/fmt.c",
 ] + PGTABLE + HEAP
 
 # Scripts `ninja test` runs; a change to one of them re-runs the tests.

@@ -1,5 +1,6 @@
 /* In-kernel tests of the frame allocator on the real memory map and MMU. */
 #include <arch/irq.h>
+#include <arch/percpu.h>
 #include <kernel/boot.h>
 #include <kernel/ktest.h>
 #include <kernel/panic.h>
@@ -128,6 +129,10 @@ KTEST(pmm, pmm_alloc_until_exhausted_then_free_all)
 	struct taken_set set;
 
 	KASSERT(taken_set_init(&set)); /* before counting: it takes frames itself */
+	/* Frames come lowest first once this CPU's cache holds no older word. */
+	unsigned long irq = arch_irq_save();
+	pmm_cache_drain(&pmm_kernel, &arch_percpu()->pmm_cache);
+	arch_irq_restore(irq);
 	uint64_t before = pmm_kernel_free_frames();
 	KEXPECT(t, before > 0);
 	uint64_t taken = take_all(t, &set);
@@ -155,6 +160,35 @@ KTEST(pmm, pmm_free_double_free_is_refused_and_reported)
 	KEXPECT_EQ(t, pmm_kernel_free_frames(), before);
 	KEXPECT_EQ(t, pmm_frame_state(&pmm_kernel, pa), PMM_FRAME_FREE);
 	KEXPECT(t, pmm_check(&pmm_kernel));
+}
+
+/* A frame freed into this CPU's cache is free to every reader, and drains back. */
+KTEST(pmm, pmm_cache_frames_count_as_free_and_drain)
+{
+	struct pmm_cache *c = &arch_percpu()->pmm_cache;
+	unsigned long irq = arch_irq_save(); /* stay on this CPU's cache */
+	uint64_t before = pmm_kernel_free_frames(), refills = c->refills;
+	pmm_cache_drain(&pmm_kernel, c);
+	paddr_t a = pmm_alloc(&pmm_kernel), b = pmm_alloc(&pmm_kernel);
+	struct pmm_stats s;
+
+	KEXPECT(t, a != PADDR_INVALID && b != PADDR_INVALID && a != b);
+	KEXPECT(t, c->refills > refills); /* drained: the first alloc claimed a word */
+	KEXPECT_EQ(t, pmm_free(&pmm_kernel, a), 0);
+	KEXPECT_EQ(t, pmm_frame_state(&pmm_kernel, a), PMM_FRAME_FREE);
+	KEXPECT_EQ(t, pmm_frame_state(&pmm_kernel, b), PMM_FRAME_ALLOCATED);
+	pmm_stats(&pmm_kernel, &s);
+	KEXPECT(t, s.cached_frames >= 1);
+	KEXPECT_EQ(t, s.free_frames, before - 1);
+	KEXPECT(t, pmm_check(&pmm_kernel));
+	KEXPECT_EQ(t, pmm_free(&pmm_kernel, b), 0);
+	pmm_cache_drain(&pmm_kernel, c);
+	pmm_stats(&pmm_kernel, &s);
+	KEXPECT_EQ(t, s.cached_frames, 0);
+	KEXPECT_EQ(t, s.free_frames, before);
+	KEXPECT_EQ(t, pmm_frame_state(&pmm_kernel, a), PMM_FRAME_FREE);
+	KEXPECT(t, pmm_check(&pmm_kernel));
+	arch_irq_restore(irq);
 }
 
 KTEST(pmm, pmm_free_of_never_allocatable_is_refused)
