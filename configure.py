@@ -114,7 +114,8 @@ FUZZERS = {
 # `ninja bench`: the portable allocators natively, against references.
 BENCH = [
     "tests/bench/bench.c", "tests/bench/bench_pmm.c", "tests/bench/bench_vmm.c",
-    "tests/bench/bench_heap.c", "tests/bench/bench_switch.c", "arch/x86_64/switch.S",
+    "tests/bench/bench_heap.c", "tests/bench/bench_switch.c", "tests/bench/bench_refs.c",
+    "arch/x86_64/switch.S",
     "tests/switch_kernel.S", "mm/pmm.c", "mm/pmm_cache.c", "mm/memmap.c", "lib/fmt.c",
 ] + PGTABLE + HEAP
 
@@ -188,8 +189,13 @@ hflags = -O1 -fsanitize=address,undefined -fno-sanitize-recover=all $
 fflags = -O1 -fsanitize=fuzzer,address,undefined -fno-omit-frame-pointer -DAERIE_HOST $common
 # Bench: the portable C natively, optimised as the kernel is (-O2, no -march).
 bflags = -O2 -fno-omit-frame-pointer -DAERIE_HOST $common
-# The bench's libraries: Boost.Context is the switch suite's reference.
-blibs = -lm -lboost_context
+# The bench's libraries: Boost.Context is the switch suite's reference;
+# jemalloc's static library with its malloc API renamed (bench_je_*, so
+# glibc's malloc stays the process's) and mimalloc, dlopen()ed by
+# tests/bench/bench_refs.c, are the heap suite's.
+blibs = -lm -lboost_context -ldl -lpthread
+jemalloc_a = /usr/lib/x86_64-linux-gnu/libjemalloc_pic.a
+je_syms = malloc free calloc realloc aligned_alloc memalign posix_memalign valloc malloc_usable_size
 
 rule configure
   command = python3 configure.py
@@ -244,6 +250,9 @@ rule fuzzer
   depfile = $out.d
   deps = gcc
   description = FUZZCC $out
+rule jemalloc_rename
+  command = objcopy $$(for s in $je_syms; do printf -- '--redefine-sym %s=bench_je_%s ' $$s $$s; done) $in $out
+  description = OBJCOPY $out (jemalloc, malloc API renamed)
 rule bench_cc
   command = $cc $bflags -MD -MF $out.d $in $blibs -o $out
   depfile = $out.d
@@ -352,7 +361,9 @@ def generate():
         out.append(f"build build/host/{name}: host " + wrapped(sources))
     for name, sources in FUZZERS.items():
         out.append(f"build build/fuzz/{name}: fuzzer " + wrapped(sources))
-    out.append("build build/bench/bench: bench_cc " + wrapped(BENCH))
+    out.append("build build/bench/libjemalloc_renamed.a: jemalloc_rename $jemalloc_a")
+    out.append("build build/bench/bench: bench_cc " +
+               wrapped(BENCH + ["build/bench/libjemalloc_renamed.a"]))
     out.append("build host-tests: phony " +
                wrapped([f"build/host/{n}" for n in HOST_TESTS]))
     out.append("build fuzzers: phony " + wrapped([f"build/fuzz/{n}" for n in FUZZERS]) + "\n")
