@@ -9,6 +9,7 @@
 #include <mm/kmalloc.h>
 #include <mm/kstack.h>
 #include <mm/pmm_boot.h>
+#include <mm/slab.h>
 #include <mm/vmm.h>
 
 #define PATTERN 0x5aa5c33c0ff0e11eull
@@ -259,6 +260,14 @@ KTEST(pmm, pmm_lock_released_and_irq_state_kept)
 	KEXPECT_EQ(t, arch_irqs_enabled(), irqs);
 }
 
+static void add_slab_pages(struct kmem_cache *c, void *ctx)
+{
+	struct kmem_cache_info i;
+
+	kmem_cache_info(c, &i);
+	*(uint64_t *)ctx += i.slabs;
+}
+
 /* What the map says should be free, computed independently of mm/pmm_boot.c's loop. */
 KTEST(pmm, pmm_free_count_matches_map)
 {
@@ -281,13 +290,16 @@ KTEST(pmm, pmm_free_count_matches_map)
 	vmm_stats(&v);
 	kstack_stats(&k);
 	kmalloc_stats(&h);
+	uint64_t slab_pages = 0;
+	kmem_cache_each(add_slab_pages, &slab_pages);
 	KEXPECT_EQ(t, s.managed_frames, expect);
 	/*
 	 * The kernel's page tables, its stacks (kmain's, the IST ones, the
-	 * threads') and the heap's mapped pages (thread structs) hold the rest.
+	 * threads'), the heap's mapped pages and the object caches' slabs
+	 * (thread structs) hold the rest.
 	 */
 	KEXPECT_EQ(t, s.free_frames,
 		   expect - v.tables - (k.live + k.cached) * (KSTACK_SIZE / PAGE_SIZE) -
-		       (h.chunk_bytes + h.large_bytes) / PAGE_SIZE);
+		       (h.chunk_bytes + h.large_bytes) / PAGE_SIZE - slab_pages);
 	KEXPECT(t, s.metadata_bytes <= meta_len);
 }
