@@ -8,6 +8,7 @@
 #pragma once
 
 #include <lib/types.h>
+#include <mm/heap.h>
 #include <mm/pmm_cache.h>
 
 /*
@@ -31,6 +32,8 @@ struct percpu {
 	uint64_t kernel_stack_top;  /* 32: the running thread's kernel stack top (syscall entry) */
 	uint64_t stack_canary;	    /* 40: the canary every protected frame checks */
 	struct pmm_cache pmm_cache; /* this CPU's frames of pmm_kernel (mm/pmm_boot.c) */
+	struct heap_cache
+	    heap_cache; /* this CPU's small blocks of the kernel heap (mm/kmalloc.c) */
 } __attribute__((aligned(64)));
 
 _Static_assert(offsetof(struct percpu, self) == PERCPU_SELF_OFFSET,
