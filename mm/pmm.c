@@ -435,7 +435,9 @@ static int free_frames(struct pmm *p, paddr_t pa, uint64_t count, const void *ca
 	return err;
 }
 
-int pmm_free_locked(struct pmm *p, paddr_t pa, const void *caller)
+/* pmm_free() without the cache; inline into pmm_free(), its hot caller. */
+static inline __attribute__((always_inline)) int free_locked(struct pmm *p, paddr_t pa,
+							     const void *caller)
 {
 	uint64_t i = frame_index(p, pa);
 
@@ -455,6 +457,11 @@ int pmm_free_locked(struct pmm *p, paddr_t pa, const void *caller)
 	return free_frames(p, pa, 1, caller);
 }
 
+int pmm_free_locked(struct pmm *p, paddr_t pa, const void *caller)
+{
+	return free_locked(p, pa, caller);
+}
+
 int pmm_free(struct pmm *p, paddr_t pa)
 {
 	const void *caller = __builtin_return_address(0);
@@ -467,7 +474,7 @@ int pmm_free(struct pmm *p, paddr_t pa)
 		if (c)
 			return err;
 	}
-	return pmm_free_locked(p, pa, caller);
+	return free_locked(p, pa, caller);
 }
 
 int pmm_free_run(struct pmm *p, paddr_t pa, uint64_t count)
