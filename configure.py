@@ -110,6 +110,7 @@ FUZZERS = {
     "fuzz_pmm_cache": ["tests/fuzz/fuzz_pmm_cache.c", "mm/pmm.c", "mm/pmm_cache.c",
                        "mm/memmap.c"],
     "fuzz_heap": ["tests/fuzz/fuzz_heap.c", "lib/fmt.c"] + HEAP,
+    "fuzz_slab": ["tests/fuzz/fuzz_slab.c", "mm/slab.c"],
     "fuzz_frame_share": ["tests/fuzz/fuzz_frame_share.c", "mm/frame_share.c"],
 }
 
