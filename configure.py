@@ -67,7 +67,8 @@ KERNEL = [
     "kernel/uaccess.c", "kernel/syscall.c", "kernel/syscall_mm.c", "kernel/process.c",
     "kernel/user.c", "kernel/user_image.c",
     "kernel/user_programs.S", "kernel/user_test.c", "kernel/process_test.c",
-    "mm/memmap.c", "mm/addr.c", "mm/pmm.c", "mm/pmm_boot.c", "mm/pmm_test.c",
+    "mm/memmap.c", "mm/addr.c", "mm/pmm.c", "mm/pmm_cache.c", "mm/pmm_boot.c", "mm/pmm_test.c",
+    "mm/slab.c", "mm/slab_kernel.c", "mm/slab_test.c",
     "mm/frame_share.c", "mm/aspace.c", "mm/aspace_region.c", "mm/aspace_fault.c",
     "mm/aspace_test.c",
     "mm/vmm.c", "mm/vmm_boot.c", "mm/vmm_demand.c", "mm/vmm_fault.c", "mm/vmm_test.c",
@@ -94,8 +95,10 @@ HOST_TESTS = {
     "test_kaslr": ["tests/host/test_kaslr.c", "mm/kaslr.c"],
     "test_bootmap": ["tests/host/test_bootmap.c", "lib/elf.c", "mm/memmap.c"]
     + PGTABLE + BOOTMAP,
-    "test_pmm": ["tests/host/test_pmm.c", "mm/pmm.c", "mm/memmap.c"],
+    "test_pmm": ["tests/host/test_pmm.c", "mm/pmm.c", "mm/pmm_cache.c", "mm/memmap.c"],
+    "test_pmm_cache": ["tests/host/test_pmm_cache.c", "mm/pmm.c", "mm/pmm_cache.c", "mm/memmap.c"],
     "test_heap": ["tests/host/test_heap.c", "lib/fmt.c"] + HEAP,
+    "test_slab": ["tests/host/test_slab.c", "mm/slab.c"],
     "test_switch": ["tests/host/test_switch.c", "arch/x86_64/switch.S",
                     "tests/switch_kernel.S"],
     "test_fbcon": ["tests/host/test_fbcon.c"] + FBCON,
@@ -109,9 +112,12 @@ HOST_TESTS = {
 FUZZERS = {
     "fuzz_memmap": ["tests/fuzz/fuzz_memmap.c", "mm/memmap.c"],
     "fuzz_elf": ["tests/fuzz/fuzz_elf.c", "lib/elf.c"],
-    "fuzz_pmm": ["tests/fuzz/fuzz_pmm.c", "mm/pmm.c", "mm/memmap.c"],
+    "fuzz_pmm": ["tests/fuzz/fuzz_pmm.c", "mm/pmm.c", "mm/pmm_cache.c", "mm/memmap.c"],
     "fuzz_pgtable": ["tests/fuzz/fuzz_pgtable.c"] + PGTABLE,
+    "fuzz_pmm_cache": ["tests/fuzz/fuzz_pmm_cache.c", "mm/pmm.c", "mm/pmm_cache.c",
+                       "mm/memmap.c"],
     "fuzz_heap": ["tests/fuzz/fuzz_heap.c", "lib/fmt.c"] + HEAP,
+    "fuzz_slab": ["tests/fuzz/fuzz_slab.c", "mm/slab.c"],
     "fuzz_frame_share": ["tests/fuzz/fuzz_frame_share.c", "mm/frame_share.c"],
     "fuzz_acpi": ["tests/fuzz/fuzz_acpi.c", "lib/acpi.c"],
 }
@@ -119,8 +125,9 @@ FUZZERS = {
 # `ninja bench`: the portable allocators natively, against references.
 BENCH = [
     "tests/bench/bench.c", "tests/bench/bench_pmm.c", "tests/bench/bench_vmm.c",
-    "tests/bench/bench_heap.c", "tests/bench/bench_switch.c", "arch/x86_64/switch.S",
-    "tests/switch_kernel.S", "mm/pmm.c", "mm/memmap.c", "lib/fmt.c",
+    "tests/bench/bench_heap.c", "tests/bench/bench_switch.c", "tests/bench/bench_refs.c",
+    "arch/x86_64/switch.S",
+    "tests/switch_kernel.S", "mm/pmm.c", "mm/pmm_cache.c", "mm/memmap.c", "lib/fmt.c",
 ] + PGTABLE + HEAP
 
 # Scripts `ninja test` runs; a change to one of them re-runs the tests.
@@ -193,8 +200,13 @@ hflags = -O1 -fsanitize=address,undefined -fno-sanitize-recover=all $
 fflags = -O1 -fsanitize=fuzzer,address,undefined -fno-omit-frame-pointer -DAERIE_HOST $common
 # Bench: the portable C natively, optimised as the kernel is (-O2, no -march).
 bflags = -O2 -fno-omit-frame-pointer -DAERIE_HOST $common
-# The bench's libraries: Boost.Context is the switch suite's reference.
-blibs = -lm -lboost_context
+# The bench's libraries: Boost.Context is the switch suite's reference;
+# jemalloc's static library with its malloc API renamed (bench_je_*, so
+# glibc's malloc stays the process's) and mimalloc, dlopen()ed by
+# tests/bench/bench_refs.c, are the heap suite's.
+blibs = -lm -lboost_context -ldl -lpthread
+jemalloc_a = /usr/lib/x86_64-linux-gnu/libjemalloc_pic.a
+je_syms = malloc free calloc realloc aligned_alloc memalign posix_memalign valloc malloc_usable_size
 
 rule configure
   command = python3 configure.py
@@ -249,6 +261,9 @@ rule fuzzer
   depfile = $out.d
   deps = gcc
   description = FUZZCC $out
+rule jemalloc_rename
+  command = objcopy $$(for s in $je_syms; do printf -- '--redefine-sym %s=bench_je_%s ' $$s $$s; done) $in $out
+  description = OBJCOPY $out (jemalloc, malloc API renamed)
 rule bench_cc
   command = $cc $bflags -MD -MF $out.d $in $blibs -o $out
   depfile = $out.d
@@ -357,7 +372,9 @@ def generate():
         out.append(f"build build/host/{name}: host " + wrapped(sources))
     for name, sources in FUZZERS.items():
         out.append(f"build build/fuzz/{name}: fuzzer " + wrapped(sources))
-    out.append("build build/bench/bench: bench_cc " + wrapped(BENCH))
+    out.append("build build/bench/libjemalloc_renamed.a: jemalloc_rename $jemalloc_a")
+    out.append("build build/bench/bench: bench_cc " +
+               wrapped(BENCH + ["build/bench/libjemalloc_renamed.a"]))
     out.append("build host-tests: phony " +
                wrapped([f"build/host/{n}" for n in HOST_TESTS]))
     out.append("build fuzzers: phony " + wrapped([f"build/fuzz/{n}" for n in FUZZERS]) + "\n")

@@ -14,6 +14,7 @@
 #include <kernel/timer.h>
 #include <lib/fmt.h>
 #include <mm/kmalloc.h>
+#include <mm/slab.h>
 
 static uint64_t next_id; /* under thread_id_lock */
 static struct spinlock thread_id_lock = SPINLOCK_INIT;
@@ -23,10 +24,12 @@ struct thread *thread_current(void)
 	return sched_current();
 }
 
+static struct kmem_cache thread_cache = KMEM_CACHE_INIT("thread", struct thread);
+
 /* A zeroed struct with an id, a name (cut to fit) and a canary; NULL if out of memory. */
 static struct thread *thread_alloc(const char *name)
 {
-	struct thread *t = kcalloc(1, sizeof(*t));
+	struct thread *t = kmem_cache_zalloc(&thread_cache);
 	unsigned long flags;
 
 	if (!t)
@@ -75,7 +78,7 @@ struct thread *thread_create(long (*fn)(void *arg), void *arg, const char *name)
 	t->fn = fn;
 	t->arg = arg;
 	if (thread_setup(t, thread_start)) {
-		kfree(t);
+		kmem_cache_free(&thread_cache, t);
 		return NULL;
 	}
 	sched_add(t);
@@ -109,7 +112,7 @@ void thread_join(struct thread *t, long *value)
 	if (value)
 		*value = t->exit_value;
 	kstack_free(&t->stack);
-	kfree(t);
+	kmem_cache_free(&thread_cache, t);
 }
 
 void thread_yield(void)

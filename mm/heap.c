@@ -261,8 +261,9 @@ void *heap_small_alloc_locked(struct heap *h, uint64_t size, uint64_t align)
 	heap_set_state(h, b, HS_ALLOC);
 	p = heap_payload(b);
 	heap_canary_put(h, p, size, HEAP_CANARY_SIZE);
-	h->cache.live_blocks++;
-	h->cache.live_bytes += size;
+	struct heap_cache *hc = heap_this_cache(h); /* under the lock: interrupts are off */
+	hc->live_blocks++;
+	hc->live_bytes += size;
 	return p;
 }
 
@@ -350,8 +351,9 @@ void heap_small_free_locked(struct heap *h, struct heap_block *b)
 static inline void *cache_take(struct heap *h, uint64_t size)
 {
 	uint64_t bsize = heap_block_for(size);
-	struct heap_cache_class *cc = &h->cache.cls[bsize / HEAP_ALIGN];
 	unsigned long irq = arch_irq_save();
+	struct heap_cache *hc = heap_this_cache(h);
+	struct heap_cache_class *cc = &hc->cls[bsize / HEAP_ALIGN];
 	struct heap_block *b;
 	void *p = cc->head;
 
@@ -369,8 +371,8 @@ static inline void *cache_take(struct heap *h, uint64_t size)
 	}
 	cc->head = *(void **)p;
 	cc->count--;
-	h->cache.live_blocks++;
-	h->cache.live_bytes += size;
+	hc->live_blocks++;
+	hc->live_bytes += size;
 	arch_irq_restore(irq);
 	b->req = (uint32_t)size;
 	heap_set_state(h, b, HS_ALLOC);
@@ -384,12 +386,13 @@ static inline void *cache_take(struct heap *h, uint64_t size)
  */
 static inline bool cache_put(struct heap *h, struct heap_block *b, uint64_t bsize)
 {
-	struct heap_cache_class *cc = &h->cache.cls[bsize / HEAP_ALIGN];
 	void *p = heap_payload(b);
 	unsigned long irq;
 
 	heap_set_state(h, b, HS_CACHED);
 	irq = arch_irq_save();
+	struct heap_cache *hc = heap_this_cache(h);
+	struct heap_cache_class *cc = &hc->cls[bsize / HEAP_ALIGN];
 	if (cc->count >= cc->limit) {
 		arch_irq_restore(irq);
 		return false;
@@ -397,17 +400,16 @@ static inline bool cache_put(struct heap *h, struct heap_block *b, uint64_t bsiz
 	*(void **)p = cc->head;
 	cc->head = p;
 	cc->count++;
-	h->cache.live_blocks--;
-	h->cache.live_bytes -= b->req;
+	hc->live_blocks--;
+	hc->live_bytes -= b->req;
 	arch_irq_restore(irq);
 	return true;
 }
 
-/* Give every cached block back to the lists. Caller holds the lock. */
-static void cache_drain_locked(struct heap *h)
+static void cache_drain_one(struct heap *h, struct heap_cache *hc)
 {
 	for (unsigned c = 0; c < HEAP_CACHE_CLASSES; c++) {
-		struct heap_cache_class *cc = &h->cache.cls[c];
+		struct heap_cache_class *cc = &hc->cls[c];
 
 		while (cc->head) {
 			void *p = cc->head;
@@ -420,7 +422,27 @@ static void cache_drain_locked(struct heap *h)
 	}
 }
 
+/*
+ * Give the blocks of the heap's own cache and this CPU's back to the
+ * lists (other CPUs' caches would need them to stop first: an IPI, left
+ * for SMP). Caller holds the lock.
+ */
+static void cache_drain_locked(struct heap *h)
+{
+	cache_drain_one(h, &h->cache);
+	cache_drain_one(h, heap_this_cache(h));
+}
+
 /* ---- entry points --------------------------------------------------------- */
+
+/* An empty front cache of h, with each class's bound. */
+static void cache_setup(struct heap *h, struct heap_cache *c)
+{
+	memset(c, 0, sizeof(*c));
+	c->owner = h;
+	for (unsigned k = HEAP_MIN_BLOCK / HEAP_ALIGN; k < HEAP_CACHE_CLASSES; k++)
+		c->cls[k].limit = (uint32_t)MAX(2u, HEAP_CACHE_BYTES / (k * HEAP_ALIGN));
+}
 
 int heap_init(struct heap *h, uintptr_t base, uint64_t size, const struct heap_ops *ops, void *ctx,
 	      uint64_t secret)
@@ -441,9 +463,23 @@ int heap_init(struct heap *h, uintptr_t base, uint64_t size, const struct heap_o
 	h->large_base = base + arena;
 	h->large_region = ALIGN_DOWN((size - arena) / HEAP_LARGE_CLASSES, PAGE_SIZE);
 	h->verify_every = 1;
-	for (unsigned c = HEAP_MIN_BLOCK / HEAP_ALIGN; c < HEAP_CACHE_CLASSES; c++)
-		h->cache.cls[c].limit = (uint32_t)MAX(2u, HEAP_CACHE_BYTES / (c * HEAP_ALIGN));
+	cache_setup(h, &h->cache);
+	h->caches[h->ncaches++] = &h->cache;
 	return 0;
+}
+
+int heap_cache_attach(struct heap *h, struct heap_cache *c)
+{
+	int err = -ENOSPC;
+	unsigned long irq = spin_lock_irqsave(&h->lock);
+
+	if (h->ncaches < HEAP_MAX_CACHES) {
+		cache_setup(h, c);
+		h->caches[h->ncaches++] = c;
+		err = 0;
+	}
+	spin_unlock_irqrestore(&h->lock, irq);
+	return err;
 }
 
 /* Check after an operation, in HEAP_DEBUG_VERIFY mode. */
@@ -570,8 +606,8 @@ static inline __attribute__((always_inline)) void small_free(struct heap *h, voi
 	if (bsize <= HEAP_CACHE_MAX && cache_put(h, b, bsize))
 		return;
 	irq = spin_lock_irqsave(&h->lock);
-	h->cache.live_blocks--;
-	h->cache.live_bytes -= b->req;
+	heap_this_cache(h)->live_blocks--;
+	heap_this_cache(h)->live_bytes -= b->req;
 	heap_small_free_locked(h, b);
 	spin_unlock_irqrestore(&h->lock, irq);
 }
@@ -636,7 +672,7 @@ static void small_set_request(struct heap *h, struct heap_block *b, size_t size)
 {
 	unsigned long irq = arch_irq_save();
 
-	h->cache.live_bytes += size - b->req;
+	heap_this_cache(h)->live_bytes += size - b->req;
 	arch_irq_restore(irq);
 	b->req = (uint32_t)size;
 	heap_set_state(h, b, HS_ALLOC);
@@ -737,14 +773,19 @@ void heap_stats(struct heap *h, struct heap_stats *s)
 	memset(s, 0, sizeof(*s));
 	s->chunk_bytes = (uint64_t)h->chunks * HEAP_CHUNK_SIZE;
 	s->large_bytes = h->large_bytes;
-	s->live_blocks = h->cache.live_blocks + h->large_live;
-	s->live_bytes = h->cache.live_bytes + h->large_req;
+	s->live_blocks = h->large_live;
+	s->live_bytes = h->large_req;
 	s->free_bytes = h->free_bytes;
 	s->free_blocks = h->free_blocks;
 	s->largest_free = largest_free_locked(h);
-	for (unsigned c = 0; c < HEAP_CACHE_CLASSES; c++) {
-		s->cached_blocks += h->cache.cls[c].count;
-		s->cached_bytes += (uint64_t)h->cache.cls[c].count * c * HEAP_ALIGN;
+	for (unsigned i = 0; i < h->ncaches; i++) { /* other CPUs' caches: a snapshot */
+		const struct heap_cache *hc = h->caches[i];
+		s->live_blocks += hc->live_blocks;
+		s->live_bytes += hc->live_bytes;
+		for (unsigned c = 0; c < HEAP_CACHE_CLASSES; c++) {
+			s->cached_blocks += hc->cls[c].count;
+			s->cached_bytes += (uint64_t)hc->cls[c].count * c * HEAP_ALIGN;
+		}
 	}
 	s->chunks = h->chunks;
 	s->grows = h->grows;

@@ -167,13 +167,14 @@ static int check_lists(struct heap *h, const struct heap_tally *t, char *msg, si
 	return 0;
 }
 
-/* The front cache: each list holds blocks of its class, as many as it says. */
-static int check_cache(struct heap *h, const struct heap_tally *t, char *msg, size_t len)
+/* One front cache: each list holds blocks of its class, as many as it says. */
+static int check_one_cache(struct heap *h, const struct heap_cache *hc, uint64_t *cached, char *msg,
+			   size_t len)
 {
-	uint64_t cached = 0;
-
+	if (hc->owner != h)
+		return heap_check_fail(msg, len, "a front cache of another heap is attached");
 	for (unsigned c = 0; c < HEAP_CACHE_CLASSES; c++) {
-		const struct heap_cache_class *cc = &h->cache.cls[c];
+		const struct heap_cache_class *cc = &hc->cls[c];
 		uint32_t n = 0;
 
 		for (void *p = cc->head; p; p = *(void **)p) {
@@ -187,7 +188,20 @@ static int check_cache(struct heap *h, const struct heap_tally *t, char *msg, si
 		if (n != cc->count || n > cc->limit)
 			return heap_check_fail(msg, len, "cache class %u holds %u, says %u", c, n,
 					       cc->count);
-		cached += n;
+		*cached += n;
+	}
+	return 0;
+}
+
+/* Every front cache (other CPUs' must be quiet), against the blocks found cached. */
+static int check_cache(struct heap *h, const struct heap_tally *t, char *msg, size_t len)
+{
+	uint64_t cached = 0;
+
+	for (unsigned i = 0; i < h->ncaches; i++) {
+		int err = check_one_cache(h, h->caches[i], &cached, msg, len);
+		if (err)
+			return err;
 	}
 	if (cached != t->cached_blocks)
 		return heap_check_fail(msg, len, "%lu blocks cached, %lu found in chunks",
@@ -221,11 +235,16 @@ static int check_locked(struct heap *h, char *msg, size_t len)
 	if (err)
 		return err;
 	/* Large-block records are allocated small blocks the heap keeps for itself. */
-	if (t.alloc_blocks - h->large_records != h->cache.live_blocks ||
-	    t.alloc_bytes - h->large_records * sizeof(struct heap_large) != h->cache.live_bytes)
+	uint64_t live_blocks = 0, live_bytes = 0;
+	for (unsigned i = 0; i < h->ncaches; i++) { /* only their sum means anything */
+		live_blocks += h->caches[i]->live_blocks;
+		live_bytes += h->caches[i]->live_bytes;
+	}
+	if (t.alloc_blocks - h->large_records != live_blocks ||
+	    t.alloc_bytes - h->large_records * sizeof(struct heap_large) != live_bytes)
 		return heap_check_fail(msg, len, "%lu small blocks allocated, %lu counted live",
 				       (unsigned long)(t.alloc_blocks - h->large_records),
-				       (unsigned long)h->cache.live_blocks);
+				       (unsigned long)live_blocks);
 	return 0;
 }
 

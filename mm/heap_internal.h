@@ -193,6 +193,14 @@ void *heap_small_alloc_locked(struct heap *h, uint64_t size, uint64_t align);
 void heap_small_free_locked(struct heap *h, struct heap_block *b);
 __noreturn void heap_fail(struct heap *h, const char *fmt, ...) __printf(2, 3);
 
+/* This CPU's front cache, or the heap's own. => interrupts off */
+static inline struct heap_cache *heap_this_cache(struct heap *h)
+{
+	struct heap_cache *c = h->ops->cache ? h->ops->cache(h->ctx) : NULL;
+
+	return c && c->owner == h ? c : &h->cache;
+}
+
 /* In mm/heap_large.c. */
 void *heap_large_alloc(struct heap *h, uint64_t size);
 void heap_large_free(struct heap *h, void *p);

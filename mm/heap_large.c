@@ -56,8 +56,8 @@ static struct heap_large *slot_get(struct heap *h, unsigned cls)
 	if (!r)
 		return NULL;
 	/* Records are the heap's own: not counted as live blocks. */
-	h->cache.live_blocks--;
-	h->cache.live_bytes -= sizeof(*r);
+	heap_this_cache(h)->live_blocks--; /* under the lock: interrupts are off */
+	heap_this_cache(h)->live_bytes -= sizeof(*r);
 	h->large_records++;
 	memset(r, 0, sizeof(*r));
 	r->slot = region_base(h, cls) + (h->large_next[cls]++ << (cls + PAGE_SHIFT));

@@ -3,6 +3,7 @@
  * mm/heap.c bound to the kernel's heap window, with frames from pmm_kernel
  * mapped by the vmm, and a panic for what its hardening checks find.
  */
+#include <arch/percpu.h>
 #include <kernel/console.h>
 #include <kernel/panic.h>
 #include <lib/cmdline.h>
@@ -63,10 +64,17 @@ static __noreturn void kheap_corrupt(void *ctx, const char *msg)
 	panic("heap: %s", msg);
 }
 
+/* This CPU's front cache. => interrupts off, so the CPU cannot change under us */
+static struct heap_cache *kheap_cache(void *ctx)
+{
+	return &arch_percpu()->heap_cache;
+}
+
 static const struct heap_ops kheap_ops = {
     .map = kheap_map,
     .unmap = kheap_unmap,
     .corrupt = kheap_corrupt,
+    .cache = kheap_cache,
 };
 
 void kmalloc_init(const struct boot_info *bi)
@@ -76,6 +84,9 @@ void kmalloc_init(const struct boot_info *bi)
 		      bi->random_seed[0]) != 0)
 		panic("kmalloc_init: heap window %#llx is not usable",
 		      (unsigned long long)bi->heap_base);
+	/* The boot CPU's front cache; SMP attaches each other CPU's as it starts. */
+	if (heap_cache_attach(&kernel_heap, &arch_percpu()->heap_cache))
+		panic("kmalloc_init: cannot attach the boot CPU's heap cache");
 	if (cmdline_has(bi->cmdline, "heapdebug")) {
 		kernel_heap.debug = HEAP_DEBUG_FILL | HEAP_DEBUG_VERIFY;
 		/* A whole-heap check is a scan of every free byte: every call would crawl. */

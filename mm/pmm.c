@@ -15,12 +15,11 @@
  * for; fullmap matches the freemap; free implies allocatable; bits past the
  * end are 0; the counters match the bitmaps; frame 0 is never allocatable.
  */
+#include "pmm_internal.h"
+
 #include <lib/errno.h>
 #include <lib/string.h>
-#include <mm/pmm.h>
 
-#define NONE	   UINT64_MAX
-#define ALL	   UINT64_MAX	/* a word of 64 free frames */
 #define BASE_ALIGN (1ull << 18) /* frames: bit 0 sits on a 1 GiB boundary */
 
 /* Types the allocator may ever be asked to release; others are never tracked. */
@@ -114,11 +113,6 @@ int pmm_init(struct pmm *p, const struct memmap_entry *map, size_t n, void *meta
 
 /* --- bit trees ------------------------------------------------------------- */
 
-static uint64_t bit(uint64_t pos)
-{
-	return 1ull << (pos % 64);
-}
-
 static bool test_bit(const uint64_t *bm, uint64_t pos)
 {
 	return bm[pos / 64] & bit(pos);
@@ -172,7 +166,7 @@ static uint64_t tree_next(const struct pmm_tree *t, uint64_t pos)
  * freemap's when the word turns empty or non-empty, the fullmap when it
  * turns all-free or stops being so.
  */
-static void leaf_store(struct pmm *p, uint64_t w, uint64_t val)
+void pmm_leaf_store(struct pmm *p, uint64_t w, uint64_t val)
 {
 	uint64_t old = p->freemap.level[0][w];
 
@@ -214,34 +208,8 @@ static void leaf_range(struct pmm *p, uint64_t from, uint64_t to, bool free)
 {
 	for (uint64_t w = from / 64; w <= (to - 1) / 64; w++) {
 		uint64_t m = word_mask(w, from, to), old = p->freemap.level[0][w];
-		leaf_store(p, w, free ? old | m : old & ~m);
+		pmm_leaf_store(p, w, free ? old | m : old & ~m);
 	}
-}
-
-/* --- frame numbers ---------------------------------------------------------- */
-
-/* The frame index of pa in p, or NONE if pa is misaligned or outside. */
-static uint64_t frame_index(const struct pmm *p, paddr_t pa)
-{
-	if (!IS_ALIGNED(pa, PAGE_SIZE) || (pa >> PAGE_SHIFT) < p->base_frame ||
-	    (pa >> PAGE_SHIFT) - p->base_frame >= p->nframes)
-		return NONE;
-	return (pa >> PAGE_SHIFT) - p->base_frame;
-}
-
-/* The first index of count frames from pa, all inside p; NONE if not. */
-static uint64_t range_index(const struct pmm *p, paddr_t pa, uint64_t count)
-{
-	uint64_t i = frame_index(p, pa);
-
-	if (i == NONE || count == 0 || count > p->nframes - i)
-		return NONE;
-	return i;
-}
-
-static paddr_t frame_addr(const struct pmm *p, uint64_t i)
-{
-	return (p->base_frame + i) << PAGE_SHIFT;
 }
 
 /* --- finding runs --------------------------------------------------------- */
@@ -347,7 +315,7 @@ out:
  * low_word hint itself; otherwise the summary leads from the hint to the
  * next non-empty word, which is then the new hint.
  */
-static uint64_t lowest_free_word(struct pmm *p)
+uint64_t pmm_lowest_free_word(struct pmm *p)
 {
 	if (p->low_word >= p->freemap.words[0])
 		return NONE;
@@ -358,15 +326,36 @@ static uint64_t lowest_free_word(struct pmm *p)
 	return p->low_word;
 }
 
+/* This CPU's attached cache, or NULL. => interrupts off */
+static struct pmm_cache *this_cache(struct pmm *p)
+{
+	struct pmm_cache *c = p->ops->cache ? p->ops->cache(p->ctx) : NULL;
+
+	return c && c->pmm == p ? c : NULL;
+}
+
 paddr_t pmm_alloc(struct pmm *p)
 {
 	paddr_t pa = PADDR_INVALID;
+
+	if (p->ncaches) {
+		unsigned long irq = arch_irq_save();
+		struct pmm_cache *c = this_cache(p);
+		if (c) {
+			pa = pmm_cache_take(p, c);
+			if (pa == PADDR_INVALID)
+				pa = pmm_cache_alloc(p, c); /* refill */
+		}
+		arch_irq_restore(irq);
+		if (c)
+			return pa;
+	}
 	unsigned long flags = spin_lock_irqsave(&p->lock);
-	uint64_t w = lowest_free_word(p);
+	uint64_t w = pmm_lowest_free_word(p);
 
 	if (w != NONE) {
 		uint64_t word = p->freemap.level[0][w];
-		leaf_store(p, w, word & (word - 1)); /* clear the lowest set bit */
+		pmm_leaf_store(p, w, word & (word - 1)); /* clear the lowest set bit */
 		p->free--;
 		pa = frame_addr(p, w * 64 + __builtin_ctzll(word));
 	}
@@ -403,6 +392,11 @@ static int free_refusal(const struct pmm *p, uint64_t i, uint64_t count, uint64_
 	if (*bad != NONE)
 		return -EPERM;
 	*bad = bits_find(p->freemap.level[0], i, i + count, true);
+	for (uint64_t w = i / 64; *bad == NONE && w <= (i + count - 1) / 64; w++) {
+		uint64_t hits = pmm_cached_bits(p, w) & word_mask(w, i, i + count);
+		if (hits)
+			*bad = w * 64 + __builtin_ctzll(hits);
+	}
 	if (*bad != NONE)
 		return -EALREADY;
 	return 0;
@@ -441,7 +435,9 @@ static int free_frames(struct pmm *p, paddr_t pa, uint64_t count, const void *ca
 	return err;
 }
 
-int pmm_free(struct pmm *p, paddr_t pa)
+/* pmm_free() without the cache; inline into pmm_free(), its hot caller. */
+static inline __attribute__((always_inline)) int free_locked(struct pmm *p, paddr_t pa,
+							     const void *caller)
 {
 	uint64_t i = frame_index(p, pa);
 
@@ -450,15 +446,35 @@ int pmm_free(struct pmm *p, paddr_t pa)
 		uint64_t w = i / 64, old;
 		unsigned long flags = spin_lock_irqsave(&p->lock);
 		old = p->freemap.level[0][w];
-		if ((p->allocatable[w] & bit(i)) && !(old & bit(i))) {
-			leaf_store(p, w, old | bit(i));
+		if ((p->allocatable[w] & bit(i)) && !((old | pmm_cached_bits(p, w)) & bit(i))) {
+			pmm_leaf_store(p, w, old | bit(i));
 			p->free++;
 			spin_unlock_irqrestore(&p->lock, flags);
 			return 0;
 		}
 		spin_unlock_irqrestore(&p->lock, flags);
 	}
-	return free_frames(p, pa, 1, __builtin_return_address(0));
+	return free_frames(p, pa, 1, caller);
+}
+
+int pmm_free_locked(struct pmm *p, paddr_t pa, const void *caller)
+{
+	return free_locked(p, pa, caller);
+}
+
+int pmm_free(struct pmm *p, paddr_t pa)
+{
+	const void *caller = __builtin_return_address(0);
+
+	if (p->ncaches) {
+		unsigned long irq = arch_irq_save();
+		struct pmm_cache *c = this_cache(p);
+		int err = !c || pmm_cache_put(p, c, pa) ? 0 : pmm_cache_free(p, c, pa, caller);
+		arch_irq_restore(irq);
+		if (c)
+			return err;
+	}
+	return free_locked(p, pa, caller);
 }
 
 int pmm_free_run(struct pmm *p, paddr_t pa, uint64_t count)
@@ -475,7 +491,7 @@ enum pmm_frame_state pmm_frame_state(struct pmm *p, paddr_t pa)
 		unsigned long flags = spin_lock_irqsave(&p->lock);
 		if (!test_bit(p->allocatable, i))
 			state = PMM_FRAME_RESERVED;
-		else if (test_bit(p->freemap.level[0], i))
+		else if (test_bit(p->freemap.level[0], i) || (pmm_cached_bits(p, i / 64) & bit(i)))
 			state = PMM_FRAME_FREE;
 		else
 			state = PMM_FRAME_ALLOCATED;
@@ -490,7 +506,10 @@ void pmm_stats(struct pmm *p, struct pmm_stats *s)
 
 	s->span_frames = p->nframes;
 	s->managed_frames = p->managed;
-	s->free_frames = p->free;
+	s->cached_frames = 0;
+	for (unsigned i = 0; i < p->ncaches; i++) /* other CPUs' masks: exact when they are idle */
+		s->cached_frames += (uint64_t)__builtin_popcountll(p->caches[i]->mask);
+	s->free_frames = p->free + s->cached_frames;
 	s->metadata_bytes = p->metadata_bytes;
 	spin_unlock_irqrestore(&p->lock, flags);
 }
@@ -539,6 +558,7 @@ bool pmm_check(struct pmm *p)
 		ok = !test_bit(p->allocatable, 0);
 	for (uint64_t w = 0; ok && w < MIN(p->low_word, p->freemap.words[0]); w++)
 		ok = !p->freemap.level[0][w];
+	ok = ok && pmm_check_caches(p);
 	spin_unlock_irqrestore(&p->lock, flags);
 	return ok;
 }

@@ -3,6 +3,7 @@
  * metadata lives, which memory types become free frames and when, and the
  * boot-time statistics. The allocator itself is mm/pmm.c.
  */
+#include <arch/percpu.h>
 #include <kernel/console.h>
 #include <kernel/panic.h>
 #include <kernel/symbols.h>
@@ -127,7 +128,13 @@ static void report_refusal(void *ctx, const char *reason, paddr_t pa, const void
 	kerror("pmm: %s at %#llx, from %s", reason, (unsigned long long)pa, where);
 }
 
-static const struct pmm_ops kernel_ops = {.report = report_refusal};
+/* This CPU's frame cache. => interrupts off, so the CPU cannot change under us */
+static struct pmm_cache *this_cpu_cache(void *ctx)
+{
+	return &arch_percpu()->pmm_cache;
+}
+
+static const struct pmm_ops kernel_ops = {.report = report_refusal, .cache = this_cpu_cache};
 
 void pmm_boot_init(const struct boot_info *bi)
 {
@@ -145,6 +152,9 @@ void pmm_boot_init(const struct boot_info *bi)
 			release_entry(bi, &map[i]);
 	KASSERT(pmm_check(&pmm_kernel));
 	print_stats(map, n);
+	/* The boot CPU's frame cache; SMP attaches each other CPU's as it starts. */
+	if (pmm_cache_attach(&pmm_kernel, &arch_percpu()->pmm_cache))
+		panic("pmm: cannot attach the boot CPU's frame cache");
 }
 
 void pmm_boot_metadata(paddr_t *base, uint64_t *length)

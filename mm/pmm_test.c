@@ -1,5 +1,6 @@
 /* In-kernel tests of the frame allocator on the real memory map and MMU. */
 #include <arch/irq.h>
+#include <arch/percpu.h>
 #include <kernel/boot.h>
 #include <kernel/ktest.h>
 #include <kernel/panic.h>
@@ -8,6 +9,7 @@
 #include <mm/kmalloc.h>
 #include <mm/kstack.h>
 #include <mm/pmm_boot.h>
+#include <mm/slab.h>
 #include <mm/vmm.h>
 
 #define PATTERN 0x5aa5c33c0ff0e11eull
@@ -128,6 +130,10 @@ KTEST(pmm, pmm_alloc_until_exhausted_then_free_all)
 	struct taken_set set;
 
 	KASSERT(taken_set_init(&set)); /* before counting: it takes frames itself */
+	/* Frames come lowest first once this CPU's cache holds no older word. */
+	unsigned long irq = arch_irq_save();
+	pmm_cache_drain(&pmm_kernel, &arch_percpu()->pmm_cache);
+	arch_irq_restore(irq);
 	uint64_t before = pmm_kernel_free_frames();
 	KEXPECT(t, before > 0);
 	uint64_t taken = take_all(t, &set);
@@ -155,6 +161,35 @@ KTEST(pmm, pmm_free_double_free_is_refused_and_reported)
 	KEXPECT_EQ(t, pmm_kernel_free_frames(), before);
 	KEXPECT_EQ(t, pmm_frame_state(&pmm_kernel, pa), PMM_FRAME_FREE);
 	KEXPECT(t, pmm_check(&pmm_kernel));
+}
+
+/* A frame freed into this CPU's cache is free to every reader, and drains back. */
+KTEST(pmm, pmm_cache_frames_count_as_free_and_drain)
+{
+	struct pmm_cache *c = &arch_percpu()->pmm_cache;
+	unsigned long irq = arch_irq_save(); /* stay on this CPU's cache */
+	uint64_t before = pmm_kernel_free_frames(), refills = c->refills;
+	pmm_cache_drain(&pmm_kernel, c);
+	paddr_t a = pmm_alloc(&pmm_kernel), b = pmm_alloc(&pmm_kernel);
+	struct pmm_stats s;
+
+	KEXPECT(t, a != PADDR_INVALID && b != PADDR_INVALID && a != b);
+	KEXPECT(t, c->refills > refills); /* drained: the first alloc claimed a word */
+	KEXPECT_EQ(t, pmm_free(&pmm_kernel, a), 0);
+	KEXPECT_EQ(t, pmm_frame_state(&pmm_kernel, a), PMM_FRAME_FREE);
+	KEXPECT_EQ(t, pmm_frame_state(&pmm_kernel, b), PMM_FRAME_ALLOCATED);
+	pmm_stats(&pmm_kernel, &s);
+	KEXPECT(t, s.cached_frames >= 1);
+	KEXPECT_EQ(t, s.free_frames, before - 1);
+	KEXPECT(t, pmm_check(&pmm_kernel));
+	KEXPECT_EQ(t, pmm_free(&pmm_kernel, b), 0);
+	pmm_cache_drain(&pmm_kernel, c);
+	pmm_stats(&pmm_kernel, &s);
+	KEXPECT_EQ(t, s.cached_frames, 0);
+	KEXPECT_EQ(t, s.free_frames, before);
+	KEXPECT_EQ(t, pmm_frame_state(&pmm_kernel, a), PMM_FRAME_FREE);
+	KEXPECT(t, pmm_check(&pmm_kernel));
+	arch_irq_restore(irq);
 }
 
 KTEST(pmm, pmm_free_of_never_allocatable_is_refused)
@@ -225,6 +260,14 @@ KTEST(pmm, pmm_lock_released_and_irq_state_kept)
 	KEXPECT_EQ(t, arch_irqs_enabled(), irqs);
 }
 
+static void add_slab_pages(struct kmem_cache *c, void *ctx)
+{
+	struct kmem_cache_info i;
+
+	kmem_cache_info(c, &i);
+	*(uint64_t *)ctx += i.slabs;
+}
+
 /* What the map says should be free, computed independently of mm/pmm_boot.c's loop. */
 KTEST(pmm, pmm_free_count_matches_map)
 {
@@ -247,13 +290,16 @@ KTEST(pmm, pmm_free_count_matches_map)
 	vmm_stats(&v);
 	kstack_stats(&k);
 	kmalloc_stats(&h);
+	uint64_t slab_pages = 0;
+	kmem_cache_each(add_slab_pages, &slab_pages);
 	KEXPECT_EQ(t, s.managed_frames, expect);
 	/*
 	 * The kernel's page tables, its stacks (kmain's, the IST ones, the
-	 * threads') and the heap's mapped pages (thread structs) hold the rest.
+	 * threads'), the heap's mapped pages and the object caches' slabs
+	 * (thread structs) hold the rest.
 	 */
 	KEXPECT_EQ(t, s.free_frames,
 		   expect - v.tables - (k.live + k.cached) * (KSTACK_SIZE / PAGE_SIZE) -
-		       (h.chunk_bytes + h.large_bytes) / PAGE_SIZE);
+		       (h.chunk_bytes + h.large_bytes) / PAGE_SIZE - slab_pages);
 	KEXPECT(t, s.metadata_bytes <= meta_len);
 }

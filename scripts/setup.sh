@@ -6,6 +6,8 @@ set -euo pipefail
 packages=(
 	clang lld llvm libclang-rt-14-dev # compiler, linker, sanitizer/fuzzer runtimes
 	libboost-context-dev              # `ninja bench`: Boost.Context, the switch reference
+	libjemalloc-dev                   # `ninja bench`: jemalloc, a heap reference (dlopen)
+	libmimalloc-dev                   # `ninja bench`: mimalloc, a heap reference (dlopen)
 	gnu-efi binutils                  # UEFI headers, crt0, ELF-to-PE objcopy
 	ovmf qemu-system-x86              # firmware and emulator
 	mtools dosfstools gdisk           # the FAT32 ESP and the GPT disk image

@@ -8,6 +8,8 @@
 #pragma once
 
 #include <lib/types.h>
+#include <mm/heap.h>
+#include <mm/pmm_cache.h>
 
 /*
  * Where the canary sits. The compiler reads it as %gs:PERCPU_CANARY_OFFSET
@@ -26,9 +28,12 @@ struct percpu {
 	void *current_thread; /* 8: the running thread (the scheduler's; NULL now) */
 	uint32_t cpu;	      /* 16: this CPU's number, 0 for the boot CPU */
 	uint32_t reserved0;
-	uint64_t user_rsp;	   /* 24: the user stack pointer, saved by the syscall entry */
-	uint64_t kernel_stack_top; /* 32: the running thread's kernel stack top (syscall entry) */
-	uint64_t stack_canary;	   /* 40: the canary every protected frame checks */
+	uint64_t user_rsp;	    /* 24: the user stack pointer, saved by the syscall entry */
+	uint64_t kernel_stack_top;  /* 32: the running thread's kernel stack top (syscall entry) */
+	uint64_t stack_canary;	    /* 40: the canary every protected frame checks */
+	struct pmm_cache pmm_cache; /* this CPU's frames of pmm_kernel (mm/pmm_boot.c) */
+	struct heap_cache
+	    heap_cache; /* this CPU's small blocks of the kernel heap (mm/kmalloc.c) */
 } __attribute__((aligned(64)));
 
 _Static_assert(offsetof(struct percpu, self) == PERCPU_SELF_OFFSET,

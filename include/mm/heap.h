@@ -71,6 +71,12 @@ struct heap_ops {
 	void (*unmap)(void *ctx, uintptr_t va, size_t size);
 	/* A hardening check failed: report msg and do not return. */
 	__noreturn void (*corrupt)(void *ctx, const char *msg);
+	/*
+	 * Optional: this CPU's front cache, called with interrupts off. Once
+	 * attached (heap_cache_attach) the fast paths use it; NULL, or a cache
+	 * not attached, means the heap's own (h->cache).
+	 */
+	struct heap_cache *(*cache)(void *ctx);
 };
 
 /* A free block's list links (in its payload). */
@@ -86,8 +92,11 @@ struct heap_cache_class {
 };
 
 /*
- * The front cache. One per heap today; with SMP, one per CPU, each touched
- * only by its CPU with interrupts off.
+ * A front cache: the heap's own, plus one per CPU once attached
+ * (heap_cache_attach), each touched only by its CPU with interrupts off.
+ * A block allocated through one CPU's cache and freed through another's
+ * moves the counters of both: only their sum over all caches means
+ * anything.
  */
 struct heap_cache {
 	uint64_t live_blocks; /* blocks handed out here minus freed here */
@@ -98,7 +107,10 @@ struct heap_cache {
 	 * forward from, a stall that cost a third of the fast path.
 	 */
 	uint64_t live_bytes; /* their requested bytes */
+	struct heap *owner;  /* the heap it is attached to */
 };
+
+#define HEAP_MAX_CACHES 65u /* the heap's own and one per CPU */
 
 struct heap_large; /* a large block's record (mm/heap.c) */
 
@@ -106,6 +118,8 @@ struct heap {
 	struct spinlock lock;
 	const struct heap_ops *ops;
 	void *ctx;
+	unsigned ncaches; /* attached front caches, h->cache first */
+	struct heap_cache *caches[HEAP_MAX_CACHES];
 	uint64_t secret;       /* odd; mixed into every check word and canary */
 	uint32_t debug;	       /* HEAP_DEBUG_* */
 	uint32_t verify_every; /* HEAP_DEBUG_VERIFY: heap_check() every this many calls (1) */
@@ -208,6 +222,12 @@ void heap_trim(struct heap *h);
 int heap_check(struct heap *h, char *msg, size_t msg_len);
 
 void heap_stats(struct heap *h, struct heap_stats *s);
+
+/*
+ * Attach c (any contents) as a CPU's front cache; the ops' cache hook may
+ * return it from now on. Returns 0, -ENOSPC if HEAP_MAX_CACHES are attached.
+ */
+int heap_cache_attach(struct heap *h, struct heap_cache *c);
 
 /*
  * If addr lies in a guard of the window (the unmapped pages after a live

@@ -22,15 +22,17 @@
  * tests and fuzzers count.
  *
  * Locking: every public function takes the instance's IRQ-safe spinlock, so
- * it may be called with interrupts on or off. A per-CPU frame cache, when
- * SMP arrives, sits in front of pmm_alloc()/pmm_free() and refills or
- * drains through pmm_alloc_run()-style batches; the bitmaps stay the truth.
+ * it may be called with interrupts on or off. A per-CPU frame cache
+ * (include/mm/pmm_cache.h) sits in front of pmm_alloc()/pmm_free() once
+ * attached: no lock on its fast paths, refill and drain a word at a time
+ * under the lock; the bitmaps stay the truth.
  */
 #pragma once
 
 #include <lib/spinlock.h>
 #include <lib/types.h>
 #include <mm/memmap.h>
+#include <mm/pmm_cache.h>
 
 /* Summary levels: 64^7 frames (16 PiB) is more than x86-64's 52-bit physical space. */
 #define PMM_MAX_LEVELS 7
@@ -54,6 +56,12 @@ struct pmm_ops {
 	 * address. Called without the instance's lock held.
 	 */
 	void (*report)(void *ctx, const char *reason, paddr_t pa, const void *caller);
+	/*
+	 * Optional: this CPU's frame cache (include/mm/pmm_cache.h), called
+	 * with interrupts off. pmm_alloc()/pmm_free() go through it once it
+	 * is attached; NULL, or a cache not attached, means the locked path.
+	 */
+	struct pmm_cache *(*cache)(void *ctx);
 };
 
 struct pmm {
@@ -69,12 +77,15 @@ struct pmm {
 	uint64_t managed;	 /* allocatable frames */
 	uint64_t free;		 /* free frames */
 	size_t metadata_bytes;	 /* bytes of bitmaps in use */
+	unsigned ncaches;	 /* attached per-CPU caches */
+	struct pmm_cache *caches[PMM_MAX_CACHES];
 };
 
 struct pmm_stats {
 	uint64_t span_frames;	 /* frames covered, RAM or not */
 	uint64_t managed_frames; /* allocatable frames */
-	uint64_t free_frames;	 /* of those, free now */
+	uint64_t free_frames;	 /* of those, free now (cached ones included) */
+	uint64_t cached_frames;	 /* of those, sitting in per-CPU caches */
 	uint64_t metadata_bytes; /* the allocator's own memory */
 };
 
@@ -83,7 +94,7 @@ enum pmm_frame_state {
 	PMM_FRAME_OUTSIDE,   /* not covered by this allocator */
 	PMM_FRAME_RESERVED,  /* covered, never allocatable (or not released yet) */
 	PMM_FRAME_ALLOCATED, /* allocatable and handed out */
-	PMM_FRAME_FREE,	     /* allocatable and free */
+	PMM_FRAME_FREE,	     /* allocatable and free (or in a per-CPU cache) */
 };
 
 /*
@@ -114,7 +125,11 @@ int pmm_init(struct pmm *p, const struct memmap_entry *map, size_t n, void *meta
  */
 int pmm_release(struct pmm *p, paddr_t base, uint64_t length);
 
-/* The lowest free frame, now allocated; PADDR_INVALID if none is free. */
+/*
+ * The lowest free frame, now allocated; PADDR_INVALID if none is free.
+ * With this CPU's cache attached: the lowest frame of the cache's word,
+ * which refill makes the lowest non-empty word (docs/pmm.md).
+ */
 paddr_t pmm_alloc(struct pmm *p);
 
 /*

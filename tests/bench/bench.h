@@ -102,3 +102,20 @@ void bench_row_value(const char *suite, const char *name, const char *size, doub
  */
 void bench_verdict(bool pass, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void bench_info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/*
+ * The reference mallocs (tests/bench/bench_refs.c): glibc's, jemalloc's
+ * (statically linked, renamed) and mimalloc's (dlopen()ed), all three in
+ * one process.
+ */
+enum bench_malloc_kind { BENCH_GLIBC, BENCH_JEMALLOC, BENCH_MIMALLOC, BENCH_NMALLOC };
+
+struct bench_malloc {
+	const char *name;
+	void *(*malloc)(size_t);
+	void (*free)(void *);
+	size_t (*usable)(void *);
+};
+
+/* The allocator of kind k, loaded on first use; NULL (and an info line) if it is missing. */
+const struct bench_malloc *bench_malloc_ref(enum bench_malloc_kind k);

@@ -16,7 +16,8 @@
  * is freed and trimmed, and nothing may stay mapped; or, for one input in
  * eight, a misuse (double free, 1-byte overrun, overwritten header, bad
  * pointer) must reach corrupt() with the matching report. Each input gets
- * a heap of its own. Traps on any violation.
+ * a heap of its own, with three simulated CPUs' front caches attached;
+ * each operation runs on one of them. Traps on any violation.
  */
 #include "../heap_host.h" /* first: it sets _DEFAULT_SOURCE for mmap */
 
@@ -30,9 +31,33 @@
 #define WINDOW	 (4 * GiB)
 #define P	 PAGE_SIZE
 #define MAX_HUGE (512 * KiB)
+#define NCPUS	 3
 
 static struct host_heap hh;
 static struct heap *const H = &hh.heap;
+
+/* ---- simulated CPUs: each with its own front cache ---------------------------- */
+
+static struct heap_cache cpu_caches[NCPUS];
+static unsigned cur_cpu;
+
+static struct heap_cache *this_cpu_cache(void *ctx)
+{
+	return &cpu_caches[cur_cpu];
+}
+
+/* The host heap's ops plus the cache hook, and NCPUS caches attached. */
+static void attach_cpus(void)
+{
+	static struct heap_ops ops;
+
+	ops = *H->ops;
+	ops.cache = this_cpu_cache;
+	H->ops = &ops;
+	for (unsigned i = 0; i < NCPUS; i++)
+		ASSERT(heap_cache_attach(H, &cpu_caches[i]) == 0);
+	cur_cpu = 0;
+}
 
 static struct slot {
 	uint8_t *p;
@@ -235,6 +260,7 @@ static void op(struct reader *r, unsigned i)
 	uint8_t k = (uint8_t)rd(r, 1);
 	struct slot *s = &slots[rd(r, 1) % SLOTS];
 
+	cur_cpu = (k ^ i) % NCPUS; /* blocks move between the CPUs' front caches */
 	if (k >= 250) {
 		heap_trim(H);
 	} else if (k >= 245) {
@@ -371,7 +397,8 @@ static void free_all_and_trim(void)
 			op_free(&slots[i]);
 	hh.budget = 0;
 	check_heap();
-	heap_trim(H);
+	for (cur_cpu = 0; cur_cpu < NCPUS; cur_cpu++) /* heap_trim() drains this CPU's cache */
+		heap_trim(H);
 	check_heap();
 	heap_stats(H, &s);
 	ASSERT(s.cached_blocks == 0 && s.free_blocks == 0 && s.chunks == 0);
@@ -387,6 +414,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	/* A fresh heap per input (cheap: a reservation), so that every crash reproduces alone. */
 	r.rng = seed_of(data, size);
 	ASSERT(host_heap_create(&hh, WINDOW, r.rng) == 0);
+	attach_cpus();
 	/* mode: bit 0 fill, bits 1-3 all clear verify (slow), bit 4 budget (bits 5-7 how much). */
 	H->debug = (mode & 1 ? HEAP_DEBUG_FILL : 0) | (mode & 0xe ? 0 : HEAP_DEBUG_VERIFY);
 	hh.budget = mode & 0x10 ? hh.mapped + (uint64_t)(mode >> 5) * HEAP_CHUNK_SIZE / 2 : 0;

@@ -1603,10 +1603,101 @@ TEST(heap_free_detects_flipped_header_bits)
 	}
 }
 
+/* ---- per-CPU front caches ------------------------------------------------------ */
+
+static struct heap_cache cpu_caches[3];
+static unsigned cur_cpu;
+
+static struct heap_cache *this_cpu_cache(void *ctx)
+{
+	return &cpu_caches[cur_cpu];
+}
+
+/* The heap with three CPUs' caches attached and the ops' cache hook returning cur_cpu's. */
+static bool setup_cpus(void)
+{
+	static struct heap_ops ops;
+
+	if (!setup(rng()))
+		return false;
+	ops = *H->ops;
+	ops.cache = this_cpu_cache;
+	H->ops = &ops;
+	cur_cpu = 0;
+	for (unsigned i = 0; i < 3; i++)
+		if (heap_cache_attach(H, &cpu_caches[i]))
+			return false;
+	return true;
+}
+
+static uint64_t cached_in(const struct heap_cache *c)
+{
+	uint64_t n = 0;
+
+	for (unsigned k = 0; k < HEAP_CACHE_CLASSES; k++)
+		n += c->cls[k].count;
+	return n;
+}
+
+TEST(heap_per_cpu_caches_count_and_check_across_cpus)
+{
+	static void *p[300];
+
+	CHECK(setup_cpus());
+	for (unsigned i = 0; i < 300; i++) {
+		cur_cpu = i % 3;
+		p[i] = heap_alloc(H, 16 + i % 500, 0);
+		CHECK(p[i] != NULL);
+	}
+	for (unsigned i = 0; i < 300; i++) {
+		cur_cpu = (i + 1) % 3; /* freed on another CPU than it came from */
+		heap_free(H, p[i]);
+	}
+	struct heap_stats s = stats();
+	CHECK_EQ(s.live_blocks, 0);
+	CHECK_EQ(s.live_bytes, 0);
+	CHECK(s.cached_blocks > 0);
+	CHECK_EQ(check_heap(), 0);
+	for (unsigned c = 0; c < 3; c++) /* each CPU's frees landed in its own cache */
+		CHECK(cached_in(&cpu_caches[c]) > 0);
+	CHECK_EQ(H->ncaches, 4); /* the heap's own and three CPUs' */
+	cur_cpu = 1;
+	void *q = heap_alloc(H, 16, 0); /* from CPU 1's cache */
+	CHECK(q != NULL);
+	CHECK_EQ(stats().live_blocks, 1);
+	heap_free(H, q);
+	heap_trim(H); /* drains the heap's own cache and this CPU's */
+	CHECK_EQ(check_heap(), 0);
+	CHECK_EQ(cached_in(&cpu_caches[1]), 0);
+	cur_cpu = 0;
+}
+
+TEST(heap_per_cpu_double_free_caught_on_any_cpu)
+{
+	CHECK(setup_cpus());
+	void *p = heap_alloc(H, 64, 0);
+	heap_free(H, p); /* into CPU 0's cache */
+	for (unsigned cpu = 0; cpu < 3; cpu++) {
+		cur_cpu = cpu;
+		hh.corrupt_msg[0] = '\0';
+		hh.on_corrupt = &corrupt_jb;
+		if (setjmp(corrupt_jb) == 0) {
+			heap_free(H, p);
+			hh.on_corrupt = NULL;
+			CHECK(!"a double free of a cached block returned");
+		}
+		hh.on_corrupt = NULL;
+		CHECK(strstr(hh.corrupt_msg, "double free") != NULL);
+	}
+	cur_cpu = 0;
+}
+
 int main(void)
 {
 	rng_state = 0x6865617074657374ull;
 	RUN(heap_alloc_returns_aligned_distinct_blocks);
+	RUN(heap_per_cpu_caches_count_and_check_across_cpus);
+	RUN(heap_per_cpu_double_free_caught_on_any_cpu);
 	RUN(heap_alloc_rejects_bad_arguments);
 	RUN(heap_alloc_zero_gives_unique_freeable_blocks);
 	RUN(heap_free_null_does_nothing);
