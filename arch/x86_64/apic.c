@@ -166,6 +166,16 @@ int arch_timer_start(unsigned int hz, void (*tick)(void))
 	return 0;
 }
 
+uint64_t arch_timer_counter(uint64_t *tsc, uint64_t *period)
+{
+	uint32_t left;
+
+	*period = apic_read(APIC_TIMER_INITIAL);
+	*tsc = rdtsc();
+	left = apic_read(APIC_TIMER_CURRENT);
+	return left;
+}
+
 void arch_timer_stop(void)
 {
 	apic_write(APIC_LVT_TIMER, APIC_LVT_MASKED | VEC_TIMER);

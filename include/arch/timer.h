@@ -37,3 +37,11 @@ int arch_timer_start(unsigned int hz, void (*tick)(void));
 void arch_timer_stop(void);
 
 const struct arch_timer_info *arch_timer_info(void);
+
+/*
+ * The running timer's counter: what is left of the current period, in the
+ * timer's input ticks (it counts down and reloads to *period), read at
+ * once with the TSC into *tsc. For tests that time the timer itself,
+ * without interrupts.
+ */
+uint64_t arch_timer_counter(uint64_t *tsc, uint64_t *period);
