@@ -20,6 +20,7 @@ const struct option_policy option_policies[] = {
     {"nopcid", SB_KEEP, NULL},	  /* a TLB strategy, not a protection */
     {"noinvpcid", SB_KEEP, NULL}, /* likewise */
     {"heapdebug", SB_KEEP, NULL}, /* more checks, not fewer */
+    {"lockdebug", SB_KEEP, NULL}, /* likewise; reports name functions, not addresses */
     {"kernel", SB_KEEP, NULL},	  /* the file must still have the pinned hash */
     {"errorwait", SB_KEEP, NULL},
     {"efifail", SB_KEEP, NULL}, /* forces ExitBootServices retries: at worst no boot */

@@ -8,6 +8,7 @@
 #include <kernel/console.h>
 #include <kernel/crash.h>
 #include <kernel/ktest.h>
+#include <kernel/lockdebug.h>
 #include <kernel/panic.h>
 #include <kernel/process.h>
 #include <kernel/random.h>
@@ -55,6 +56,7 @@ __noreturn void kmain(const struct boot_info *bi)
 	random_init(boot_info->random_seed[1]); /* random_u64() is seeded */
 	addr_init(boot_info);			/* phys_to_virt() works */
 	symbols_init(boot_info);		/* backtraces name functions */
+	lockdebug_init(boot_info->cmdline);	/* lock order checks, if asked for */
 	arch_drop_lower_half();			/* the trampoline is gone: low addresses fault */
 	pmm_boot_init(boot_info);	   /* free frames: usable, loader and boot-services RAM */
 	arch_mmu_init(boot_info->cmdline); /* WP, NX, SMEP, SMAP, UMIP, PCID, PAT */

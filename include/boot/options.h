@@ -18,6 +18,7 @@ static const char *const boot_known_options[] = {
     "nopcid",	 /* leave CR4.PCIDE off */
     "noinvpcid", /* flush with CR4.PGE toggles instead of INVPCID */
     "heapdebug", /* fill new heap blocks, verify the whole heap every 64 calls */
+    "lockdebug", /* check lock order and the context locks are taken in */
     "kernel",	 /* loader: kernel=/path/on/the/volume.elf instead of /aerie/kernel.elf */
     "errorwait", /* loader: seconds an error stays on screen (0 to 60, default 10) */
     "efifail",	 /* loader debug: the first N ExitBootServices calls get a stale map key */
