@@ -62,7 +62,7 @@ KERNEL = [
     "kernel/layout_test.c", "kernel/wx_audit.c", "kernel/fault.c", "kernel/random.c",
     "kernel/stack_protector.c", "kernel/stack_protector_test.c", "kernel/timer.c",
     "kernel/timer_test.c", "kernel/console_test.c", "kernel/alloc_stress.c", "kernel/frame_hold.c", "kernel/console_screen_test.c", "kernel/thread.c", "kernel/sched.c", "kernel/wait.c",
-    "kernel/mutex.c", "kernel/thread_test.c",
+    "kernel/mutex.c", "kernel/thread_test.c", "kernel/lockdebug.c", "kernel/lockdebug_test.c",
     "arch/x86_64/syscall.c", "arch/x86_64/syscall_entry.S", "arch/x86_64/uaccess.S",
     "kernel/uaccess.c", "kernel/syscall.c", "kernel/syscall_mm.c", "kernel/process.c",
     "kernel/user.c", "kernel/user_image.c",
@@ -104,6 +104,7 @@ HOST_TESTS = {
     "test_fbcon": ["tests/host/test_fbcon.c"] + FBCON,
     "test_sha256": ["tests/host/test_sha256.c", "lib/sha256.c"],
     "test_options": ["tests/host/test_options.c", "efi-loader/options.c", "lib/cmdline.c"],
+    "test_spinlock": ["tests/host/test_spinlock.c"],
     "test_frame_share": ["tests/host/test_frame_share.c", "mm/frame_share.c"],
     "test_acpi": ["tests/host/test_acpi.c", "lib/acpi.c"],
 }

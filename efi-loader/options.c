@@ -22,6 +22,7 @@ const struct option_policy option_policies[] = {
     {"heapdebug", SB_KEEP, NULL}, /* more checks, not fewer */
     {"nosmp", SB_KEEP, NULL},	  /* fewer CPUs: no protection is off */
     {"smp_skip", SB_KEEP, NULL},  /* likewise */
+    {"lockdebug", SB_KEEP, NULL}, /* likewise; reports name functions, not addresses */
     {"kernel", SB_KEEP, NULL},	  /* the file must still have the pinned hash */
     {"errorwait", SB_KEEP, NULL},
     {"efifail", SB_KEEP, NULL}, /* forces ExitBootServices retries: at worst no boot */

@@ -22,7 +22,7 @@
 #define LINE_MAX 320 /* longer output is cut, keeping its line break */
 
 static enum log_level level = LOG_INFO;
-static struct spinlock console_lock = SPINLOCK_INIT;
+static struct spinlock console_lock = SPINLOCK_INIT_NAMED("console_lock");
 static volatile bool lock_broken;
 
 static const char *const level_names[] = {"error", "warn", "info", "debug"};

@@ -9,6 +9,7 @@
 #include <kernel/console.h>
 #include <kernel/crash.h>
 #include <kernel/ktest.h>
+#include <kernel/lockdebug.h>
 #include <kernel/panic.h>
 #include <kernel/process.h>
 #include <kernel/random.h>
@@ -57,6 +58,7 @@ __noreturn void kmain(const struct boot_info *bi)
 	random_init(boot_info->random_seed[1]); /* random_u64() is seeded */
 	addr_init(boot_info);			/* phys_to_virt() works */
 	symbols_init(boot_info);		/* backtraces name functions */
+	lockdebug_init(boot_info->cmdline);	/* lock order checks, if asked for */
 	arch_drop_lower_half();			/* the trampoline is gone: low addresses fault */
 	/* A trampoline run below 1 MiB, kept out of the frame allocator. */
 	arch_smp_reserve_low((struct boot_info *)boot_info);

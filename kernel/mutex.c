@@ -4,6 +4,7 @@
  * waiter before waking it, so a thread that comes along in between cannot
  * take the mutex first and no waiter starves.
  */
+#include <kernel/lockdebug.h>
 #include <kernel/mutex.h>
 #include <kernel/panic.h>
 #include <kernel/thread.h>
@@ -11,13 +12,18 @@
 void mutex_init(struct mutex *m, const char *name)
 {
 	*m = (struct mutex)MUTEX_INIT(name);
+	spin_lock_init(&m->waiters.lock, "mutex (mutex_init)");
 }
 
 void mutex_lock(struct mutex *m)
 {
 	struct thread *self = thread_current();
-	unsigned long flags = wait_queue_lock(&m->waiters);
+	unsigned long flags;
 
+	/* Checked before the wait queue's lock: interrupts as the caller has them. */
+	if (lockdebug_enabled)
+		lockdebug_might_sleep("mutex", m->name, NULL, __builtin_return_address(0));
+	flags = wait_queue_lock(&m->waiters);
 	if (m->owner == self)
 		panic("mutex: thread %s locks mutex %s, which it already holds", self->name,
 		      m->name);

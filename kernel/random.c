@@ -9,7 +9,7 @@
 
 static uint64_t state[4];
 static bool seeded;
-static struct spinlock random_lock = SPINLOCK_INIT;
+static struct spinlock random_lock = SPINLOCK_INIT_NAMED("random_lock");
 
 /* splitmix64: one step of a Weyl sequence through a bijective mixer. */
 static uint64_t splitmix64(uint64_t *x)

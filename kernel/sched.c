@@ -17,7 +17,7 @@
 #include <kernel/wait.h>
 #include <lib/spinlock.h>
 
-static struct spinlock run_lock = SPINLOCK_INIT; /* run queue */
+static struct spinlock run_lock = SPINLOCK_INIT_NAMED("run_lock"); /* run queue */
 static struct thread *run_head, *run_tail;
 static struct thread *current, *idle;
 static volatile bool need_resched;

@@ -17,7 +17,7 @@
 #include <mm/slab.h>
 
 static uint64_t next_id; /* under thread_id_lock */
-static struct spinlock thread_id_lock = SPINLOCK_INIT;
+static struct spinlock thread_id_lock = SPINLOCK_INIT_NAMED("thread_id_lock");
 
 struct thread *thread_current(void)
 {

@@ -7,6 +7,7 @@
  * run queue (sched_wake).
  */
 #include <arch/irq.h>
+#include <kernel/lockdebug.h>
 #include <kernel/panic.h>
 #include <kernel/sched.h>
 #include <kernel/thread.h>
@@ -15,16 +16,17 @@
 void wait_queue_init(struct wait_queue *wq)
 {
 	*wq = (struct wait_queue)WAIT_QUEUE_INIT;
+	spin_lock_init(&wq->lock, "wait queue (wait_queue_init)");
 }
 
 unsigned long wait_queue_lock(struct wait_queue *wq)
 {
-	return spin_lock_irqsave(&wq->lock);
+	return spin_lock_irqsave_at(&wq->lock, __builtin_return_address(0));
 }
 
 void wait_queue_unlock(struct wait_queue *wq, unsigned long flags)
 {
-	spin_unlock_irqrestore(&wq->lock, flags);
+	spin_unlock_irqrestore_at(&wq->lock, flags, __builtin_return_address(0));
 }
 
 void wait_queue_sleep(struct wait_queue *wq)
@@ -35,6 +37,8 @@ void wait_queue_sleep(struct wait_queue *wq)
 	if (preempt_count())
 		panic("wait: thread %s would sleep with preemption disabled (depth %u)", self->name,
 		      preempt_count());
+	if (lockdebug_enabled)
+		lockdebug_might_sleep("wait queue", "", &wq->lock, __builtin_return_address(0));
 	self->state = THREAD_BLOCKED;
 	self->next = NULL;
 	if (wq->tail)
@@ -47,6 +51,8 @@ void wait_queue_sleep(struct wait_queue *wq)
 	sched_switch(); /* back once a waker made us READY and our turn came */
 	/* Interrupts are off again; the caller's wait_queue_unlock restores its own state. */
 	(void)spin_lock_irqsave(&wq->lock);
+	if (lockdebug_enabled)
+		lockdebug_relocked_after_sleep(&wq->lock);
 }
 
 /* Unlink t, whose predecessor on wq is prev (NULL: t is the head). */

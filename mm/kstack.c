@@ -36,7 +36,7 @@ struct rec {
 };
 
 static struct rec recs[KSTACK_MAX]; /* written under kstack_lock, read lock-free */
-static struct spinlock kstack_lock = SPINLOCK_INIT;
+static struct spinlock kstack_lock = SPINLOCK_INIT_NAMED("kstack_lock");
 static vaddr_t window;		 /* 0 until kstack_init */
 static vaddr_t boot_lo, boot_hi; /* the boot stack with its guards, never drawn */
 static unsigned int n_live, n_cached;

@@ -15,7 +15,7 @@
 /* Devices start 2 GiB into the window: past a framebuffer of up to 1 GiB and vmm_test's page. */
 #define MMIO_DEVICES_OFFSET (2ull << 30)
 
-static struct spinlock mmio_lock = SPINLOCK_INIT;
+static struct spinlock mmio_lock = SPINLOCK_INIT_NAMED("mmio_lock");
 static vaddr_t mmio_next; /* next free address; 0 until the first call */
 
 void *mmio_map(paddr_t pa, uint64_t size, uint32_t flags)

@@ -20,6 +20,7 @@ static const char *const boot_known_options[] = {
     "heapdebug", /* fill new heap blocks, verify the whole heap every 64 calls */
     "nosmp",	 /* start no other CPU */
     "smp_skip",	 /* smp_skip=N: leave CPU N unstarted (tests the "did not start" path) */
+    "lockdebug", /* check lock order and the context locks are taken in */
     "kernel",	 /* loader: kernel=/path/on/the/volume.elf instead of /aerie/kernel.elf */
     "errorwait", /* loader: seconds an error stays on screen (0 to 60, default 10) */
     "efifail",	 /* loader debug: the first N ExitBootServices calls get a stale map key */
