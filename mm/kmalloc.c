@@ -9,6 +9,7 @@
 #include <lib/cmdline.h>
 #include <lib/errno.h>
 #include <mm/kmalloc.h>
+#include <mm/slab.h>
 #include <mm/layout.h>
 #include <mm/pmm_boot.h>
 #include <mm/vmm.h>
@@ -134,6 +135,7 @@ size_t ksize(const void *p)
 void kmalloc_trim(void)
 {
 	heap_trim(&kernel_heap);
+	kmem_shrink_all(); /* object caches sit on the same frames */
 }
 
 int kmalloc_check(char *msg, size_t len)

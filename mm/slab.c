@@ -334,6 +334,43 @@ static void drain_all(struct kmem_cache *c)
 	arch_irq_restore(irq);
 }
 
+/* Free every empty slab of c. => c's lock */
+static void free_empty_slabs(struct kmem_cache *c)
+{
+	while (c->empty) {
+		struct kmem_slab *s = c->empty;
+		list_remove(c, s);
+		c->slabs--;
+		kmem_backend->page_free(s);
+	}
+}
+
+void kmem_cache_shrink(struct kmem_cache *c)
+{
+	unsigned long irq;
+
+	if (!__atomic_load_n(&c->ready, __ATOMIC_ACQUIRE))
+		return;
+	irq = arch_irq_save();
+	struct kmem_magazine *m = this_magazine(c);
+	if (m->count)
+		mag_flush(c, m, m->count);
+	arch_irq_restore(irq);
+	irq = spin_lock_irqsave(&c->lock);
+	free_empty_slabs(c);
+	spin_unlock_irqrestore(&c->lock, irq);
+}
+
+static void shrink_one(struct kmem_cache *c, void *ctx)
+{
+	kmem_cache_shrink(c);
+}
+
+void kmem_shrink_all(void)
+{
+	kmem_cache_each(shrink_one, NULL);
+}
+
 int kmem_cache_destroy(struct kmem_cache *c)
 {
 	if (!c->ready)
@@ -344,12 +381,7 @@ int kmem_cache_destroy(struct kmem_cache *c)
 		spin_unlock_irqrestore(&c->lock, flags);
 		return -EBUSY;
 	}
-	while (c->empty) {
-		struct kmem_slab *s = c->empty;
-		list_remove(c, s);
-		c->slabs--;
-		kmem_backend->page_free(s);
-	}
+	free_empty_slabs(c);
 	spin_unlock_irqrestore(&c->lock, flags);
 
 	flags = spin_lock_irqsave(&caches_lock);

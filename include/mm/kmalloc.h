@@ -36,7 +36,7 @@ void kfree(void *p);
 /* The bytes requested for p (0 for NULL); checks p as kfree() does. */
 size_t ksize(const void *p);
 
-/* Give every free chunk and cached block back (heap_trim()). */
+/* Give every free chunk and cached block back (heap_trim()), and shrink the object caches. */
 void kmalloc_trim(void);
 /* heap_check() on the kernel heap: 0, or -EIO with msg filled. */
 int kmalloc_check(char *msg, size_t len);

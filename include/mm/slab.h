@@ -107,6 +107,15 @@ void kmem_cache_free(struct kmem_cache *c, void *obj);
  */
 int kmem_cache_destroy(struct kmem_cache *c);
 
+/*
+ * Give back the pages c holds for nothing: the calling CPU's magazine goes
+ * back to its slabs, then every empty slab is freed (other CPUs'
+ * magazines stay: they need an IPI). For tests that count frames exactly.
+ */
+void kmem_cache_shrink(struct kmem_cache *c);
+/* kmem_cache_shrink on every cache. */
+void kmem_shrink_all(void);
+
 /* What slabinfo shows for one cache. */
 struct kmem_cache_info {
 	const char *name;
