@@ -294,7 +294,10 @@ static void collect(struct process *p)
 	process_free(p);
 }
 
-/* A zombie child of parent matching pid (-1: any); *any says whether one matches at all. */
+/*
+ * A zombie child of parent matching pid (-1: any) that no other waiter is
+ * collecting; *any says whether a child matches at all. => exits locked.
+ */
 static struct process *zombie_child(struct process *parent, int64_t pid, bool *any)
 {
 	*any = false;
@@ -302,29 +305,52 @@ static struct process *zombie_child(struct process *parent, int64_t pid, bool *a
 		if (pid != -1 && c->pid != (uint64_t)pid)
 			continue;
 		*any = true;
-		if (c->state == PROCESS_ZOMBIE)
+		if (c->state == PROCESS_ZOMBIE && !c->collecting)
 			return c;
 	}
 	return NULL;
 }
 
-long process_wait(struct process *parent, int64_t pid, int *status)
+long process_wait_deliver(struct process *parent, int64_t pid,
+			  int (*deliver)(int status, void *ctx), void *ctx)
 {
 	unsigned long flags = wait_queue_lock(&exits);
 	struct process *c;
 	bool any;
+	int err;
 
 	while (!(c = zombie_child(parent, pid, &any)) && any)
 		wait_queue_sleep(&exits);
 	if (c)
-		unlink_child(c);
+		c->collecting = true;
 	wait_queue_unlock(&exits, flags);
 	if (!c)
 		return -ECHILD;
+	/* Outside the lock: delivering may fault (a copy-on-write page of the parent). */
+	err = deliver(c->status, ctx);
+	flags = wait_queue_lock(&exits);
+	c->collecting = false;
+	if (err) {
+		wait_queue_wake_all(&exits); /* still a zombie: another waiter may take it */
+		wait_queue_unlock(&exits, flags);
+		return err;
+	}
+	unlink_child(c);
+	wait_queue_unlock(&exits, flags);
 	pid = (int64_t)c->pid;
-	*status = c->status;
 	collect(c);
 	return (long)pid;
+}
+
+static int store_status(int status, void *out)
+{
+	*(int *)out = status;
+	return 0;
+}
+
+long process_wait(struct process *parent, int64_t pid, int *status)
+{
+	return process_wait_deliver(parent, pid, store_status, status);
 }
 
 int process_run(const char *name, const uint64_t *args, size_t nargs)

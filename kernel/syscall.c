@@ -88,23 +88,23 @@ static long sys_sleep(const uint64_t a[6])
 	return 0;
 }
 
+/* Copy a child's status to the user's int, if one was given. */
+static int status_to_user(int status, void *out)
+{
+	vaddr_t va = (vaddr_t)out;
+
+	return va && copy_to_user(va, &status, sizeof(status)) ? -EFAULT : 0;
+}
+
 /*
- * wait(pid, status): status (an int, or 0 for none) is written before the
- * child is collected too, so a bad pointer is -EFAULT with the child left
- * to wait for, and a copy-on-write page is copied first.
+ * wait(pid, status): the status (an int, or 0 for none) is written before
+ * the child is collected, so a bad pointer is -EFAULT with the child left
+ * to wait for. Written once the child has ended, so a copy-on-write page
+ * it shared is usually the parent's alone by then (no copy).
  */
 static long sys_wait(const uint64_t a[6])
 {
-	vaddr_t out = a[1];
-	int status = 0;
-	long pid;
-
-	if (out && copy_to_user(out, &status, sizeof(status)))
-		return -EFAULT;
-	pid = process_wait(process_current(), (int64_t)a[0], &status);
-	if (pid > 0 && out && copy_to_user(out, &status, sizeof(status)))
-		return -EFAULT;
-	return pid;
+	return process_wait_deliver(process_current(), (int64_t)a[0], status_to_user, (void *)a[1]);
 }
 
 static long sys_fork(const uint64_t a[6])

@@ -49,6 +49,7 @@ struct process {
 	struct process *children;    /* first child */
 	struct process *sibling;     /* next child of the same parent */
 	struct process *reap_next;   /* on the reaper's list */
+	bool collecting;	     /* a zombie a waiter is delivering the status of */
 	void *fpu;		     /* the thread's FPU/SSE save area */
 	void *fork_regs;	     /* a forked child's first registers (until it runs) */
 	uint64_t args[PROCESS_ARGS]; /* a spawned child's argument words (until it runs) */
@@ -100,6 +101,14 @@ long process_fork(void);
  * its pid and *status. -ECHILD if parent has no such child.
  */
 long process_wait(struct process *parent, int64_t pid, int *status);
+
+/*
+ * process_wait, handing the status to deliver(status, ctx) before the
+ * child is collected: if deliver fails (a system call's copy to user
+ * memory), its error is returned and the child stays a zombie to wait for.
+ */
+long process_wait_deliver(struct process *parent, int64_t pid,
+			  int (*deliver)(int status, void *ctx), void *ctx);
 
 /* End the calling process with status (PROCESS_KILLED or an exit value). */
 __noreturn void process_exit(int status);
