@@ -64,6 +64,7 @@ KERNEL = [
     "kernel/timer_test.c", "kernel/console_test.c", "kernel/alloc_stress.c", "kernel/frame_hold.c", "kernel/console_screen_test.c", "kernel/thread.c", "kernel/sched.c", "kernel/wait.c",
     "kernel/mutex.c", "kernel/thread_test.c", "kernel/lockdebug.c", "kernel/lockdebug_test.c",
     "arch/x86_64/syscall.c", "arch/x86_64/syscall_entry.S", "arch/x86_64/uaccess.S",
+    "arch/x86_64/string.S",
     "kernel/uaccess.c", "kernel/syscall.c", "kernel/syscall_mm.c", "kernel/process.c",
     "kernel/user.c", "kernel/user_image.c",
     "kernel/user_programs.S", "kernel/user_test.c", "kernel/process_test.c",

@@ -9,7 +9,8 @@
 /* A word that may alias anything: the loops below move 8 bytes at a time. */
 typedef uint64_t __attribute__((may_alias)) word_t;
 
-void *memcpy(void *dst, const void *src, size_t n)
+/* Weak: the kernel links string instructions instead (arch/x86_64/string.S). */
+__attribute__((weak)) void *memcpy(void *dst, const void *src, size_t n)
 {
 	unsigned char *d = dst;
 	const unsigned char *s = src;
@@ -43,7 +44,7 @@ void *memmove(void *dst, const void *src, size_t n)
 	return dst;
 }
 
-void *memset(void *dst, int c, size_t n)
+__attribute__((weak)) void *memset(void *dst, int c, size_t n)
 {
 	unsigned char *d = dst;
 	word_t v = 0x0101010101010101ull * (unsigned char)c;
