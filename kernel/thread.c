@@ -45,6 +45,7 @@ static void thread_start(void *arg)
 {
 	struct thread *self = arg;
 
+	sched_finish_switch(); /* what every switch does once it is on the new stack */
 	arch_irq_enable();
 	thread_exit(self->fn(self->arg));
 }
@@ -105,7 +106,9 @@ void thread_join(struct thread *t, long *value)
 	while (t->state != THREAD_DEAD)
 		wait_queue_sleep(&t->joiners);
 	wait_queue_unlock(&t->joiners, flags);
-	/* One CPU: a DEAD thread has switched away for good before anyone else runs. */
+	/* DEAD is set before its last switch: wait until its CPU has left its stack. */
+	while (__atomic_load_n(&t->on_cpu, __ATOMIC_ACQUIRE))
+		arch_cpu_relax();
 	if (value)
 		*value = t->exit_value;
 	kstack_free(&t->stack);
@@ -142,6 +145,7 @@ void thread_sleep_ms(uint64_t ms)
 static void thread_idle(void *unused)
 {
 	(void)unused;
+	sched_finish_switch(); /* its first run starts here, not in thread_start */
 	for (;;)
 		arch_irq_enable_and_wait();
 }

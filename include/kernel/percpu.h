@@ -17,20 +17,31 @@
 #define PERCPU_CANARY_OFFSET 40
 /* Where the area's own address sits: arch_percpu() reads it with one load. */
 #define PERCPU_SELF_OFFSET 0
+/* Where the running thread sits: arch_percpu_current() reads it with one load. */
+#define PERCPU_CURRENT_THREAD_OFFSET 8
 /* The syscall entry's two slots (arch/x86_64/syscall_entry.S reads them by number). */
 #define PERCPU_USER_RSP_OFFSET	 24
 #define PERCPU_KSTACK_TOP_OFFSET 32
 
 struct percpu {
 	struct percpu *self;  /* 0: this area's address, for arch_percpu() */
-	void *current_thread; /* 8: the running thread (the scheduler's; NULL now) */
+	void *current_thread; /* 8: the running thread (kernel/sched.c; NULL before it runs here) */
 	uint32_t cpu;	      /* 16: this CPU's number, 0 for the boot CPU */
 	uint32_t reserved0;
 	uint64_t user_rsp;	   /* 24: the user stack pointer, saved by the syscall entry */
 	uint64_t kernel_stack_top; /* 32: the running thread's kernel stack top (syscall entry) */
 	uint64_t stack_canary;	   /* 40: the canary every protected frame checks */
+	/* The scheduler's state for this CPU (kernel/sched.c); only this CPU writes it but a waker.
+	 */
+	void *idle_thread;		/* this CPU's idle thread, never queued */
+	void *switch_prev;		/* the thread this CPU is switching away from */
+	volatile uint32_t need_resched; /* switch at the next interrupt exit */
+	uint32_t preempt_depth;		/* preempt_disable nesting on this CPU */
+	uint32_t slice_left;		/* timer ticks left in the running thread's slice */
 } __attribute__((aligned(64)));
 
+_Static_assert(offsetof(struct percpu, current_thread) == PERCPU_CURRENT_THREAD_OFFSET,
+	       "arch_percpu_current() reads the running thread at this offset");
 _Static_assert(offsetof(struct percpu, self) == PERCPU_SELF_OFFSET,
 	       "arch_percpu() reads the self pointer at this offset");
 _Static_assert(offsetof(struct percpu, user_rsp) == PERCPU_USER_RSP_OFFSET, "syscall entry");

@@ -37,6 +37,12 @@ struct thread {
 	 */
 	uint64_t canary;
 	struct thread *next; /* link in the run queue or one wait queue */
+	/*
+	 * 1 from the moment a CPU picks it to run until its registers are
+	 * saved after it switched away (kernel/sched.c): while set, no other
+	 * CPU may resume it, and thread_join may not free its stack.
+	 */
+	volatile uint32_t on_cpu;
 	long (*fn)(void *arg);
 	void *arg;
 	long exit_value;
