@@ -17,6 +17,8 @@
 #include <arch/context.h>
 #include <arch/irq.h>
 #include <arch/percpu.h>
+#include <arch/smp.h>
+#include <arch/timer.h>
 #include <kernel/console.h>
 #include <kernel/panic.h>
 #include <kernel/sched.h>
@@ -31,6 +33,7 @@ static struct spinlock run_lock = SPINLOCK_INIT; /* the run queue and every thre
 static struct thread *run_head, *run_tail;
 static struct wait_queue sleepers = WAIT_QUEUE_INIT;
 static struct sched_stats stats; /* atomics */
+static uint64_t idle_cpus;	 /* CPUs running their idle thread (run_lock) */
 
 bool sched_running(void)
 {
@@ -74,26 +77,49 @@ static struct thread *dequeue(void)
 	return t;
 }
 
+/*
+ * A thread was queued: if a CPU is idle, make it look at the queue now (a
+ * reschedule interrupt, or this CPU's own need_resched). Each idle CPU is
+ * kicked once. => run_lock held.
+ */
+static void kick_idle_cpu(void)
+{
+	struct percpu *pc = arch_percpu();
+	uint64_t self = 1ull << pc->cpu;
+	unsigned int cpu;
+
+	if (!idle_cpus)
+		return;
+	if (idle_cpus & self) {
+		pc->need_resched = true; /* leave idle at the next interrupt exit */
+		idle_cpus &= ~self;
+		return;
+	}
+	cpu = (unsigned int)__builtin_ctzll(idle_cpus);
+	idle_cpus &= ~(1ull << cpu);
+	arch_percpu_of(cpu)->need_resched = true;
+	__atomic_fetch_add(&stats.kicks, 1, __ATOMIC_RELAXED);
+	arch_smp_resched(cpu);
+}
+
 void sched_add(struct thread *t)
 {
 	unsigned long flags = spin_lock_irqsave(&run_lock);
 
 	enqueue(t);
+	kick_idle_cpu();
 	spin_unlock_irqrestore(&run_lock, flags);
 }
 
 void sched_wake(struct thread *t)
 {
 	unsigned long flags = spin_lock_irqsave(&run_lock);
-	struct percpu *pc = arch_percpu();
 
 	if (t->state != THREAD_BLOCKED)
 		panic("sched: waking thread %s, which is not blocked (state %d)", t->name,
 		      (int)t->state);
 	enqueue(t);
-	/* Threads run on the boot CPU only so far: the waker is on it too. */
-	if (pc->current_thread == pc->idle_thread)
-		pc->need_resched = true; /* leave idle at the next interrupt exit */
+	kick_idle_cpu();
 	spin_unlock_irqrestore(&run_lock, flags);
 }
 
@@ -163,6 +189,10 @@ static void switch_locked(unsigned long flags)
 		enqueue(prev);
 	next = dequeue();
 	next->state = THREAD_RUNNING;
+	if (next == pc->idle_thread)
+		idle_cpus |= 1ull << pc->cpu;
+	else
+		idle_cpus &= ~(1ull << pc->cpu);
 	pc->need_resched = false;
 	pc->slice_left = SCHED_SLICE_TICKS;
 	spin_unlock_irqrestore(&run_lock, flags); /* interrupts stay off: the caller's rule */
@@ -191,6 +221,12 @@ static bool sleeper_due(struct thread *t, void *now)
 	return t->wake_tsc <= *(uint64_t *)now;
 }
 
+/* An AP's timer tick: the same work as the boot CPU's, without the clock. */
+static void sched_ap_tick(void)
+{
+	sched_tick(0);
+}
+
 void sched_tick(uint64_t tick)
 {
 	struct percpu *pc = arch_percpu();
@@ -198,6 +234,7 @@ void sched_tick(uint64_t tick)
 	uint64_t now;
 
 	(void)tick;
+	pc->ticks++;
 	if (!pc->current_thread)
 		return;
 	now = arch_timestamp();
@@ -254,6 +291,32 @@ void sched_stats(struct sched_stats *s)
 	s->preemptions = __atomic_load_n(&stats.preemptions, __ATOMIC_RELAXED);
 }
 
+/*
+ * An AP's way in (arch_smp_release): its parking flow becomes its idle
+ * thread, its timer starts with the boot CPU's calibration, and it takes
+ * threads from the run queue from its first tick or reschedule interrupt.
+ */
+static __noreturn void sched_ap_main(const struct kstack *stack)
+{
+	struct percpu *pc = arch_percpu();
+	struct thread *idle = thread_cpu_idle(stack);
+	unsigned long flags;
+
+	idle->canary = stack_protector_current(); /* its open frames hold it */
+	pc->idle_thread = idle;
+	pc->slice_left = SCHED_SLICE_TICKS;
+	pc->current_thread = idle;
+	flags = spin_lock_irqsave(&run_lock);
+	idle_cpus |= 1ull << pc->cpu;
+	if (run_head)
+		pc->need_resched = true;
+	spin_unlock_irqrestore(&run_lock, flags);
+	if (arch_timer_start_this_cpu(TIMER_HZ, sched_ap_tick))
+		panic("sched: CPU %u cannot start its timer", pc->cpu);
+	for (;;)
+		arch_irq_enable_and_wait();
+}
+
 void sched_init(const struct kstack *kmain_stack)
 {
 	struct percpu *pc = arch_percpu();
@@ -265,7 +328,10 @@ void sched_init(const struct kstack *kmain_stack)
 	pc->slice_left = SCHED_SLICE_TICKS;
 	pc->current_thread = boot;
 	timer_set_hook(sched_tick);
-	kinfo("sched: preemptive round robin, %u ms slices; interrupts on",
-	      SCHED_SLICE_TICKS * 1000 / TIMER_HZ);
-	arch_irq_enable(); /* from here on, for good */
+	kinfo(
+	    "sched: preemptive round robin on %u CPUs, one run queue, %u ms slices; interrupts on",
+	    (unsigned int)__builtin_popcountll(arch_smp_online()),
+	    SCHED_SLICE_TICKS * 1000 / TIMER_HZ);
+	arch_smp_release(sched_ap_main); /* the APs run threads from now on */
+	arch_irq_enable();		 /* from here on, for good */
 }

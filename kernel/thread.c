@@ -150,6 +150,18 @@ static void thread_idle(void *unused)
 		arch_irq_enable_and_wait();
 }
 
+struct thread *thread_cpu_idle(const struct kstack *stack)
+{
+	struct thread *t = thread_alloc("idle");
+
+	if (!t)
+		panic("thread: no memory for an idle thread");
+	t->stack = *stack;
+	t->state = THREAD_RUNNING;
+	t->on_cpu = 1;
+	return t;
+}
+
 struct thread *thread_boot_init(const struct kstack *stack, struct thread **idle)
 {
 	struct thread *boot = thread_alloc("kmain"), *t = thread_alloc("idle");

@@ -5,8 +5,9 @@
  * verifier and the diagnosis of bad frees in mm/heap_check.c. The block
  * format is drawn in mm/heap_internal.h, the design in docs/heap.md.
  *
- * Lock order: the front cache needs interrupts off only; the lists, chunks
- * and counters need h->lock. h->ops are called with the lock held.
+ * Lock order: the front cache, the lists, chunks and counters need h->lock
+ * (the cache needed interrupts off only while one CPU ran threads). h->ops are called with the lock
+ * held.
  */
 #include <lib/errno.h>
 #include <lib/fmt.h>
@@ -346,22 +347,27 @@ void heap_small_free_locked(struct heap *h, struct heap_block *b)
 
 /* ---- the front cache -------------------------------------------------------- */
 
+/*
+ * Until each CPU has a cache of its own, the one cache is under h->lock:
+ * with threads on several CPUs, interrupts off no longer keeps it whole.
+ */
+
 /* A cached block for a request of size bytes (at most CACHE_REQ_MAX), or NULL. */
 static inline void *cache_take(struct heap *h, uint64_t size)
 {
 	uint64_t bsize = heap_block_for(size);
 	struct heap_cache_class *cc = &h->cache.cls[bsize / HEAP_ALIGN];
-	unsigned long irq = arch_irq_save();
+	unsigned long irq = spin_lock_irqsave(&h->lock);
 	struct heap_block *b;
 	void *p = cc->head;
 
 	if (!p) {
-		arch_irq_restore(irq);
+		spin_unlock_irqrestore(&h->lock, irq);
 		return NULL;
 	}
 	b = heap_header(p);
 	if (!heap_in_state(h, b, HS_CACHED) || heap_block_size(b) != bsize) {
-		arch_irq_restore(irq);
+		spin_unlock_irqrestore(&h->lock, irq);
 		heap_fail(h,
 			  "front cache corrupted: block %#lx (class of %lu bytes) was overwritten "
 			  "after it was freed",
@@ -371,7 +377,7 @@ static inline void *cache_take(struct heap *h, uint64_t size)
 	cc->count--;
 	h->cache.live_blocks++;
 	h->cache.live_bytes += size;
-	arch_irq_restore(irq);
+	spin_unlock_irqrestore(&h->lock, irq);
 	b->req = (uint32_t)size;
 	heap_set_state(h, b, HS_ALLOC);
 	heap_canary_put(h, p, size, HEAP_CANARY_SIZE);
@@ -389,9 +395,9 @@ static inline bool cache_put(struct heap *h, struct heap_block *b, uint64_t bsiz
 	unsigned long irq;
 
 	heap_set_state(h, b, HS_CACHED);
-	irq = arch_irq_save();
+	irq = spin_lock_irqsave(&h->lock);
 	if (cc->count >= cc->limit) {
-		arch_irq_restore(irq);
+		spin_unlock_irqrestore(&h->lock, irq);
 		return false;
 	}
 	*(void **)p = cc->head;
@@ -399,7 +405,7 @@ static inline bool cache_put(struct heap *h, struct heap_block *b, uint64_t bsiz
 	cc->count++;
 	h->cache.live_blocks--;
 	h->cache.live_bytes -= b->req;
-	arch_irq_restore(irq);
+	spin_unlock_irqrestore(&h->lock, irq);
 	return true;
 }
 
@@ -631,13 +637,10 @@ static void *realloc_move(struct heap *h, void *p, uint64_t old_size, size_t siz
 	return q;
 }
 
-/* Make the allocated block b hold size bytes: its request, check word and canary. */
+/* Make the allocated block b hold size bytes: its request, check word and canary. => h->lock. */
 static void small_set_request(struct heap *h, struct heap_block *b, size_t size)
 {
-	unsigned long irq = arch_irq_save();
-
 	h->cache.live_bytes += size - b->req;
-	arch_irq_restore(irq);
 	b->req = (uint32_t)size;
 	heap_set_state(h, b, HS_ALLOC);
 	heap_canary_put(h, heap_payload(b), size, HEAP_CANARY_SIZE);
@@ -654,7 +657,9 @@ static void *small_realloc(struct heap *h, void *p, size_t size)
 		return realloc_move(h, p, old, size);
 	/* Still fits, and grows or has too little left over to split off: nothing else changes. */
 	if (need <= have && (size >= old || have - need < HEAP_MIN_BLOCK)) {
+		irq = spin_lock_irqsave(&h->lock);
 		small_set_request(h, b, size);
+		spin_unlock_irqrestore(&h->lock, irq);
 		return p;
 	}
 	irq = spin_lock_irqsave(&h->lock);

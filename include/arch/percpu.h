@@ -24,5 +24,8 @@ struct percpu *arch_percpu(void);
  */
 void *arch_percpu_current(void);
 
+/* CPU cpu's area (cpu is up: arch_smp_online). */
+struct percpu *arch_percpu_of(unsigned int cpu);
+
 /* The boot CPU's area: static, installed by _start. */
 extern struct percpu percpu_boot;

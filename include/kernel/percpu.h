@@ -38,6 +38,10 @@ struct percpu {
 	volatile uint32_t need_resched; /* switch at the next interrupt exit */
 	uint32_t preempt_depth;		/* preempt_disable nesting on this CPU */
 	uint32_t slice_left;		/* timer ticks left in the running thread's slice */
+	/* The address space this CPU has loaded (mm/aspace.c; NULL: the kernel's). */
+	void *aspace;
+	uint64_t pcid_gen; /* the PCID generation this CPU's TLB has been flushed for */
+	uint64_t ticks;	   /* timer ticks this CPU's scheduler has taken (sched_tick) */
 } __attribute__((aligned(64)));
 
 _Static_assert(offsetof(struct percpu, current_thread) == PERCPU_CURRENT_THREAD_OFFSET,

@@ -93,5 +93,6 @@ struct wait_queue *sched_sleepers(void);
 struct sched_stats {
 	uint64_t switches;    /* context switches */
 	uint64_t preemptions; /* of them, from the timer interrupt */
+	uint64_t kicks;	      /* reschedule interrupts sent to idle CPUs */
 };
 void sched_stats(struct sched_stats *s);

@@ -92,6 +92,12 @@ void thread_use_aspace(struct aspace *as);
 struct thread *thread_current(void);
 
 /*
+ * Make the calling flow, an AP's, running on stack, that CPU's idle thread
+ * (it runs on, with its own canary installed by the caller). => sched only.
+ */
+struct thread *thread_cpu_idle(const struct kstack *stack);
+
+/*
  * Make the boot flow, running on stack, the first thread "kmain" (its
  * canary is the boot one) and build the idle thread. => sched_init only.
  * Returns kmain's thread and sets *idle.
