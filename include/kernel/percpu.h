@@ -1,9 +1,9 @@
 /*
  * The per-CPU area: what each CPU keeps for itself, reached through the
- * machine's per-CPU register (GS on x86-64, include/arch/percpu.h). There
- * is one area today, the boot CPU's, static in arch/; SMP gives each CPU
- * its own. The stack protector's canary lives here so that the scheduler
- * can give each thread its own (kernel/stack_protector.c).
+ * machine's per-CPU register (GS on x86-64, include/arch/percpu.h). The
+ * boot CPU's is static in arch/, each AP's sits in its bring-up record
+ * (arch_percpu_of). The stack protector's canary lives here so that the
+ * scheduler can load each thread's own (kernel/stack_protector.c).
  */
 #pragma once
 
@@ -31,8 +31,7 @@ struct percpu {
 	uint64_t user_rsp;	   /* 24: the user stack pointer, saved by the syscall entry */
 	uint64_t kernel_stack_top; /* 32: the running thread's kernel stack top (syscall entry) */
 	uint64_t stack_canary;	   /* 40: the canary every protected frame checks */
-	/* The scheduler's state for this CPU (kernel/sched.c); only this CPU writes it but a waker.
-	 */
+	/* The scheduler's (kernel/sched.c): written by this CPU, need_resched also by a waker. */
 	void *idle_thread;		/* this CPU's idle thread, never queued */
 	void *switch_prev;		/* the thread this CPU is switching away from */
 	volatile uint32_t need_resched; /* switch at the next interrupt exit */
