@@ -3,9 +3,15 @@
  * first, halving the size whenever none is left, then single frames for
  * what no run of 512 can take.
  */
+#include <arch/irq.h>
+#include <arch/percpu.h>
 #include <kernel/frame_hold.h>
 #include <kernel/panic.h>
+#include <kernel/sched.h>
 #include <mm/addr.h>
+#include <mm/kmalloc.h>
+#include <mm/kstack.h>
+#include <mm/pmm_cache.h>
 #include <mm/pmm.h>
 #include <mm/pmm_boot.h>
 
@@ -61,4 +67,25 @@ void frame_hold_release(struct frame_hold *h)
 		KASSERT(pmm_free_run(&pmm_kernel, h->run[h->runs], h->count[h->runs]) == 0);
 	}
 	h->held = 0;
+}
+
+/* This CPU's caches, on a thread pinned here. */
+static void drain_this_cpu(void *unused)
+{
+	unsigned long irq;
+
+	kmalloc_trim(); /* heap front cache and chunks, object-cache magazines */
+	irq = arch_irq_save();
+	pmm_cache_drain(&pmm_kernel, &arch_percpu()->pmm_cache);
+	arch_irq_restore(irq);
+}
+
+void frame_caches_drain_all(void)
+{
+	sched_on_each_cpu(drain_this_cpu, NULL);
+	kstack_cache_drain();
+	kmalloc_trim(); /* what the drains freed into this CPU's caches */
+	unsigned long irq = arch_irq_save();
+	pmm_cache_drain(&pmm_kernel, &arch_percpu()->pmm_cache);
+	arch_irq_restore(irq);
 }

@@ -288,10 +288,10 @@ static void collect(struct process *p)
 	unsigned long flags;
 
 	thread_join(p->thread, NULL);
-	flags = wait_queue_lock(&exits);
+	process_free(p);
+	flags = wait_queue_lock(&exits); /* last: once live drops, all of p is free */
 	counts.live--;
 	wait_queue_unlock(&exits, flags);
-	process_free(p);
 }
 
 /*

@@ -45,8 +45,7 @@ static struct baseline settle(uint64_t processes)
 
 	for (int i = 0; i < 100 && live_processes() > processes; i++)
 		thread_sleep_ms(2);
-	kstack_cache_drain();
-	kmalloc_trim();
+	frame_caches_drain_all();
 	aspace_stats(&as);
 	b.frames = pmm_kernel_free_frames();
 	b.processes = live_processes();

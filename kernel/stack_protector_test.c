@@ -6,6 +6,7 @@
  * (emulated TSC cycles under QEMU TCG: a ratio only).
  */
 #include <arch/arch.h>
+#include <arch/irq.h>
 #include <arch/percpu.h>
 #include <kernel/boot.h>
 #include <kernel/console.h>
@@ -19,14 +20,21 @@ static uint64_t live_canary(void)
 	return *(volatile uint64_t *)&arch_percpu()->stack_canary;
 }
 
-KTEST(stackprot, percpu_area_is_the_boot_cpus)
+/* Threads run on every CPU: the area GS names is this CPU's, read with no switch in between. */
+KTEST(stackprot, percpu_area_is_this_cpus)
 {
-	struct percpu *cpu = arch_percpu();
+	unsigned long flags = arch_irq_save();
+	struct percpu *cpu = arch_percpu(), *of = arch_percpu_of(cpu->cpu);
+	uint64_t live = live_canary(), current = stack_protector_current();
+	void *running = arch_percpu_current();
 
-	KEXPECT_EQ(t, (uintptr_t)cpu, (uintptr_t)&percpu_boot);
+	arch_irq_restore(flags);
+	KEXPECT_EQ(t, (uintptr_t)cpu, (uintptr_t)of);
 	KEXPECT_EQ(t, (uintptr_t)cpu->self, (uintptr_t)cpu);
-	KEXPECT_EQ(t, cpu->cpu, 0);
-	KEXPECT_EQ(t, live_canary(), stack_protector_current());
+	KEXPECT_EQ(t, (uintptr_t)running, (uintptr_t)thread_current());
+	KEXPECT_EQ(t, live, current);
+	KEXPECT_EQ(t, live, thread_current()->canary); /* the running thread's own */
+	KEXPECT_EQ(t, (uintptr_t)arch_percpu_of(0), (uintptr_t)&percpu_boot);
 }
 
 KTEST(stackprot, canary_low_byte_zero_rest_nonzero)

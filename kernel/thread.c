@@ -48,6 +48,7 @@ static void thread_start(void *arg)
 {
 	struct thread *self = arg;
 
+	sched_finish_switch(); /* what every switch does once it is on the new stack */
 	arch_irq_enable();
 	thread_exit(self->fn(self->arg));
 }
@@ -108,7 +109,9 @@ void thread_join(struct thread *t, long *value)
 	while (t->state != THREAD_DEAD)
 		wait_queue_sleep(&t->joiners);
 	wait_queue_unlock(&t->joiners, flags);
-	/* One CPU: a DEAD thread has switched away for good before anyone else runs. */
+	/* DEAD is set before its last switch: wait until its CPU has left its stack. */
+	while (__atomic_load_n(&t->on_cpu, __ATOMIC_ACQUIRE))
+		arch_cpu_relax();
 	if (value)
 		*value = t->exit_value;
 	kstack_free(&t->stack);
@@ -145,8 +148,21 @@ void thread_sleep_ms(uint64_t ms)
 static void thread_idle(void *unused)
 {
 	(void)unused;
+	sched_finish_switch(); /* its first run starts here, not in thread_start */
 	for (;;)
 		arch_irq_enable_and_wait();
+}
+
+struct thread *thread_cpu_idle(const struct kstack *stack)
+{
+	struct thread *t = thread_alloc("idle");
+
+	if (!t)
+		panic("thread: no memory for an idle thread");
+	t->stack = *stack;
+	t->state = THREAD_RUNNING;
+	t->on_cpu = 1;
+	return t;
 }
 
 struct thread *thread_boot_init(const struct kstack *stack, struct thread **idle)

@@ -3,7 +3,9 @@
  * IRQ-safe lock. A sleeper marks itself BLOCKED and enqueues itself under
  * the lock, then switches with interrupts still off, so a wakeup from an
  * interrupt handler either finds it on the queue or comes after the
- * condition the sleeper checked: never lost. Waking moves a thread to the
+ * condition the sleeper checked: never lost. The sleeper releases the
+ * queue's lock only once it holds the run queue's (sched_block), so on
+ * several CPUs a waker cannot requeue it before it has switched out. Waking moves a thread to the
  * run queue (sched_wake).
  */
 #include <arch/irq.h>
@@ -32,7 +34,6 @@ void wait_queue_unlock(struct wait_queue *wq, unsigned long flags)
 void wait_queue_sleep(struct wait_queue *wq)
 {
 	struct thread *self = thread_current();
-	unsigned long off;
 
 	if (preempt_count())
 		panic("wait: thread %s would sleep with preemption disabled (depth %u)", self->name,
@@ -46,9 +47,12 @@ void wait_queue_sleep(struct wait_queue *wq)
 	else
 		wq->head = self;
 	wq->tail = self;
-	off = arch_irq_save(); /* interrupts are already off: restoring this keeps them off */
-	spin_unlock_irqrestore(&wq->lock, off);
-	sched_switch(); /* back once a waker made us READY and our turn came */
+	/*
+	 * Hand wq's lock over to the run queue's: a waker on another CPU can
+	 * take us off wq now, but cannot make us READY before the scheduler
+	 * has switched us out (sched_block).
+	 */
+	sched_block(&wq->lock); /* back once a waker made us READY and our turn came */
 	/* Interrupts are off again; the caller's wait_queue_unlock restores its own state. */
 	(void)spin_lock_irqsave(&wq->lock);
 	if (lockdebug_enabled)

@@ -23,6 +23,8 @@
  * Without PCIDs every load is a plain CR3 write.
  */
 #include <arch/mmu.h>
+#include <arch/percpu.h>
+#include <arch/smp.h>
 #include <kernel/panic.h>
 #include <lib/errno.h>
 #include <lib/string.h>
@@ -32,6 +34,7 @@
 #include <mm/layout.h>
 #include <mm/pmm_boot.h>
 #include <mm/vmm.h>
+#include <mm/vmm_shootdown.h>
 #include "aspace_internal.h"
 #include "vmm_internal.h"
 
@@ -39,6 +42,7 @@
 #define ENTRIES	    512
 
 struct spinlock aspace_lock = SPINLOCK_INIT_NAMED("aspace_lock");
+volatile unsigned int aspace_lock_cpu;
 struct aspace_stats aspace_counters;
 
 static void *share_alloc(size_t n)
@@ -49,7 +53,6 @@ static void *share_alloc(size_t n)
 struct frame_share aspace_share = {.alloc = share_alloc, .free = kfree};
 
 static struct aspace kernel_space;
-static struct aspace *current_space = &kernel_space;
 static struct aspace *live; /* user spaces, under vmm_lock */
 static uint64_t kernel_half[ENTRIES - UPPER_FIRST];
 static uint64_t pcid_gen = 1;
@@ -61,9 +64,23 @@ struct aspace *aspace_kernel(void)
 	return &kernel_space;
 }
 
+/* This CPU's loaded space; a thread's own space is the same wherever it runs. */
 struct aspace *aspace_current(void)
 {
-	return current_space;
+	struct aspace *as = arch_percpu()->aspace;
+
+	return as ? as : &kernel_space;
+}
+
+/* The CPUs that have as loaded now. => aspace_lock held (loads take it too). */
+static uint64_t loaded_on(struct aspace *as)
+{
+	uint64_t online = arch_smp_online(), mask = 0;
+
+	for (unsigned int cpu = 0; online; cpu++, online >>= 1)
+		if ((online & 1) && arch_percpu_of(cpu)->aspace == as)
+			mask |= 1ull << cpu;
+	return mask;
 }
 
 /* ---- frames and tables ---- */
@@ -108,26 +125,38 @@ static void free_chain(paddr_t *head)
 	}
 }
 
+/* Flush what f records from this CPU's TLB, where as is loaded. */
+static void flush_here(struct aspace *as, const struct pt_flush *f)
+{
+	if (f->all || f->count > VMM_FLUSH_THRESHOLD)
+		arch_mmu_features()->pcid ? arch_tables_load_pcid(as->pt.root, as->pcid, false)
+					  : arch_tables_load(as->pt.root);
+	else
+		for (unsigned int i = 0; i < f->count; i++)
+			arch_tlb_flush_page(f->va[i]);
+}
+
 /*
- * The TLB work of a change: a loaded space flushes the pages (or its whole
- * PCID by a flushing reload); another is marked stale, since with PCIDs
- * its entries may outlive the switch away (without PCIDs the next load
- * flushes anyway). Frames and tables go back only after that.
+ * The TLB work of a change: each CPU that has the space loaded flushes the
+ * pages (or its whole PCID): this one directly, the others through one
+ * shootdown for the whole change (mm/vmm_shootdown.c). Every other CPU is
+ * marked stale for it, since with PCIDs its entries may outlive a switch
+ * away (without PCIDs the next load flushes anyway): its next load
+ * flushes. Loads take aspace_lock too, so "loaded" cannot change meanwhile.
+ * Frames and tables go back only after all of that.
  */
 void aspace_finish(struct aspace *as)
 {
 	struct pt_flush *f = &as->flush;
+	uint64_t self = 1ull << arch_percpu()->cpu, loaded;
 
+	KASSERT(aspace_lock_held_here());
 	if (f->count || f->all) {
-		if (as != current_space)
-			as->stale = true;
-		else if (f->all || f->count > VMM_FLUSH_THRESHOLD)
-			arch_mmu_features()->pcid
-			    ? arch_tables_load_pcid(as->pt.root, as->pcid, false)
-			    : arch_tables_load(as->pt.root);
-		else
-			for (unsigned int i = 0; i < f->count; i++)
-				arch_tlb_flush_page(f->va[i]);
+		loaded = loaded_on(as);
+		as->stale_cpus = ~loaded;
+		vmm_shootdown(loaded, as, f); /* never this CPU */
+		if (loaded & self)
+			flush_here(as, f);
 	}
 	f->count = 0;
 	f->all = false;
@@ -165,13 +194,13 @@ int aspace_walk_lower(struct aspace *as, int (*fn)(const struct pt_leaf *leaf, v
 
 int aspace_walk_user(int (*fn)(const struct pt_leaf *leaf, void *arg), void *arg)
 {
-	unsigned long irq = spin_lock_irqsave(&aspace_lock), irq2 = spin_lock_irqsave(&vmm_lock);
+	unsigned long irq = aspace_lock_take(), irq2 = vmm_lock_take();
 	int r = 0;
 
 	for (struct aspace *as = live; as && !r; as = as->next)
 		r = aspace_walk_lower(as, fn, arg);
-	spin_unlock_irqrestore(&vmm_lock, irq2);
-	spin_unlock_irqrestore(&aspace_lock, irq);
+	vmm_lock_drop(irq2);
+	aspace_lock_drop(irq);
 	return r;
 }
 
@@ -217,13 +246,13 @@ int aspace_create(struct aspace **out)
 		kfree(as);
 		return -ENOMEM;
 	}
-	irq = spin_lock_irqsave(&vmm_lock);
+	irq = vmm_lock_take();
 	memcpy(kernel_half, root_entries(vmm_kernel_pt.root) + UPPER_FIRST, sizeof(kernel_half));
 	memcpy(root_entries(as->pt.root) + UPPER_FIRST, kernel_half, sizeof(kernel_half));
 	as->next = live;
 	live = as;
 	aspace_counters.live++;
-	spin_unlock_irqrestore(&vmm_lock, irq);
+	vmm_lock_drop(irq);
 	*out = as;
 	return 0;
 }
@@ -246,9 +275,9 @@ void aspace_destroy(struct aspace *as)
 	unsigned long irq;
 
 	KASSERT(as && as->user);
-	if (as == current_space)
+	if (as == aspace_current())
 		aspace_activate(NULL);
-	irq = spin_lock_irqsave(&vmm_lock);
+	irq = vmm_lock_take();
 	for (struct aspace **p = &live; *p; p = &(*p)->next)
 		if (*p == as) {
 			*p = as->next;
@@ -256,14 +285,16 @@ void aspace_destroy(struct aspace *as)
 		}
 	aspace_counters.live--;
 	memset(root_entries(as->pt.root) + UPPER_FIRST, 0, sizeof(kernel_half));
-	spin_unlock_irqrestore(&vmm_lock, irq);
+	vmm_lock_drop(irq);
 
-	irq = spin_lock_irqsave(&aspace_lock);
+	irq = aspace_lock_take();
+	/* Its threads have switched away everywhere (thread_join waits for that). */
+	KASSERT(!loaded_on(as));
 	aspace_walk_lower(as, put_leaf, as);
 	/* Not loaded, and its PCID is never reused in this generation: no flush needed. */
 	free_chain(&as->frames_to_free);
 	pt_walk_tables(&as->pt, free_table_now, NULL); /* children first, root last */
-	spin_unlock_irqrestore(&aspace_lock, irq);
+	aspace_lock_drop(irq);
 	kfree(as);
 }
 
@@ -275,9 +306,8 @@ static bool pcid_assign(struct aspace *as)
 	if (as->pcid_gen == pcid_gen)
 		return false;
 	if (aspace_pcid_next > ARCH_MMU_TAG_MAX) {
-		pcid_gen++;
+		pcid_gen++; /* every CPU flushes all at its next user load (aspace_activate) */
 		aspace_pcid_next = 1;
-		arch_tlb_flush_all();
 		aspace_counters.pcid_rollovers++;
 	}
 	as->pcid = aspace_pcid_next++;
@@ -287,7 +317,9 @@ static bool pcid_assign(struct aspace *as)
 
 void aspace_activate(struct aspace *as)
 {
-	unsigned long irq = spin_lock_irqsave(&aspace_lock);
+	unsigned long irq = aspace_lock_take();
+	struct percpu *pc = arch_percpu();
+	uint64_t bit = 1ull << pc->cpu;
 	bool flush;
 
 	if (!as)
@@ -298,21 +330,25 @@ void aspace_activate(struct aspace *as)
 		/* PCID 0 holds only global kernel entries: nothing to drop. */
 		arch_tables_load_pcid(as->pt.root, 0, true);
 	} else {
-		flush = pcid_assign(as) || as->stale;
-		as->stale = false;
+		flush = pcid_assign(as) || (as->stale_cpus & bit);
+		as->stale_cpus &= ~bit;
+		if (pc->pcid_gen != pcid_gen) { /* PCIDs were handed out again since */
+			arch_tlb_flush_all();
+			pc->pcid_gen = pcid_gen;
+		}
 		aspace_counters.pcid_flush_load += flush;
 		arch_tables_load_pcid(as->pt.root, as->pcid, !flush);
 	}
-	current_space = as;
-	spin_unlock_irqrestore(&aspace_lock, irq);
+	pc->aspace = as == &kernel_space ? NULL : as;
+	aspace_lock_drop(irq);
 }
 
 void aspace_stats(struct aspace_stats *s)
 {
-	unsigned long irq = spin_lock_irqsave(&aspace_lock);
+	unsigned long irq = aspace_lock_take();
 
 	*s = aspace_counters;
 	s->shared_frames = aspace_share.used;
 	s->share_bytes = frame_share_bytes(&aspace_share);
-	spin_unlock_irqrestore(&aspace_lock, irq);
+	aspace_lock_drop(irq);
 }

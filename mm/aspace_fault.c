@@ -136,13 +136,13 @@ enum aspace_fault_result aspace_fault(struct aspace *as, vaddr_t addr, enum vmm_
 		return refuse(v, FAULT_NOT_PRESENT, "kernel address from a user space");
 	if (flags & VMM_FAULT_RESERVED)
 		return refuse(v, FAULT_RESERVED, fault_kind_name(FAULT_RESERVED));
-	/* One CPU: held means held by the code that faulted, which would deadlock. */
-	if (spin_is_locked(&aspace_lock))
+	/* Held by this CPU means held by the code that faulted, which would deadlock. */
+	if (aspace_lock_held_here())
 		return refuse(v, FAULT_OTHER, "fault with the address-space lock held");
-	irq = spin_lock_irqsave(&aspace_lock);
+	irq = aspace_lock_take();
 	res = decide(as, addr, access, v);
 	aspace_finish(as);
-	spin_unlock_irqrestore(&aspace_lock, irq);
+	aspace_lock_drop(irq);
 	return res;
 }
 
@@ -188,14 +188,14 @@ int aspace_clone(struct aspace *parent, struct aspace **out)
 
 	if (err)
 		return err;
-	irq = spin_lock_irqsave(&aspace_lock);
+	irq = aspace_lock_take();
 	aspace_regions_copy(w.child, parent);
 	aspace_walk_lower(parent, share_leaf, &w);
 	if (!w.err)
 		aspace_walk_lower(w.child, parent_readonly, &w);
 	aspace_finish(parent);
 	aspace_finish(w.child);
-	spin_unlock_irqrestore(&aspace_lock, irq);
+	aspace_lock_drop(irq);
 	if (w.err) {
 		aspace_destroy(w.child); /* drops the shares it took */
 		return -ENOMEM;

@@ -5,6 +5,7 @@
  */
 #pragma once
 
+#include <arch/percpu.h>
 #include <lib/spinlock.h>
 #include <mm/aspace.h>
 #include <mm/frame_share.h>
@@ -18,14 +19,37 @@ struct aspace {
 	bool user;		/* false only for the kernel's space */
 	unsigned int pcid;	/* valid while pcid_gen is the current generation */
 	uint64_t pcid_gen;	/* 0: never had one */
-	bool stale;		/* TLB entries under pcid may be stale: next load flushes */
-	struct aspace *next;	/* live user spaces (vmm_lock) */
+	/* CPUs whose TLB entries under pcid may be stale: their next load flushes. */
+	uint64_t stale_cpus;
+	struct aspace *next; /* live user spaces (vmm_lock) */
 	unsigned int nregions;
 	/* Sorted, disjoint; one spare slot so an insert can merge back under the limit. */
 	struct aspace_region regions[ASPACE_MAX_REGIONS + 1];
 };
 
 extern struct spinlock aspace_lock;
+extern volatile unsigned int aspace_lock_cpu; /* the holder's CPU number + 1; 0: free */
+
+/* aspace_lock with its holder recorded (as vmm_lock_take, mm/vmm_internal.h). */
+static inline unsigned long aspace_lock_take(void)
+{
+	unsigned long irq = spin_lock_irqsave(&aspace_lock);
+
+	aspace_lock_cpu = arch_percpu()->cpu + 1;
+	return irq;
+}
+
+static inline void aspace_lock_drop(unsigned long irq)
+{
+	aspace_lock_cpu = 0;
+	spin_unlock_irqrestore(&aspace_lock, irq);
+}
+
+/* True if this CPU holds aspace_lock. */
+static inline bool aspace_lock_held_here(void)
+{
+	return aspace_lock_cpu == arch_percpu()->cpu + 1;
+}
 extern struct frame_share aspace_share;
 extern struct aspace_stats aspace_counters;
 /* The next PCID to hand out (tests set it past ARCH_MMU_TAG_MAX to force a rollover). */

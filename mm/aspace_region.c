@@ -190,7 +190,7 @@ int aspace_map_anon(struct aspace *as, vaddr_t hint, uint64_t len, unsigned int 
 		err = check_range(hint ? hint : LAYOUT_USER_MMAP_START, len);
 	if (err)
 		return err;
-	irq = spin_lock_irqsave(&aspace_lock);
+	irq = aspace_lock_take();
 	if (hint && overlaps(as, hint, hint + len))
 		err = -EEXIST;
 	else if (!hint && !(at = place(as, LAYOUT_USER_MMAP_START,
@@ -205,7 +205,7 @@ int aspace_map_anon(struct aspace *as, vaddr_t hint, uint64_t len, unsigned int 
 		merge_all(as);
 		*va = at;
 	}
-	spin_unlock_irqrestore(&aspace_lock, irq);
+	aspace_lock_drop(irq);
 	return err;
 }
 
@@ -217,7 +217,7 @@ int aspace_map_stack(struct aspace *as, uint64_t size, vaddr_t *top)
 
 	if (!size || !IS_ALIGNED(size, PAGE_SIZE) || size > LAYOUT_USER_STACK_EXTENT - PAGE_SIZE)
 		return -EINVAL;
-	irq = spin_lock_irqsave(&aspace_lock);
+	irq = aspace_lock_take();
 	if (as->nregions + 2 > ASPACE_MAX_REGIONS ||
 	    !(base = place(as, LAYOUT_USER_STACK_START,
 			   LAYOUT_USER_STACK_START + LAYOUT_USER_STACK_SIZE, size + PAGE_SIZE)))
@@ -228,7 +228,7 @@ int aspace_map_stack(struct aspace *as, uint64_t size, vaddr_t *top)
 						  PROT_READ | PROT_WRITE, ASPACE_STACK});
 		*top = base + PAGE_SIZE + size;
 	}
-	spin_unlock_irqrestore(&aspace_lock, irq);
+	aspace_lock_drop(irq);
 	return err;
 }
 
@@ -241,14 +241,14 @@ int aspace_map_image(struct aspace *as, vaddr_t va, uint64_t len, unsigned int p
 		err = check_range(va, len);
 	if (err)
 		return err;
-	irq = spin_lock_irqsave(&aspace_lock);
+	irq = aspace_lock_take();
 	if (as->nregions >= ASPACE_MAX_REGIONS)
 		err = -ENOMEM;
 	else if (overlaps(as, va, va + len))
 		err = -EEXIST;
 	else
 		insert(as, (struct aspace_region){va, va + len, (uint8_t)prot, ASPACE_IMAGE});
-	spin_unlock_irqrestore(&aspace_lock, irq);
+	aspace_lock_drop(irq);
 	return err;
 }
 
@@ -259,14 +259,14 @@ int aspace_place_frame(struct aspace *as, vaddr_t va, paddr_t pa)
 
 	if (err || !IS_ALIGNED(pa, PAGE_SIZE))
 		return -EINVAL;
-	irq = spin_lock_irqsave(&aspace_lock);
+	irq = aspace_lock_take();
 	i = aspace_region_find(as, va);
 	if (i < 0 || as->regions[i].kind != ASPACE_IMAGE)
 		err = -ENOENT;
 	else
 		err = pt_map(&as->pt, va, pa, PAGE_SIZE, aspace_pt_flags(as->regions[i].prot));
 	aspace_finish(as);
-	spin_unlock_irqrestore(&aspace_lock, irq);
+	aspace_lock_drop(irq);
 	return err;
 }
 
@@ -278,10 +278,10 @@ int aspace_map_edge_page(struct aspace *as, vaddr_t va, paddr_t pa, unsigned int
 	if (va < LAYOUT_USER_END || va >= LAYOUT_LOWER_HALF_END || !IS_ALIGNED(va, PAGE_SIZE) ||
 	    !IS_ALIGNED(pa, PAGE_SIZE))
 		return -EINVAL;
-	irq = spin_lock_irqsave(&aspace_lock);
+	irq = aspace_lock_take();
 	err = pt_map(&as->pt, va, pa, PAGE_SIZE, aspace_pt_flags(prot));
 	aspace_finish(as);
-	spin_unlock_irqrestore(&aspace_lock, irq);
+	aspace_lock_drop(irq);
 	return err;
 }
 
@@ -308,7 +308,7 @@ int aspace_unmap(struct aspace *as, vaddr_t va, uint64_t len)
 
 	if (err)
 		return err;
-	irq = spin_lock_irqsave(&aspace_lock);
+	irq = aspace_lock_take();
 	if (as->nregions + splits_needed(as, va, va + len) > ASPACE_MAX_REGIONS) {
 		err = -ENOMEM;
 	} else {
@@ -318,7 +318,7 @@ int aspace_unmap(struct aspace *as, vaddr_t va, uint64_t len)
 		KASSERT(!err);
 	}
 	aspace_finish(as);
-	spin_unlock_irqrestore(&aspace_lock, irq);
+	aspace_lock_drop(irq);
 	return err;
 }
 
@@ -359,7 +359,7 @@ int aspace_protect(struct aspace *as, vaddr_t va, uint64_t len, unsigned int pro
 		err = check_range(va, len);
 	if (err)
 		return err;
-	irq = spin_lock_irqsave(&aspace_lock);
+	irq = aspace_lock_take();
 	if (!covered(as, va, va + len)) {
 		err = -ENOENT;
 	} else if (as->nregions + splits_needed(as, va, va + len) > ASPACE_MAX_REGIONS) {
@@ -374,7 +374,7 @@ int aspace_protect(struct aspace *as, vaddr_t va, uint64_t len, unsigned int pro
 		aspace_walk_lower(as, protect_leaf, &w);
 	}
 	aspace_finish(as);
-	spin_unlock_irqrestore(&aspace_lock, irq);
+	aspace_lock_drop(irq);
 	return err;
 }
 
@@ -386,12 +386,12 @@ void aspace_regions_copy(struct aspace *child, const struct aspace *parent)
 
 bool aspace_region_at(struct aspace *as, vaddr_t addr, struct aspace_region *r)
 {
-	unsigned long irq = spin_lock_irqsave(&aspace_lock);
+	unsigned long irq = aspace_lock_take();
 	int i = aspace_region_find(as, addr);
 
 	if (i >= 0)
 		*r = as->regions[i];
-	spin_unlock_irqrestore(&aspace_lock, irq);
+	aspace_lock_drop(irq);
 	return i >= 0;
 }
 
@@ -402,9 +402,9 @@ unsigned int aspace_region_count(struct aspace *as)
 
 paddr_t aspace_lookup(struct aspace *as, vaddr_t va)
 {
-	unsigned long irq = spin_lock_irqsave(&aspace_lock);
+	unsigned long irq = aspace_lock_take();
 	paddr_t pa = va < LAYOUT_LOWER_HALF_END ? pt_lookup(&as->pt, va) : PADDR_INVALID;
 
-	spin_unlock_irqrestore(&aspace_lock, irq);
+	aspace_lock_drop(irq);
 	return pa;
 }

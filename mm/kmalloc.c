@@ -138,6 +138,12 @@ void kmalloc_trim(void)
 	kmem_shrink_all(); /* object caches sit on the same frames */
 }
 
+void kmalloc_cpu_init(void)
+{
+	if (heap_cache_attach(&kernel_heap, &arch_percpu()->heap_cache))
+		panic("kmalloc: cannot attach CPU %u's heap cache", arch_percpu()->cpu);
+}
+
 int kmalloc_check(char *msg, size_t len)
 {
 	return heap_check(&kernel_heap, msg, len);

@@ -157,6 +157,12 @@ void pmm_boot_init(const struct boot_info *bi)
 		panic("pmm: cannot attach the boot CPU's frame cache");
 }
 
+void pmm_boot_cpu_init(void)
+{
+	if (pmm_cache_attach(&pmm_kernel, &arch_percpu()->pmm_cache))
+		panic("pmm: cannot attach CPU %u's frame cache", arch_percpu()->cpu);
+}
+
 void pmm_boot_metadata(paddr_t *base, uint64_t *length)
 {
 	*base = metadata_base;

@@ -2,7 +2,9 @@
 #include <arch/irq.h>
 #include <arch/percpu.h>
 #include <kernel/boot.h>
+#include <kernel/frame_hold.h>
 #include <kernel/ktest.h>
+#include <kernel/thread.h>
 #include <kernel/panic.h>
 #include <lib/errno.h>
 #include <mm/addr.h>
@@ -129,6 +131,12 @@ KTEST(pmm, pmm_alloc_until_exhausted_then_free_all)
 {
 	struct taken_set set;
 
+	/*
+	 * One CPU, every cache empty: frames in another CPU's frame cache
+	 * count as free but only that CPU hands them out.
+	 */
+	KASSERT(thread_pin(0) == 0);
+	frame_caches_drain_all();
 	KASSERT(taken_set_init(&set)); /* before counting: it takes frames itself */
 	/* Frames come lowest first once this CPU's cache holds no older word. */
 	unsigned long irq = arch_irq_save();
@@ -146,6 +154,7 @@ KTEST(pmm, pmm_alloc_until_exhausted_then_free_all)
 	KEXPECT_EQ(t, pmm_kernel_free_frames(), before);
 	KEXPECT(t, pmm_check(&pmm_kernel));
 	kfree(set.bits);
+	thread_unpin();
 }
 
 KTEST(pmm, pmm_free_double_free_is_refused_and_reported)

@@ -17,10 +17,12 @@
 #include <mm/layout.h>
 #include <mm/pmm_boot.h>
 #include <mm/vmm.h>
+#include <mm/vmm_shootdown.h>
 #include "vmm_internal.h"
 
 struct pgtable vmm_kernel_pt;
 struct spinlock vmm_lock = SPINLOCK_INIT_NAMED("vmm_lock");
+volatile unsigned int vmm_lock_cpu;
 
 static struct pt_flush pending;		       /* TLB work of the current change */
 static paddr_t tables_to_free = PADDR_INVALID; /* linked through their first word */
@@ -84,6 +86,8 @@ void vmm_finish_change(void)
 			arch_tlb_flush_page(pending.va[i]);
 		stats.flush_pages += pending.count;
 	}
+	/* Kernel entries may sit in any CPU's TLB: all of them drop these too. */
+	vmm_shootdown(~0ull, NULL, &pending);
 	pending.count = 0;
 	pending.all = false;
 	while (tables_to_free != PADDR_INVALID) {
@@ -125,20 +129,20 @@ int vmm_map(vaddr_t va, paddr_t pa, uint64_t size, uint32_t flags)
 
 	if (err)
 		return err;
-	irq = spin_lock_irqsave(&vmm_lock);
+	irq = vmm_lock_take();
 	err = pt_map(&vmm_kernel_pt, va, pa, size, pt_flags);
 	vmm_finish_change();
-	spin_unlock_irqrestore(&vmm_lock, irq);
+	vmm_lock_drop(irq);
 	return err;
 }
 
 int vmm_unmap(vaddr_t va, uint64_t size)
 {
-	unsigned long irq = spin_lock_irqsave(&vmm_lock);
+	unsigned long irq = vmm_lock_take();
 	int err = pt_unmap(&vmm_kernel_pt, va, size);
 
 	vmm_finish_change();
-	spin_unlock_irqrestore(&vmm_lock, irq);
+	vmm_lock_drop(irq);
 	return err;
 }
 
@@ -150,55 +154,55 @@ int vmm_protect(vaddr_t va, uint64_t size, uint32_t flags)
 
 	if (err)
 		return err;
-	irq = spin_lock_irqsave(&vmm_lock);
+	irq = vmm_lock_take();
 	err = pt_protect(&vmm_kernel_pt, va, size, pt_flags);
 	vmm_finish_change();
-	spin_unlock_irqrestore(&vmm_lock, irq);
+	vmm_lock_drop(irq);
 	return err;
 }
 
 paddr_t vmm_translate(vaddr_t va)
 {
-	unsigned long irq = spin_lock_irqsave(&vmm_lock);
+	unsigned long irq = vmm_lock_take();
 	paddr_t pa = pt_lookup(&vmm_kernel_pt, va);
 
-	spin_unlock_irqrestore(&vmm_lock, irq);
+	vmm_lock_drop(irq);
 	return pa;
 }
 
 bool vmm_query(vaddr_t va, struct pt_leaf *leaf)
 {
-	unsigned long irq = spin_lock_irqsave(&vmm_lock);
+	unsigned long irq = vmm_lock_take();
 	bool mapped = pt_translate(&vmm_kernel_pt, va, leaf);
 
-	spin_unlock_irqrestore(&vmm_lock, irq);
+	vmm_lock_drop(irq);
 	return mapped;
 }
 
 int vmm_walk(int (*fn)(const struct pt_leaf *leaf, void *arg), void *arg)
 {
-	unsigned long irq = spin_lock_irqsave(&vmm_lock);
+	unsigned long irq = vmm_lock_take();
 	int ret = pt_walk(&vmm_kernel_pt, fn, arg);
 
-	spin_unlock_irqrestore(&vmm_lock, irq);
+	vmm_lock_drop(irq);
 	return ret;
 }
 
 int vmm_check(struct pt_check *c)
 {
-	unsigned long irq = spin_lock_irqsave(&vmm_lock);
+	unsigned long irq = vmm_lock_take();
 	int ret = pt_check(&vmm_kernel_pt, c);
 
-	spin_unlock_irqrestore(&vmm_lock, irq);
+	vmm_lock_drop(irq);
 	return ret;
 }
 
 void vmm_stats(struct vmm_stats *s)
 {
-	unsigned long irq = spin_lock_irqsave(&vmm_lock);
+	unsigned long irq = vmm_lock_take();
 
 	*s = stats;
-	spin_unlock_irqrestore(&vmm_lock, irq);
+	vmm_lock_drop(irq);
 }
 
 void vmm_count_demand_fault(void)

@@ -53,7 +53,7 @@ int vmm_demand_reserve(vaddr_t va, uint64_t size, uint32_t flags)
 		return -EINVAL;
 	if ((flags & VMM_WRITE) && (flags & VMM_EXEC))
 		return -EPERM;
-	irq = spin_lock_irqsave(&vmm_lock);
+	irq = vmm_lock_take();
 	for (size_t i = 0; i < VMM_DEMAND_MAX; i++) {
 		if (overlaps(&demand[i], va, size))
 			err = -EEXIST;
@@ -64,7 +64,7 @@ int vmm_demand_reserve(vaddr_t va, uint64_t size, uint32_t flags)
 		err = -ENOSPC;
 	if (!err)
 		*slot = (struct range){va, size, flags | PT_GLOBAL, "demand"};
-	spin_unlock_irqrestore(&vmm_lock, irq);
+	vmm_lock_drop(irq);
 	return err;
 }
 
@@ -91,7 +91,7 @@ static void release_batch(struct range *r, vaddr_t *va)
 
 int vmm_demand_release(vaddr_t va)
 {
-	unsigned long irq = spin_lock_irqsave(&vmm_lock);
+	unsigned long irq = vmm_lock_take();
 	struct range *r = find(demand, VMM_DEMAND_MAX, va);
 	int err = -ENOENT;
 
@@ -101,7 +101,7 @@ int vmm_demand_release(vaddr_t va)
 		r->size = 0;
 		err = 0;
 	}
-	spin_unlock_irqrestore(&vmm_lock, irq);
+	vmm_lock_drop(irq);
 	return err;
 }
 
@@ -113,9 +113,9 @@ bool vmm_demand_fault(vaddr_t addr)
 	bool mapped = false;
 
 	/* A fault inside vmm code itself would deadlock: leave it to the report. */
-	if (spin_is_locked(&vmm_lock))
+	if (vmm_lock_held_here())
 		return false;
-	unsigned long irq = spin_lock_irqsave(&vmm_lock);
+	unsigned long irq = vmm_lock_take();
 	r = find(demand, VMM_DEMAND_MAX, addr);
 	frame = r ? pmm_alloc(&pmm_kernel) : PADDR_INVALID;
 	if (frame != PADDR_INVALID) {
@@ -127,7 +127,7 @@ bool vmm_demand_fault(vaddr_t addr)
 		else
 			vmm_count_demand_fault();
 	}
-	spin_unlock_irqrestore(&vmm_lock, irq);
+	vmm_lock_drop(irq);
 	return mapped;
 }
 

@@ -6,6 +6,8 @@
  * inter-processor interrupts smp.c sends. Calibration against the
  * PIT is apic_calibrate.c. Interrupt masking is <arch/irq.h>.
  */
+#include <arch/irq.h>
+#include <arch/percpu.h>
 #include <arch/timer.h>
 #include <arch/x86_64/apic.h>
 #include <arch/x86_64/cpu.h>
@@ -29,6 +31,7 @@
 static void apic_local_setup(void);
 static volatile uint32_t *apic_mmio; /* xAPIC registers; NULL in x2APIC mode */
 static void (*volatile timer_tick)(void);
+static void (*volatile ap_tick[SMP_MAX_CPUS])(void); /* each AP's own tick (index: CPU) */
 static struct arch_timer_info timer_info = {.name = "local APIC timer"};
 
 uint32_t apic_read(uint32_t reg)
@@ -118,14 +121,19 @@ uint32_t apic_id(void)
  */
 void apic_send_ipi(uint32_t dest, uint32_t low)
 {
+	unsigned long flags;
+
 	if (!apic_mmio) {
 		wrmsr(MSR_X2APIC_FIRST + APIC_ICR_LOW / 16, (uint64_t)dest << 32 | low);
 		return;
 	}
+	/* An interrupt handler that sends (a wake-up's IPI) must not come between the halves. */
+	flags = arch_irq_save();
 	apic_write(APIC_ICR_HIGH, dest << 24);
 	apic_write(APIC_ICR_LOW, low);
 	while (apic_read(APIC_ICR_LOW) & APIC_ICR_PENDING)
 		__builtin_ia32_pause();
+	arch_irq_restore(flags);
 }
 
 /* Software-enable this CPU's APIC with every local interrupt masked. */
@@ -150,7 +158,8 @@ void arch_timer_init(void)
 	timer_info.tsc_khz = c.tsc_khz;
 }
 
-int arch_timer_start(unsigned int hz, void (*tick)(void))
+/* Program this CPU's timer periodic at hz with the boot CPU's calibration. */
+static int apic_timer_program(unsigned int hz)
 {
 	uint64_t count;
 
@@ -159,7 +168,6 @@ int arch_timer_start(unsigned int hz, void (*tick)(void))
 	count = timer_info.ticks_per_ms * 1000 / hz;
 	if (!count || count > 0xffffffffu)
 		return -EINVAL;
-	timer_tick = tick;
 	apic_write(APIC_TIMER_DIVIDE, APIC_TIMER_DIV_16);
 	apic_write(APIC_LVT_TIMER, APIC_LVT_PERIODIC | VEC_TIMER);
 	apic_write(APIC_TIMER_INITIAL, (uint32_t)count);
@@ -174,6 +182,21 @@ uint64_t arch_timer_counter(uint64_t *tsc, uint64_t *period)
 	*tsc = rdtsc();
 	left = apic_read(APIC_TIMER_CURRENT);
 	return left;
+}
+
+int arch_timer_start(unsigned int hz, void (*tick)(void))
+{
+	timer_tick = tick;
+	return apic_timer_program(hz);
+}
+
+int arch_timer_start_this_cpu(unsigned int hz, void (*tick)(void))
+{
+	unsigned int cpu = arch_percpu()->cpu;
+
+	KASSERT(cpu != 0 && cpu < SMP_MAX_CPUS);
+	ap_tick[cpu] = tick;
+	return apic_timer_program(hz);
 }
 
 void arch_timer_stop(void)
@@ -197,7 +220,8 @@ const struct arch_timer_info *arch_timer_info(void)
  */
 void apic_interrupt(uint64_t vector)
 {
-	void (*tick)(void) = timer_tick;
+	unsigned int cpu = arch_percpu()->cpu;
+	void (*tick)(void) = cpu ? ap_tick[cpu] : timer_tick;
 
 	if (vector == VEC_TIMER) {
 		if (tick)
@@ -206,6 +230,8 @@ void apic_interrupt(uint64_t vector)
 	} else if (vector == VEC_PING) {
 		smp_ping_received();
 		apic_write(APIC_EOI, 0);
+	} else if (vector == VEC_RESCHED) {
+		apic_write(APIC_EOI, 0); /* the interrupt exit looks at need_resched */
 	} else if (vector == VEC_SPURIOUS) {
 		timer_info.spurious++;
 	} else if (vector >= VEC_PIC_BASE && vector <= VEC_PIC_LAST) {

@@ -187,7 +187,13 @@ void gdt_cpu_load(unsigned int cpu)
 
 void gdt_set_kernel_stack(uint64_t top)
 {
-	boot_tables.tss.rsp[0] = top; /* threads run on the boot CPU only (smp.c) */
+	unsigned int cpu = arch_percpu()->cpu;
+
+	/* This CPU's TSS: the next entry from ring 3 here starts at top. */
+	if (cpu == 0)
+		boot_tables.tss.rsp[0] = top;
+	else
+		cpu_tables[cpu]->tss.rsp[0] = top;
 }
 
 uint64_t gdt_cpu_ist_top(unsigned int cpu, unsigned int slot)

@@ -33,3 +33,11 @@ struct percpu *arch_percpu(void)
 	__asm__ volatile("mov %%gs:%c1, %0" : "=r"(self) : "i"(PERCPU_SELF_OFFSET));
 	return self;
 }
+
+void *arch_percpu_current(void)
+{
+	void *t;
+
+	__asm__ volatile("mov %%gs:%c1, %0" : "=r"(t) : "i"(PERCPU_CURRENT_THREAD_OFFSET));
+	return t;
+}

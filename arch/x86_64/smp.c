@@ -183,6 +183,7 @@ static bool smp_start_cpu(unsigned int cpu, bool skip, bool *stuck)
 	kwarn("smp: CPU %u (APIC id %u) did not start%s", cpu, c->apic_id,
 	      *stuck ? ": it ran the trampoline but never got parked" : "");
 	apic_send_ipi(c->apic_id, APIC_ICR_INIT | APIC_ICR_LEVEL | APIC_ICR_ASSERT);
+	smp_offline(cpu); /* waiting for a SIPI it would never answer a shootdown */
 	return false;
 }
 

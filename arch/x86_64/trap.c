@@ -14,6 +14,7 @@
 #include <kernel/console.h>
 #include <kernel/fault.h>
 #include <kernel/sched.h>
+#include <mm/vmm_shootdown.h>
 
 static uint64_t breakpoints;
 
@@ -32,9 +33,6 @@ void trap_dispatch(struct trap_frame *f)
 	arch_user_access_end();
 	if (f->vector >= VEC_PIC_BASE) {
 		apic_interrupt(f->vector); /* the EOI is sent: the APIC may deliver again */
-		/* Parked APs run no threads (arch/x86_64/smp_ap.c): never switch there. */
-		if (arch_percpu()->cpu != 0)
-			return;
 		/* Still on the interrupted thread's stack, interrupts off: it resumes here. */
 		sched_preempt_from_irq();
 		return;
@@ -43,6 +41,11 @@ void trap_dispatch(struct trap_frame *f)
 	case VEC_BP:
 		breakpoints++;
 		kdebug("breakpoint at %#llx", (unsigned long long)f->rip - 1);
+		return;
+	case VEC_NMI:
+		if (vmm_shootdown_receive()) /* another CPU's TLB shootdown (smp_ipi.c) */
+			return;
+		fault_handle(f); /* any other NMI is reported */
 		return;
 	case VEC_DF:
 		fault_double(f); /* does not return */

@@ -54,3 +54,5 @@ bool arch_translate(vaddr_t va, struct pt_leaf *leaf);
 void arch_tlb_flush_page(vaddr_t va);
 /* Drop every TLB entry, global ones included. */
 void arch_tlb_flush_all(void);
+/* Drop the non-global entries of the loaded tables' tag (PCID), keep the rest. */
+void arch_tlb_flush_loaded(void);

@@ -17,5 +17,15 @@ void arch_percpu_install(struct percpu *area);
 /* This CPU's per-CPU area. Valid from the kernel's first instruction on. */
 struct percpu *arch_percpu(void);
 
+/*
+ * This CPU's running thread (its area's current_thread), read in one
+ * instruction: a thread that is preempted and moved to another CPU between
+ * finding its area and reading the field would read another CPU's thread.
+ */
+void *arch_percpu_current(void);
+
+/* CPU cpu's area (cpu is up: arch_smp_online). */
+struct percpu *arch_percpu_of(unsigned int cpu);
+
 /* The boot CPU's area: static, installed by _start. */
 extern struct percpu percpu_boot;

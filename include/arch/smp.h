@@ -1,13 +1,14 @@
 /*
- * Other CPUs, from generic code's side (arch/x86_64/smp.c). Bring-up only:
- * the application processors (APs) start, set themselves up like the boot
- * CPU and park, answering a ping; they run no threads yet (the scheduler is
- * single-CPU, kernel/sched.c).
+ * Other CPUs, from generic code's side (arch/x86_64/smp.c, smp_ipi.c): the
+ * application processors (APs) start, set themselves up like the boot CPU
+ * and park until the scheduler releases them to run threads; TLB
+ * shootdowns and reschedule interrupts between CPUs.
  */
 #pragma once
 
 #include <boot/boot_info.h>
 #include <lib/types.h>
+#include <mm/kstack.h>
 
 #define SMP_MAX_CPUS 64 /* CPU numbers are 0 (the boot CPU) .. SMP_MAX_CPUS - 1 */
 
@@ -35,3 +36,26 @@ struct arch_smp_info {
 };
 
 const struct arch_smp_info *arch_smp_info(void);
+
+/*
+ * The CPUs that take TLB shootdowns, as a mask of CPU numbers: every CPU
+ * that is up (an AP joins once its IDT is loaded, then flushes its whole
+ * TLB, so nothing it cached before is left behind).
+ */
+uint64_t arch_smp_online(void);
+
+/*
+ * Ask each CPU in mask for a TLB shootdown: it calls
+ * vmm_shootdown_receive() even with interrupts off (a non-maskable
+ * interrupt), so a CPU spinning on a lock the sender holds still answers.
+ */
+void arch_smp_shootdown_send(uint64_t mask);
+
+/* Interrupt CPU cpu so that it looks at its need_resched (its idle thread halts). */
+void arch_smp_resched(unsigned int cpu);
+
+/*
+ * Let the parked APs run threads: each calls entry on its parking stack
+ * (which becomes its idle thread's) with interrupts off. => sched_init.
+ */
+void arch_smp_release(void (*entry)(const struct kstack *stack));

@@ -33,6 +33,13 @@ void arch_timer_init(void);
  */
 int arch_timer_start(unsigned int hz, void (*tick)(void));
 
+/*
+ * Start this AP's timer with the boot CPU's calibration (the same count):
+ * tick runs on this CPU only, and the boot CPU's tick is left alone.
+ * 0 or -EINVAL (as arch_timer_start).
+ */
+int arch_timer_start_this_cpu(unsigned int hz, void (*tick)(void));
+
 /* Stop the timer; no tick() runs after this returns. */
 void arch_timer_stop(void);
 

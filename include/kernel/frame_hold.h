@@ -24,3 +24,11 @@ void frame_hold(struct frame_hold *h, uint64_t keep);
 
 /* Give every held frame back. */
 void frame_hold_release(struct frame_hold *h);
+
+/*
+ * Empty every CPU's allocator caches (frame cache, heap front cache,
+ * object-cache magazines) and the kernel-stack cache, each on its own CPU,
+ * so that the free-frame count is exact whatever CPU a test and its
+ * processes ran on.
+ */
+void frame_caches_drain_all(void);

@@ -1,20 +1,23 @@
 /*
- * The scheduler (kernel/sched.c): one CPU, a FIFO run queue, round robin
- * with SCHED_SLICE_TICKS-tick slices. The timer tick counts the running
- * thread's slice down and wakes sleepers; when the slice is used up it
- * sets need_resched, and the arch's interrupt path calls
- * sched_preempt_from_irq() on its way out (after the EOI, still on the
- * interrupted thread's stack, interrupts off) to switch. The preempted
- * thread later resumes there and returns through the same iretq.
+ * The scheduler (kernel/sched.c): one locked FIFO run queue, round robin
+ * with SCHED_SLICE_TICKS-tick slices; each CPU keeps its running thread,
+ * idle thread, slice and need_resched in its per-CPU area. The timer tick
+ * counts the running thread's slice down and wakes sleepers; when the
+ * slice is used up it sets need_resched, and the arch's interrupt path
+ * calls sched_preempt_from_irq() on its way out (after the EOI, still on
+ * the interrupted thread's stack, interrupts off) to switch. The
+ * preempted thread later resumes there and returns through the same iretq.
  *
- * Every switch happens with interrupts off; that, on one CPU, is what
- * keeps the run queue and the wait queues consistent across it.
+ * Every switch happens with interrupts off; the run queue's lock orders
+ * wakers against sleepers (sched_block), and a thread's on_cpu flag keeps
+ * any CPU from resuming it before its registers are saved.
  */
 #pragma once
 
 #include <lib/types.h>
 #include <mm/kstack.h>
 
+struct spinlock;
 struct thread;
 
 #define SCHED_SLICE_TICKS 1 /* 10 ms at TIMER_HZ = 100 */
@@ -40,6 +43,21 @@ struct thread *sched_current(void);
  *  => interrupts off; no spinlock held.
  */
 void sched_switch(void);
+
+/*
+ * Switch out the current thread, which has made itself BLOCKED on a wait
+ * queue whose lock, held, is released only once the run queue's lock is
+ * taken: a waker cannot make it READY before the switch has decided.
+ *  => held locked by the caller (interrupts off); state BLOCKED.
+ */
+void sched_block(struct spinlock *held);
+
+/*
+ * The end of every switch, on the new thread's stack: the thread this CPU
+ * switched away from has its registers saved, and may run elsewhere now.
+ * New threads call it first thing. => interrupts off.
+ */
+void sched_finish_switch(void);
 
 /* Make a BLOCKED thread READY (run queue tail). Any context; interrupts off. */
 void sched_wake(struct thread *t);
@@ -75,5 +93,18 @@ struct wait_queue *sched_sleepers(void);
 struct sched_stats {
 	uint64_t switches;    /* context switches */
 	uint64_t preemptions; /* of them, from the timer interrupt */
+	uint64_t kicks;	      /* reschedule interrupts sent to idle CPUs */
 };
 void sched_stats(struct sched_stats *s);
+
+/*
+ * Run fn(arg) once on every online CPU, each on a thread pinned there, and
+ * return when all are done. => a thread, with memory for one thread a CPU.
+ */
+void sched_on_each_cpu(void (*fn)(void *arg), void *arg);
+
+/*
+ * The CPUs that run threads, one bit each: every online CPU with the
+ * `smpsched` option, else the boot CPU alone (the others are parked).
+ */
+uint64_t sched_cpus(void);

@@ -37,6 +37,14 @@ struct thread {
 	 */
 	uint64_t canary;
 	struct thread *next; /* link in the run queue or one wait queue */
+	/*
+	 * 1 from the moment a CPU picks it to run until its registers are
+	 * saved after it switched away (kernel/sched.c): while set, no other
+	 * CPU may resume it, and thread_join may not free its stack.
+	 */
+	volatile uint32_t on_cpu;
+	bool pinned; /* runs only on pin_cpu (thread_pin) */
+	uint32_t pin_cpu;
 	long (*fn)(void *arg);
 	void *arg;
 	long exit_value;
@@ -82,8 +90,24 @@ void thread_sleep_ms(uint64_t ms);
  */
 void thread_use_aspace(struct aspace *as);
 
+/*
+ * Run the calling thread only on CPU cpu from now on, and move there
+ * before returning (at most a slice's wait). 0, or -EINVAL if that CPU is
+ * not online. For work that must happen on each CPU: its caches, its
+ * state (sched_on_each_cpu).
+ */
+int thread_pin(unsigned int cpu);
+/* Let the calling thread run on any CPU again. */
+void thread_unpin(void);
+
 /* The running thread. => after sched_init(). */
 struct thread *thread_current(void);
+
+/*
+ * Make the calling flow, an AP's, running on stack, that CPU's idle thread
+ * (it runs on, with its own canary installed by the caller). => sched only.
+ */
+struct thread *thread_cpu_idle(const struct kstack *stack);
 
 /*
  * Make the boot flow, running on stack, the first thread "kmain" (its

@@ -14,8 +14,9 @@
  *	flags = wait_queue_lock(&wq); condition = true; wait_queue_wake_all(&wq);
  *	wait_queue_unlock(&wq, flags);
  *
- * Mutexes, thread_join and thread_sleep_ms are built on it. One CPU: the
- * sleeper keeps interrupts off from its enqueue to its switch.
+ * Mutexes, thread_join and thread_sleep_ms are built on it. The sleeper
+ * hands the queue's lock over to the run queue's (sched_block), so a waker
+ * on another CPU cannot make it READY before it has switched out.
  */
 #pragma once
 

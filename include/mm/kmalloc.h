@@ -21,6 +21,14 @@
 void kmalloc_init(const struct boot_info *bi);
 
 /* size bytes, 16-byte aligned; NULL if there is no memory. kmalloc(0) is a unique pointer. */
+/*
+ * Attach the calling CPU's front cache of the kernel heap (the boot CPU's
+ * at kmalloc_init). Every other CPU calls it before it allocates: a CPU
+ * without one would share the heap's fallback cache, which only
+ * interrupts-off protects.
+ */
+void kmalloc_cpu_init(void);
+
 void *kmalloc(size_t size);
 /*
  * size bytes aligned to align: a power of two up to 4096 (below 16 means

@@ -21,6 +21,9 @@ void pmm_boot_init(const struct boot_info *bi);
 /* Free frames in pmm_kernel now (tests compare counts before and after). */
 uint64_t pmm_kernel_free_frames(void);
 
+/* Attach the calling CPU's frame cache (the boot CPU's at boot); each other CPU calls it once. */
+void pmm_boot_cpu_init(void);
+
 /* Physical range of the allocator's metadata (reserved, in usable RAM). */
 void pmm_boot_metadata(paddr_t *base, uint64_t *length);
 

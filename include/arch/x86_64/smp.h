@@ -75,6 +75,13 @@ struct smp_boot_state {
 };
 
 extern struct smp_cpu smp_cpus[SMP_MAX_CPUS];
+
+/* This AP takes TLB shootdowns from now on (smp_ipi.c); flushes its TLB. */
+void smp_online_this_cpu(void);
+/* Take cpu out of the shootdown set again (it was given INIT after all). */
+void smp_offline(unsigned int cpu);
+/* If the scheduler has released the APs, become c's idle thread (no return). */
+void smp_ap_enter_scheduler(struct smp_cpu *c);
 extern struct smp_boot_state smp_boot_state;
 
 /* The trampoline's entry target (smp_trampoline.S) and its C half (smp_ap.c). */

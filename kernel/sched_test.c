@@ -1,0 +1,209 @@
+/*
+ * Tests of the scheduler on several CPUs (suite `sched`): threads really
+ * run on every CPU that is up (each records where it ran), a wake-up from
+ * one CPU reaches a sleeper on another at once (emulated latency), and a
+ * bounded stress on all CPUs (threads, frames, heap, kernel stacks) leaves
+ * the frame counts exactly as they were.
+ */
+#include <arch/arch.h>
+#include <arch/percpu.h>
+#include <arch/smp.h>
+#include <arch/timer.h>
+#include <kernel/console.h>
+#include <kernel/ktest.h>
+#include <kernel/sched.h>
+#include <kernel/thread.h>
+#include <kernel/wait.h>
+#include <mm/addr.h>
+#include <mm/kmalloc.h>
+#include <mm/kstack.h>
+#include <mm/pmm_boot.h>
+
+#define SPREAD_THREADS 8
+
+static uint64_t tsc_ms(uint64_t ms)
+{
+	return arch_timer_info()->tsc_khz * ms;
+}
+
+struct spread {
+	volatile uint64_t *seen; /* the union of every thread's CPUs */
+	uint64_t want;
+};
+
+/* Spin for up to 2 s, recording each CPU this thread runs on, until all were seen. */
+static long spread_loop(void *arg)
+{
+	struct spread *s = arg;
+	uint64_t mine = 0, end = arch_timestamp() + tsc_ms(2000);
+
+	while (arch_timestamp() < end && (*s->seen & s->want) != s->want) {
+		uint64_t bit = 1ull << arch_percpu()->cpu;
+		if (!(mine & bit)) {
+			mine |= bit;
+			__atomic_fetch_or(s->seen, bit, __ATOMIC_RELAXED);
+		}
+	}
+	return (long)mine;
+}
+
+KTEST(sched, threads_run_on_every_cpu)
+{
+	volatile uint64_t seen = 0;
+	struct spread s = {.seen = &seen, .want = sched_cpus()};
+	struct thread *th[SPREAD_THREADS];
+	uint64_t all = 0;
+	long mine;
+
+	for (int i = 0; i < SPREAD_THREADS; i++)
+		th[i] = thread_create(spread_loop, &s, "ktest spread");
+	for (int i = 0; i < SPREAD_THREADS; i++) {
+		KEXPECT(t, th[i]);
+		if (!th[i])
+			continue;
+		thread_join(th[i], &mine);
+		all |= (uint64_t)mine;
+	}
+	kprintf("# sched: %d threads ran on CPUs %#llx, of %#llx up\n", SPREAD_THREADS,
+		(unsigned long long)all, (unsigned long long)s.want);
+	KEXPECT_EQ(t, all, s.want);
+}
+
+struct wake {
+	struct wait_queue wq;
+	volatile bool posted, asleep;
+	volatile uint64_t posted_tsc, woke_tsc; /* woke_tsc: 0 until the sleeper ran */
+	volatile unsigned int sleeper_cpu, waker_cpu;
+};
+
+static long wake_sleeper(void *arg)
+{
+	struct wake *w = arg;
+	unsigned long flags = wait_queue_lock(&w->wq);
+
+	w->asleep = true;
+	while (!w->posted)
+		wait_queue_sleep(&w->wq);
+	w->woke_tsc = arch_timestamp();
+	w->sleeper_cpu = arch_percpu()->cpu;
+	wait_queue_unlock(&w->wq, flags);
+	return 0;
+}
+
+/*
+ * One wake-up; returns its latency in TSC cycles, 0 if both ran on one
+ * CPU, UINT64_MAX if the sleeper could not be made or woke before it was posted.
+ */
+static uint64_t wake_once(void)
+{
+	struct wake w = {.wq = WAIT_QUEUE_INIT};
+	struct thread *s = thread_create(wake_sleeper, &w, "ktest sleeper");
+	unsigned long flags;
+
+	if (!s)
+		return UINT64_MAX;
+	while (!w.asleep || s->state != THREAD_BLOCKED)
+		thread_yield();
+	thread_sleep_ms(20); /* let the sleeper's CPU go idle and halt */
+	flags = wait_queue_lock(&w.wq);
+	w.waker_cpu = arch_percpu()->cpu;
+	w.posted = true;
+	w.posted_tsc = arch_timestamp();
+	wait_queue_wake_all(&w.wq);
+	wait_queue_unlock(&w.wq, flags);
+	/* Keep this CPU busy: an idle CPU must take the sleeper (its reschedule interrupt). */
+	for (uint64_t end = arch_timestamp() + tsc_ms(50); !w.woke_tsc && arch_timestamp() < end;)
+		arch_cpu_relax();
+	thread_join(s, NULL);
+	if (w.woke_tsc < w.posted_tsc)
+		return UINT64_MAX;
+	return w.sleeper_cpu != w.waker_cpu ? w.woke_tsc - w.posted_tsc : 0;
+}
+
+KTEST(sched, cross_cpu_wakeup_latency_emulated)
+{
+	uint64_t best = 0, worst = 0;
+	unsigned int cross = 0;
+
+	for (int i = 0; i < 8; i++) {
+		uint64_t d = wake_once();
+
+		KEXPECT(t, d != UINT64_MAX);
+		if (!d)
+			continue;
+		cross++;
+		best = !best || d < best ? d : best;
+		worst = d > worst ? d : worst;
+	}
+	kprintf("# sched: cross-CPU wake-up to running, emulated TSC cycles (QEMU TCG): "
+		"best %llu, worst %llu (%u of 8 crossed CPUs; %llu us best)\n",
+		(unsigned long long)best, (unsigned long long)worst, cross,
+		(unsigned long long)(best * 1000 / tsc_ms(1)));
+	if (sched_cpus() != 1) {
+		KEXPECT(t, cross > 0);
+		/* A reschedule interrupt, not the next tick: well under one 10 ms slice. */
+		KEXPECT(t, best < tsc_ms(5));
+	}
+}
+
+/* One stress worker: frames, heap blocks and kernel stacks, rotated until the deadline. */
+static long stress_loop(void *arg)
+{
+	uint64_t end = *(uint64_t *)arg, n = 0;
+	long bad = 0;
+
+	while (arch_timestamp() < end) {
+		paddr_t pa = pmm_alloc(&pmm_kernel);
+		size_t size = 16 + (n * 40) % 2000;
+		uint8_t *p = kmalloc(size);
+		struct kstack ks;
+		int err = (n % 16) ? -1 : kstack_alloc(&ks, "ktest stress");
+
+		if (pa == PADDR_INVALID || !p) {
+			bad++;
+		} else {
+			*(volatile uint64_t *)phys_to_virt(pa) = n;
+			p[0] = p[size - 1] = (uint8_t)n;
+			bad += p[0] != (uint8_t)n || *(volatile uint64_t *)phys_to_virt(pa) != n;
+		}
+		if (!err) {
+			*(volatile uint64_t *)(ks.top - 8) = n; /* mapped and ours */
+			kstack_free(&ks);
+		}
+		kfree(p);
+		if (pa != PADDR_INVALID)
+			pmm_free(&pmm_kernel, pa);
+		if (++n % 64 == 0)
+			thread_yield();
+	}
+	return bad;
+}
+
+KTEST(sched, stress_on_every_cpu_keeps_frame_counts)
+{
+	unsigned int cpus = (unsigned int)__builtin_popcountll(sched_cpus());
+	unsigned int n = 2 * cpus;
+	struct thread *th[2 * SMP_MAX_CPUS];
+	uint64_t end, before, after;
+	long bad = 0, b;
+
+	kstack_cache_drain();
+	kmalloc_trim();
+	before = pmm_kernel_free_frames();
+	end = arch_timestamp() + tsc_ms(300);
+	for (unsigned int i = 0; i < n; i++)
+		th[i] = thread_create(stress_loop, &end, "ktest stress");
+	for (unsigned int i = 0; i < n; i++) {
+		KEXPECT(t, th[i]);
+		if (th[i]) {
+			thread_join(th[i], &b);
+			bad += b;
+		}
+	}
+	kstack_cache_drain();
+	kmalloc_trim();
+	after = pmm_kernel_free_frames();
+	kprintf("# sched: %u stress threads on %u CPUs for 300 ms (emulated)\n", n, cpus);
+	KEXPECT_EQ(t, bad, 0);
+	KEXPECT_EQ(t, after, before);
+}
