@@ -123,7 +123,7 @@ static void suite_names(char *buf, size_t size)
  */
 static int report_unknown_suites(const char *list)
 {
-	char names[160];
+	char names[256]; /* every suite name, comma-separated (console lines hold 320) */
 	int unknown = 0;
 
 	for (const char *p = list; *p;) {

@@ -293,7 +293,8 @@ static void report_release(struct cpu_locks *c, struct spinlock *l, void *site,
 	report_end(c);
 }
 
-void lockdebug_release(struct spinlock *l, void *site)
+/* Drop l from this CPU's held stack; report a release out of order if ordered. */
+static void release(struct spinlock *l, void *site, bool ordered)
 {
 	unsigned long flags = arch_irq_save();
 	struct cpu_locks *c = this_cpu();
@@ -312,7 +313,7 @@ void lockdebug_release(struct spinlock *l, void *site)
 			report_release(c, l, site, NULL);
 		goto out;
 	}
-	if (i != c->depth) {
+	if (i != c->depth && ordered) {
 		struct held top = c->held[c->depth - 1];
 
 		report_release(c, l, site, &top);
@@ -322,6 +323,16 @@ void lockdebug_release(struct spinlock *l, void *site)
 	c->depth--;
 out:
 	arch_irq_restore(flags);
+}
+
+void lockdebug_release(struct spinlock *l, void *site)
+{
+	release(l, site ? site : __builtin_return_address(0), true);
+}
+
+void lockdebug_release_handoff(struct spinlock *l)
+{
+	release(l, __builtin_return_address(0), false);
 }
 
 /* True the first time site asks; later reports from it are left out. */

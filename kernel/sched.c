@@ -21,6 +21,7 @@
 #include <arch/timer.h>
 #include <kernel/boot.h>
 #include <kernel/console.h>
+#include <kernel/lockdebug.h>
 #include <kernel/panic.h>
 #include <kernel/sched.h>
 #include <kernel/stack_protector.h>
@@ -293,8 +294,13 @@ void sched_block(struct spinlock *held)
 	unsigned long flags = spin_lock_irqsave(&run_lock);
 
 	KASSERT(sched_current()->state == THREAD_BLOCKED);
-	/* A waker needs run_lock to make us READY: it cannot until we have decided. */
-	spin_unlock_irqrestore(held, flags);
+	/*
+	 * A waker needs run_lock to make us READY: it cannot until we have
+	 * decided. held goes first, out of order on purpose; interrupts stay off.
+	 */
+	if (lockdebug_enabled)
+		lockdebug_release_handoff(held);
+	spin_unlock_raw(held);
 	switch_locked(flags);
 }
 

@@ -28,6 +28,13 @@ void lockdebug_might_sleep(const char *what, const char *name, struct spinlock *
 unsigned int lockdebug_reports(void);
 
 /*
+ * l is released while a lock taken after it stays held, on purpose: a
+ * hand-over (sched_block gives a wait queue's lock up for the run queue's,
+ * interrupts staying off). Not reported as out of order.
+ */
+void lockdebug_release_handoff(struct spinlock *l);
+
+/*
  * wait_queue_sleep took l again after its switch, with interrupts off by
  * design: the caller's state (checked before the sleep) still counts.
  */
