@@ -41,8 +41,7 @@
 #define UPPER_FIRST 256 /* first top-level entry of the upper half */
 #define ENTRIES	    512
 
-struct spinlock aspace_lock = SPINLOCK_INIT_NAMED("aspace_lock");
-volatile unsigned int aspace_lock_cpu;
+struct owned_lock aspace_lock = OWNED_LOCK_INIT_NAMED("aspace_lock");
 struct aspace_stats aspace_counters;
 
 static void *share_alloc(size_t n)

@@ -6,6 +6,7 @@
 #pragma once
 
 #include <arch/percpu.h>
+#include <kernel/owned_lock.h>
 #include <lib/spinlock.h>
 #include <mm/aspace.h>
 #include <mm/frame_share.h>
@@ -27,28 +28,22 @@ struct aspace {
 	struct aspace_region regions[ASPACE_MAX_REGIONS + 1];
 };
 
-extern struct spinlock aspace_lock;
-extern volatile unsigned int aspace_lock_cpu; /* the holder's CPU number + 1; 0: free */
+extern struct owned_lock aspace_lock;
 
-/* aspace_lock with its holder recorded (as vmm_lock_take, mm/vmm_internal.h). */
+/* aspace_lock with its holder recorded (include/kernel/owned_lock.h). */
 static inline unsigned long aspace_lock_take(void)
 {
-	unsigned long irq = spin_lock_irqsave(&aspace_lock);
-
-	aspace_lock_cpu = arch_percpu()->cpu + 1;
-	return irq;
+	return owned_lock_take(&aspace_lock);
 }
 
 static inline void aspace_lock_drop(unsigned long irq)
 {
-	aspace_lock_cpu = 0;
-	spin_unlock_irqrestore(&aspace_lock, irq);
+	owned_lock_drop(&aspace_lock, irq);
 }
 
-/* True if this CPU holds aspace_lock. */
 static inline bool aspace_lock_held_here(void)
 {
-	return aspace_lock_cpu == arch_percpu()->cpu + 1;
+	return owned_lock_held_here(&aspace_lock);
 }
 extern struct frame_share aspace_share;
 extern struct aspace_stats aspace_counters;

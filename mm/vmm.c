@@ -21,8 +21,7 @@
 #include "vmm_internal.h"
 
 struct pgtable vmm_kernel_pt;
-struct spinlock vmm_lock = SPINLOCK_INIT_NAMED("vmm_lock");
-volatile unsigned int vmm_lock_cpu;
+struct owned_lock vmm_lock = OWNED_LOCK_INIT_NAMED("vmm_lock");
 
 static struct pt_flush pending;		       /* TLB work of the current change */
 static paddr_t tables_to_free = PADDR_INVALID; /* linked through their first word */

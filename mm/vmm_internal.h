@@ -7,35 +7,26 @@
 
 #include <arch/mmu.h>
 #include <arch/percpu.h>
+#include <kernel/owned_lock.h>
 #include <lib/spinlock.h>
 
 extern struct pgtable vmm_kernel_pt;
-extern struct spinlock vmm_lock;
-extern volatile unsigned int vmm_lock_cpu; /* the holder's CPU number + 1; 0: free */
+extern struct owned_lock vmm_lock;
 
-/*
- * vmm_lock, taken and dropped with its holder recorded, so that the fault
- * path can tell "held by the code that faulted on this CPU" (it would
- * deadlock) from "held by another CPU" (it only has to wait).
- */
+/* vmm_lock with its holder recorded (include/kernel/owned_lock.h). */
 static inline unsigned long vmm_lock_take(void)
 {
-	unsigned long irq = spin_lock_irqsave(&vmm_lock);
-
-	vmm_lock_cpu = arch_percpu()->cpu + 1;
-	return irq;
+	return owned_lock_take(&vmm_lock);
 }
 
 static inline void vmm_lock_drop(unsigned long irq)
 {
-	vmm_lock_cpu = 0;
-	spin_unlock_irqrestore(&vmm_lock, irq);
+	owned_lock_drop(&vmm_lock, irq);
 }
 
-/* True if this CPU holds vmm_lock. */
 static inline bool vmm_lock_held_here(void)
 {
-	return vmm_lock_cpu == arch_percpu()->cpu + 1;
+	return owned_lock_held_here(&vmm_lock);
 }
 
 /* Point vmm_kernel_pt at a root, with frames from the frame allocator. */

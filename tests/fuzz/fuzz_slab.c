@@ -19,33 +19,14 @@
 #include <stdlib.h>
 
 #include "fuzz.h"
+#include "../slab_host.h"
 
 #define SLOTS	64
 #define MAX_OPS 600
 #define NCPUS	4
 
-static unsigned cur_cpu, pages_live;
 static jmp_buf on_corrupt;
 static bool expect_corrupt;
-
-static void *page_alloc(void)
-{
-	void *p = aligned_alloc(KMEM_SLAB_SIZE, KMEM_SLAB_SIZE);
-
-	pages_live += p != NULL;
-	return p;
-}
-
-static void page_free(void *p)
-{
-	pages_live--;
-	free(p);
-}
-
-static unsigned cpu(void)
-{
-	return cur_cpu;
-}
 
 static uint64_t secret(void)
 {

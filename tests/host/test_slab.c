@@ -13,29 +13,10 @@
 #include <stdlib.h>
 
 #include "check.h"
+#include "../slab_host.h"
 
-static unsigned cur_cpu, pages_live;
 static jmp_buf on_corrupt;
 static const char *corrupt_msg;
-
-static void *page_alloc(void)
-{
-	void *p = aligned_alloc(KMEM_SLAB_SIZE, KMEM_SLAB_SIZE);
-
-	pages_live += p != NULL;
-	return p;
-}
-
-static void page_free(void *p)
-{
-	pages_live--;
-	free(p);
-}
-
-static unsigned cpu(void)
-{
-	return cur_cpu;
-}
 
 static uint64_t secret(void)
 {
