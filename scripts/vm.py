@@ -122,6 +122,27 @@ def boot(image, vars_file, stop_on=None, timeout=90, **qemu_args):
     return status, log, con.elapsed()
 
 
+def _qmp_open(path, proc, timeout=30):
+    """A QMP connection to the QEMU process proc at the socket path, past
+    the greeting and capabilities negotiation. QEMU creates the socket file
+    before it listens on it, so a refused connection right after start is
+    retried (while proc runs, up to timeout seconds)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        sock = socket.socket(socket.AF_UNIX)
+        try:
+            sock.connect(str(path))
+            break
+        except (ConnectionRefusedError, FileNotFoundError):
+            sock.close()
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise
+            time.sleep(POLL)
+    sock.recv(65536)  # the greeting
+    _qmp(sock, "qmp_capabilities")
+    return sock
+
+
 def _qmp(sock, command, **arguments):
     """Send one QMP command and return its answer (skipping events)."""
     msg = {"execute": command}
@@ -151,12 +172,7 @@ def boot_no_serial(image, vars_file, shot, read_screen, until, timeout=90, **qem
                             stderr=subprocess.PIPE)
     start, lines = time.monotonic(), []
     try:
-        while not qmp.exists() and proc.poll() is None:
-            time.sleep(POLL)
-        with socket.socket(socket.AF_UNIX) as sock:
-            sock.connect(str(qmp))
-            sock.recv(65536)  # the greeting
-            _qmp(sock, "qmp_capabilities")
+        with _qmp_open(qmp, proc) as sock:
             while proc.poll() is None and time.monotonic() - start < timeout:
                 time.sleep(SHOT_EVERY)
                 if "return" in _qmp(sock, "screendump", filename=str(shot)):
@@ -196,10 +212,7 @@ def save_shell(image, vars_file, state, setup=(), timeout=90, **qemu_args):
             con.type(line + "\r")
             ok = con.wait_for(PROMPT + r"$", timeout, since=since) is not None
     if ok:
-        with socket.socket(socket.AF_UNIX) as sock:
-            sock.connect(str(qmp_path))
-            sock.recv(65536)  # the greeting
-            _qmp(sock, "qmp_capabilities")
+        with _qmp_open(qmp_path, con.proc) as sock:
             _qmp(sock, "migrate", uri=f"exec:cat > {state}")
             while _qmp(sock, "query-migrate")["return"].get("status") not in (
                     "completed", "failed", "cancelled"):
@@ -255,10 +268,7 @@ class ShellSession:
 
     def screendump(self, path):
         """Save the screen as a PPM file (QMP screendump); True if it worked."""
-        with socket.socket(socket.AF_UNIX) as sock:
-            sock.connect(str(self.qmp))
-            sock.recv(65536)  # the greeting
-            _qmp(sock, "qmp_capabilities")
+        with _qmp_open(self.qmp, self.con.proc) as sock:
             return "return" in _qmp(sock, "screendump", filename=str(path))
 
     def close(self):
