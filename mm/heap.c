@@ -347,33 +347,38 @@ void heap_small_free_locked(struct heap *h, struct heap_block *b)
 
 /* ---- the front cache -------------------------------------------------------- */
 
-/* A cached block for a request of size bytes (at most CACHE_REQ_MAX), or NULL. */
-static inline void *cache_take(struct heap *h, uint64_t size)
+/* A cached block of class bsize failed its check: report it (out of line, never returns). */
+static __attribute__((noinline, cold)) __noreturn void cache_corrupt(struct heap *h, const void *p,
+								     uint64_t bsize)
+{
+	heap_fail(h,
+		  "front cache corrupted: block %#lx (class of %lu bytes) was overwritten "
+		  "after it was freed",
+		  (unsigned long)p, (unsigned long)bsize);
+}
+
+/*
+ * A block of hc for a request of size bytes (at most CACHE_REQ_MAX), made
+ * allocated, or NULL if its class is empty. The hit path: no call, lock or
+ * atomic. => interrupts off; hc is this CPU's cache (or h->cache)
+ */
+static inline __attribute__((always_inline)) void *cache_take(struct heap *h, struct heap_cache *hc,
+							      uint64_t size)
 {
 	uint64_t bsize = heap_block_for(size);
-	unsigned long irq = arch_irq_save();
-	struct heap_cache *hc = heap_this_cache(h);
 	struct heap_cache_class *cc = &hc->cls[bsize / HEAP_ALIGN];
 	struct heap_block *b;
 	void *p = cc->head;
 
-	if (!p) {
-		arch_irq_restore(irq);
+	if (!p)
 		return NULL;
-	}
 	b = heap_header(p);
-	if (!heap_in_state(h, b, HS_CACHED) || heap_block_size(b) != bsize) {
-		arch_irq_restore(irq);
-		heap_fail(h,
-			  "front cache corrupted: block %#lx (class of %lu bytes) was overwritten "
-			  "after it was freed",
-			  (unsigned long)p, (unsigned long)bsize);
-	}
+	if (__builtin_expect(!heap_in_state(h, b, HS_CACHED) || heap_block_size(b) != bsize, 0))
+		cache_corrupt(h, p, bsize);
 	cc->head = *(void **)p;
 	cc->count--;
 	hc->live_blocks++;
 	hc->live_bytes += size;
-	arch_irq_restore(irq);
 	b->req = (uint32_t)size;
 	heap_set_state(h, b, HS_ALLOC);
 	heap_canary_put(h, p, size, HEAP_CANARY_SIZE);
@@ -381,28 +386,34 @@ static inline void *cache_take(struct heap *h, uint64_t size)
 }
 
 /*
- * Cache the freed block b (poisoned) if its class has room, and count it
- * freed; false if there is no room (then nothing is counted).
+ * If the class of b (an allocated small block at p, checked by
+ * small_block_of()) has room in hc: poison it, make it cached, push it and
+ * count it freed. False if it does not fit (too big, or the class is full):
+ * then nothing is changed. => interrupts off; hc is this CPU's cache
  */
-static inline bool cache_put(struct heap *h, struct heap_block *b, uint64_t bsize)
+static inline __attribute__((always_inline)) bool cache_put(struct heap *h, struct heap_cache *hc,
+							    struct heap_block *b, void *p)
 {
-	void *p = heap_payload(b);
-	unsigned long irq;
+	uint64_t bsize = heap_block_size(b);
+	struct heap_cache_class *cc;
 
-	heap_set_state(h, b, HS_CACHED);
-	irq = arch_irq_save();
-	struct heap_cache *hc = heap_this_cache(h);
-	struct heap_cache_class *cc = &hc->cls[bsize / HEAP_ALIGN];
-	if (cc->count >= cc->limit) {
-		arch_irq_restore(irq);
+	if (bsize > HEAP_CACHE_MAX)
 		return false;
-	}
+	cc = &hc->cls[bsize / HEAP_ALIGN];
+	if (cc->count >= cc->limit)
+		return false;
+	heap_set_state(h, b, HS_CACHED);
 	*(void **)p = cc->head;
 	cc->head = p;
 	cc->count++;
 	hc->live_blocks--;
 	hc->live_bytes -= b->req;
-	arch_irq_restore(irq);
+	/*
+	 * The poison goes last (all but the link just written), so that the
+	 * call is the path's tail. No interrupt can take the block meanwhile:
+	 * they are off, and no other CPU touches hc.
+	 */
+	memset((char *)p + sizeof(void *), HEAP_POISON, bsize - sizeof(*b) - sizeof(void *));
 	return true;
 }
 
@@ -547,17 +558,58 @@ static void *alloc_slow(struct heap *h, size_t size, size_t align)
 	return p;
 }
 
-void *heap_alloc(struct heap *h, size_t size, size_t align)
+/*
+ * Everything heap_alloc() does but a hit in the heap's own cache, out of
+ * line so that the hit path saves no registers: this CPU's cache through the
+ * ops (unless tried_cache: the hit path found the class empty), the lists,
+ * large blocks, and debug mode.
+ */
+static __attribute__((noinline)) void *alloc_miss(struct heap *h, size_t size, size_t align,
+						  bool tried_cache)
 {
 	void *p = NULL;
 
-	if (size <= CACHE_REQ_MAX && align <= HEAP_ALIGN)
-		p = cache_take(h, size);
+	if (!tried_cache && size <= CACHE_REQ_MAX && align <= HEAP_ALIGN) {
+		unsigned long irq = arch_irq_save();
+
+		p = cache_take(h, heap_this_cache(h), size);
+		arch_irq_restore(irq);
+	}
 	if (!p)
 		p = alloc_slow(h, size, align);
 	if (__builtin_expect(h->debug != 0, 0))
 		return debug_after_alloc(h, p, size);
 	return p;
+}
+
+/* True if a request can be served by a front cache: small, plainly aligned, no debug mode. */
+static inline bool cacheable(const struct heap *h, size_t size, size_t align)
+{
+	return size <= CACHE_REQ_MAX && align <= HEAP_ALIGN && !h->debug;
+}
+
+void *heap_alloc(struct heap *h, size_t size, size_t align)
+{
+	bool tried = false;
+
+	/* A heap without per-CPU caches: its own cache, inline. */
+	if (__builtin_expect(cacheable(h, size, align) && !h->ops->cache, 1)) {
+		unsigned long irq = arch_irq_save();
+		void *p = cache_take(h, &h->cache, size);
+
+		arch_irq_restore(irq);
+		if (__builtin_expect(p != NULL, 1))
+			return p;
+		tried = true;
+	}
+	return alloc_miss(h, size, align, tried);
+}
+
+void *heap_cache_alloc(struct heap *h, struct heap_cache *hc, size_t size)
+{
+	if (!cacheable(h, size, 0) || hc->owner != h)
+		return NULL;
+	return cache_take(h, hc, size);
 }
 
 void *heap_calloc(struct heap *h, size_t n, size_t size)
@@ -596,15 +648,23 @@ static inline __attribute__((always_inline)) struct heap_block *small_block_of(s
 	return b;
 }
 
-static inline __attribute__((always_inline)) void small_free(struct heap *h, void *p)
+/* True if p lies in the window's chunk half (NULL does not). */
+static inline bool heap_is_small(const struct heap *h, const void *p)
+{
+	return (uintptr_t)p - h->base < h->large_base - h->base;
+}
+
+/* Free the small block at p through this CPU's cache, or else to the lists. */
+static void small_free(struct heap *h, void *p)
 {
 	struct heap_block *b = small_block_of(h, p);
-	uint64_t bsize = heap_block_size(b);
-	unsigned long irq;
+	unsigned long irq = arch_irq_save();
+	bool cached = cache_put(h, heap_this_cache(h), b, p);
 
-	memset(p, HEAP_POISON, bsize - sizeof(*b));
-	if (bsize <= HEAP_CACHE_MAX && cache_put(h, b, bsize))
+	arch_irq_restore(irq);
+	if (cached)
 		return;
+	memset(p, HEAP_POISON, heap_block_size(b) - sizeof(*b));
 	irq = spin_lock_irqsave(&h->lock);
 	heap_this_cache(h)->live_blocks--;
 	heap_this_cache(h)->live_bytes -= b->req;
@@ -612,9 +672,10 @@ static inline __attribute__((always_inline)) void small_free(struct heap *h, voi
 	spin_unlock_irqrestore(&h->lock, irq);
 }
 
-void heap_free(struct heap *h, void *p)
+/* Everything heap_free() does but a hit in the heap's own cache: out of line. */
+static __attribute__((noinline)) void free_miss(struct heap *h, void *p)
 {
-	if ((uintptr_t)p - h->base < h->large_base - h->base)
+	if (heap_is_small(h, p))
 		small_free(h, p);
 	else if (heap_is_large(h, (uintptr_t)p))
 		heap_large_free(h, p);
@@ -622,6 +683,28 @@ void heap_free(struct heap *h, void *p)
 		heap_bad_free(h, p);
 	if (__builtin_expect(h->debug & HEAP_DEBUG_VERIFY, 0))
 		debug_verify(h);
+}
+
+void heap_free(struct heap *h, void *p)
+{
+	/* A heap without per-CPU caches: its own cache, inline. */
+	if (__builtin_expect(heap_is_small(h, p) && !h->debug && !h->ops->cache, 1)) {
+		struct heap_block *b = small_block_of(h, p);
+		unsigned long irq = arch_irq_save();
+		bool cached = cache_put(h, &h->cache, b, p);
+
+		arch_irq_restore(irq);
+		if (__builtin_expect(cached, 1))
+			return;
+	}
+	free_miss(h, p);
+}
+
+bool heap_cache_free(struct heap *h, struct heap_cache *hc, void *p)
+{
+	if (!heap_is_small(h, p) || h->debug || hc->owner != h)
+		return false;
+	return cache_put(h, hc, small_block_of(h, p), p);
 }
 
 /*

@@ -3,6 +3,7 @@
  * mm/heap.c bound to the kernel's heap window, with frames from pmm_kernel
  * mapped by the vmm, and a panic for what its hardening checks find.
  */
+#include <arch/irq.h>
 #include <arch/percpu.h>
 #include <kernel/console.h>
 #include <kernel/panic.h>
@@ -102,9 +103,19 @@ void kmalloc_init(const struct boot_info *bi)
 	      kernel_heap.debug ? ", debug checks on" : "");
 }
 
+/*
+ * The front cache's hit path with this CPU's cache found here, not through
+ * the ops' indirect call: interrupts stay off from finding the CPU's cache
+ * to leaving it. A miss (or a request not for the cache) takes the heap's
+ * ordinary path, with interrupts as the caller had them.
+ */
 void *kmalloc(size_t size)
 {
-	return heap_alloc(&kernel_heap, size, 0);
+	unsigned long irq = arch_irq_save();
+	void *p = heap_cache_alloc(&kernel_heap, &arch_percpu()->heap_cache, size);
+
+	arch_irq_restore(irq);
+	return p ? p : heap_alloc(&kernel_heap, size, 0);
 }
 
 void *kmalloc_aligned(size_t size, size_t align)
@@ -122,9 +133,15 @@ void *krealloc(void *p, size_t size)
 	return heap_realloc(&kernel_heap, p, size);
 }
 
+/* As kmalloc(): the hit path inline, the rest through heap_free(). */
 void kfree(void *p)
 {
-	heap_free(&kernel_heap, p);
+	unsigned long irq = arch_irq_save();
+	bool cached = heap_cache_free(&kernel_heap, &arch_percpu()->heap_cache, p);
+
+	arch_irq_restore(irq);
+	if (!cached)
+		heap_free(&kernel_heap, p);
 }
 
 size_t ksize(const void *p)

@@ -206,6 +206,19 @@ void *heap_realloc(struct heap *h, void *p, size_t size);
 size_t heap_size(struct heap *h, const void *p);
 
 /*
+ * The front cache's hit paths alone, for a caller (mm/kmalloc.c) that has
+ * its CPU's attached cache hc at hand and keeps interrupts off around the
+ * call: no ops call, lock or atomic instruction. heap_cache_alloc() returns
+ * NULL if the request is not one for the cache (or debug mode is on, or hc
+ * is not attached to h) or its class is empty; heap_cache_free() returns
+ * false, changing nothing, if p is not a small block or its class is full
+ * or too big. Either way the caller then calls heap_alloc() or heap_free(),
+ * which do the rest. heap_cache_free() checks p as heap_free() does.
+ */
+void *heap_cache_alloc(struct heap *h, struct heap_cache *hc, size_t size);
+bool heap_cache_free(struct heap *h, struct heap_cache *hc, void *p);
+
+/*
  * Give cached blocks back to the lists, drop the records of freed large
  * slots above each class's highest live one, and unmap every entirely free
  * chunk. Otherwise the heap keeps one empty chunk, so that a free/alloc pair

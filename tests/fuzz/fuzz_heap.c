@@ -17,7 +17,9 @@
  * eight, a misuse (double free, 1-byte overrun, overwritten header, bad
  * pointer) must reach corrupt() with the matching report. Each input gets
  * a heap of its own, with three simulated CPUs' front caches attached;
- * each operation runs on one of them. Traps on any violation.
+ * each operation runs on one of them, half of the allocations and frees
+ * the way kmalloc does them (heap_cache_alloc/free first, then
+ * heap_alloc/free). Traps on any violation.
  */
 #include "../heap_host.h" /* first: it sets _DEFAULT_SOURCE for mmap */
 
@@ -186,11 +188,22 @@ static void put(struct slot *s, uint8_t *p, size_t n, uint8_t seed)
 	live_bytes += n;
 }
 
+/* Operations take kmalloc's way (the cache's hit path first, with this CPU's cache). */
+static bool via_cache;
+
+static void *alloc_as_asked(size_t n, size_t align)
+{
+	void *p =
+	    via_cache && align <= HEAP_ALIGN ? heap_cache_alloc(H, &cpu_caches[cur_cpu], n) : NULL;
+
+	return p ? p : heap_alloc(H, n, align);
+}
+
 static void op_alloc(struct reader *r, struct slot *s, bool zeroed)
 {
 	size_t n = decode_size(r), align = zeroed ? HEAP_ALIGN : decode_align(r);
 	size_t k = zeroed ? 1 + (size_t)rd(r, 1) % 4 : 1;
-	uint8_t *p = zeroed ? heap_calloc(H, k, n / k) : heap_alloc(H, n, align);
+	uint8_t *p = zeroed ? heap_calloc(H, k, n / k) : alloc_as_asked(n, align);
 
 	n = zeroed ? k * (n / k) : n;
 	if (!p) {
@@ -208,7 +221,8 @@ static void op_alloc(struct reader *r, struct slot *s, bool zeroed)
 static void op_free(struct slot *s)
 {
 	check_fill(s->p, s->n, s->seed);
-	heap_free(H, s->p);
+	if (!via_cache || !heap_cache_free(H, &cpu_caches[cur_cpu], s->p))
+		heap_free(H, s->p);
 	live--;
 	live_bytes -= s->n;
 	s->p = NULL;
@@ -261,6 +275,7 @@ static void op(struct reader *r, unsigned i)
 	struct slot *s = &slots[rd(r, 1) % SLOTS];
 
 	cur_cpu = (k ^ i) % NCPUS; /* blocks move between the CPUs' front caches */
+	via_cache = (k / NCPUS) & 1;
 	if (k >= 250) {
 		heap_trim(H);
 	} else if (k >= 245) {

@@ -1692,12 +1692,95 @@ TEST(heap_per_cpu_double_free_caught_on_any_cpu)
 	cur_cpu = 0;
 }
 
+/* The hit-only entry points (heap_cache_alloc/free, what kmalloc calls first), on CPU 0's cache. */
+TEST(heap_cache_entry_points_serve_hits_and_decline_the_rest)
+{
+	static struct heap_cache loose; /* never attached */
+	struct heap_cache *hc = &cpu_caches[0];
+	static uint8_t *v[64];
+	unsigned n, put = 0;
+
+	CHECK(setup_cpus());
+	CHECK(heap_cache_alloc(H, hc, 64) == NULL); /* its class is empty */
+	uint8_t *p = heap_alloc(H, 64, 0), *big = heap_alloc(H, 5000, 0);
+	CHECK(p && big);
+	fill(p, 64, 5);
+	CHECK(heap_cache_free(H, hc, p));
+	CHECK(all(p + 8, 96 - 16 - 8, HEAP_POISON)); /* all of the block but the link */
+	CHECK_EQ(stats().cached_blocks, 1);
+	CHECK_EQ(heap_cache_alloc(H, hc, 64), p); /* the same block back */
+	CHECK_EQ(heap_size(H, p), 64);
+	/* Not for the cache: too big, large, NULL, an unattached cache, debug mode. */
+	CHECK(heap_cache_alloc(H, hc, HEAP_CACHE_MAX) == NULL);
+	CHECK(!heap_cache_free(H, hc, big));
+	CHECK(!heap_cache_free(H, hc, NULL));
+	CHECK(heap_cache_alloc(H, &loose, 64) == NULL);
+	CHECK(!heap_cache_free(H, &loose, p));
+	H->debug = HEAP_DEBUG_FILL;
+	CHECK(heap_cache_alloc(H, hc, 64) == NULL);
+	CHECK(!heap_cache_free(H, hc, p));
+	H->debug = 0;
+	CHECK_EQ(stats().live_blocks, 2); /* nothing above changed a count */
+	heap_free(H, big);
+	heap_free(H, p);
+	/* A full class declines, changing nothing; heap_free() then takes the block. */
+	for (n = 0; n < ARRAY_SIZE(v); n++)
+		CHECK((v[n] = heap_alloc(H, 200, 0)) != NULL);
+	for (n = 0; n < ARRAY_SIZE(v); n++) {
+		if (heap_cache_free(H, hc, v[n])) {
+			put++;
+			continue;
+		}
+		CHECK_EQ(heap_size(H, v[n]), 200); /* still allocated */
+		heap_free(H, v[n]);
+	}
+	CHECK(put > 0 && put < ARRAY_SIZE(v));
+	CHECK_EQ(stats().live_blocks, 0);
+	CHECK_EQ(stats().live_bytes, 0);
+	CHECK_EQ(check_heap(), 0);
+}
+
+/* heap_cache_free() checks a pointer as heap_free() does: each case must reach corrupt(). */
+TEST(heap_cache_free_reports_misuse)
+{
+	struct heap_cache *hc = &cpu_caches[0];
+	static const char *const want[] = {"double free", "buffer overrun", "bad free",
+					   "overwritten"};
+
+	for (unsigned c = 0; c < ARRAY_SIZE(want); c++) {
+		CHECK(setup_cpus());
+		uint8_t *p = heap_alloc(H, 40, 0), *bad = p;
+		CHECK(p != NULL);
+		if (c == 0)
+			CHECK(heap_cache_free(H, hc, p));
+		else if (c == 1)
+			p[40] ^= 1; /* one byte into the canary */
+		else if (c == 2)
+			bad = p + 16; /* inside the block */
+		else
+			p[-8] ^= 1; /* the request field, covered by the check word */
+		hh.corrupt_msg[0] = '\0';
+		hh.on_corrupt = &corrupt_jb;
+		if (setjmp(corrupt_jb) == 0) {
+			heap_cache_free(H, hc, bad);
+			hh.on_corrupt = NULL;
+			CHECK(!"heap_cache_free() of a bad pointer returned");
+		}
+		hh.on_corrupt = NULL;
+		if (!strstr(hh.corrupt_msg, want[c]))
+			printf("# case %u: %s\n", c, hh.corrupt_msg);
+		CHECK(strstr(hh.corrupt_msg, want[c]) != NULL);
+	}
+}
+
 int main(void)
 {
 	rng_state = 0x6865617074657374ull;
 	RUN(heap_alloc_returns_aligned_distinct_blocks);
 	RUN(heap_per_cpu_caches_count_and_check_across_cpus);
 	RUN(heap_per_cpu_double_free_caught_on_any_cpu);
+	RUN(heap_cache_entry_points_serve_hits_and_decline_the_rest);
+	RUN(heap_cache_free_reports_misuse);
 	RUN(heap_alloc_rejects_bad_arguments);
 	RUN(heap_alloc_zero_gives_unique_freeable_blocks);
 	RUN(heap_free_null_does_nothing);
