@@ -262,7 +262,7 @@ void *heap_small_alloc_locked(struct heap *h, uint64_t size, uint64_t align)
 	p = heap_payload(b);
 	heap_canary_put(h, p, size, HEAP_CANARY_SIZE);
 	struct heap_cache *hc = heap_this_cache(h); /* under the lock: interrupts are off */
-	hc->live_blocks++;
+	hc->live_base++;
 	hc->live_bytes += size;
 	return p;
 }
@@ -377,8 +377,7 @@ static inline __attribute__((always_inline)) void *cache_take(struct heap *h, st
 		cache_corrupt(h, p, bsize);
 	cc->head = *(void **)p;
 	cc->count--;
-	hc->live_blocks++;
-	hc->live_bytes += size;
+	hc->live_bytes += size; /* the count above moved the live blocks */
 	b->req = (uint32_t)size;
 	heap_set_state(h, b, HS_ALLOC);
 	heap_canary_put(h, p, size, HEAP_CANARY_SIZE);
@@ -406,8 +405,7 @@ static inline __attribute__((always_inline)) bool cache_put(struct heap *h, stru
 	*(void **)p = cc->head;
 	cc->head = p;
 	cc->count++;
-	hc->live_blocks--;
-	hc->live_bytes -= b->req;
+	hc->live_bytes -= b->req; /* the count above moved the live blocks */
 	/*
 	 * The poison goes last (all but the link just written), so that the
 	 * call is the path's tail. No interrupt can take the block meanwhile:
@@ -427,6 +425,7 @@ static void cache_drain_one(struct heap *h, struct heap_cache *hc)
 
 			cc->head = *(void **)p;
 			cc->count--;
+			hc->live_base--; /* what the count just added to the live blocks */
 			*(uint64_t *)p = (uint64_t)HEAP_POISON * 0x0101010101010101ull;
 			heap_small_free_locked(h, heap_header(p));
 		}
@@ -666,7 +665,7 @@ static void small_free(struct heap *h, void *p)
 		return;
 	memset(p, HEAP_POISON, heap_block_size(b) - sizeof(*b));
 	irq = spin_lock_irqsave(&h->lock);
-	heap_this_cache(h)->live_blocks--;
+	heap_this_cache(h)->live_base--;
 	heap_this_cache(h)->live_bytes -= b->req;
 	heap_small_free_locked(h, b);
 	spin_unlock_irqrestore(&h->lock, irq);
@@ -863,7 +862,7 @@ void heap_stats(struct heap *h, struct heap_stats *s)
 	s->largest_free = largest_free_locked(h);
 	for (unsigned i = 0; i < h->ncaches; i++) { /* other CPUs' caches: a snapshot */
 		const struct heap_cache *hc = h->caches[i];
-		s->live_blocks += hc->live_blocks;
+		s->live_blocks += heap_cache_live_blocks(hc);
 		s->live_bytes += hc->live_bytes;
 		for (unsigned c = 0; c < HEAP_CACHE_CLASSES; c++) {
 			s->cached_blocks += hc->cls[c].count;

@@ -237,7 +237,7 @@ static int check_locked(struct heap *h, char *msg, size_t len)
 	/* Large-block records are allocated small blocks the heap keeps for itself. */
 	uint64_t live_blocks = 0, live_bytes = 0;
 	for (unsigned i = 0; i < h->ncaches; i++) { /* only their sum means anything */
-		live_blocks += h->caches[i]->live_blocks;
+		live_blocks += heap_cache_live_blocks(h->caches[i]);
 		live_bytes += h->caches[i]->live_bytes;
 	}
 	if (t.alloc_blocks - h->large_records != live_blocks ||

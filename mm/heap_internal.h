@@ -201,6 +201,16 @@ static inline struct heap_cache *heap_this_cache(struct heap *h)
 	return c && c->owner == h ? c : &h->cache;
 }
 
+/* Blocks handed out through hc minus those freed through it. */
+static inline uint64_t heap_cache_live_blocks(const struct heap_cache *hc)
+{
+	uint64_t n = hc->live_base;
+
+	for (unsigned c = 0; c < HEAP_CACHE_CLASSES; c++)
+		n -= hc->cls[c].count;
+	return n;
+}
+
 /* In mm/heap_large.c. */
 void *heap_large_alloc(struct heap *h, uint64_t size);
 void heap_large_free(struct heap *h, void *p);

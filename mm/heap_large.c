@@ -56,7 +56,7 @@ static struct heap_large *slot_get(struct heap *h, unsigned cls)
 	if (!r)
 		return NULL;
 	/* Records are the heap's own: not counted as live blocks. */
-	heap_this_cache(h)->live_blocks--; /* under the lock: interrupts are off */
+	heap_this_cache(h)->live_base--; /* under the lock: interrupts are off */
 	heap_this_cache(h)->live_bytes -= sizeof(*r);
 	h->large_records++;
 	memset(r, 0, sizeof(*r));

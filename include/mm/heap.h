@@ -99,10 +99,16 @@ struct heap_cache_class {
  * anything.
  */
 struct heap_cache {
-	uint64_t live_blocks; /* blocks handed out here minus freed here */
+	/*
+	 * Blocks handed out here minus blocks freed here, plus the blocks the
+	 * classes hold (heap_cache_live_blocks() in mm/heap_internal.h takes
+	 * them off again): so a hit changes only its class's count, which moves
+	 * the live total by itself. The locked paths and a drain change this.
+	 */
+	uint64_t live_base;
 	struct heap_cache_class cls[HEAP_CACHE_CLASSES];
 	/*
-	 * Apart from live_blocks on purpose: side by side, the compiler pairs
+	 * Apart from live_base on purpose: side by side, the compiler pairs
 	 * the two updates into one 16-byte access that the next update cannot
 	 * forward from, a stall that cost a third of the fast path.
 	 */

@@ -1773,6 +1773,47 @@ TEST(heap_cache_free_reports_misuse)
 	}
 }
 
+/*
+ * A hit changes only its class's count, which moves the live total by
+ * itself: the totals must stay right across hits on several CPUs, a full
+ * class, and a drain of blocks that stay cached elsewhere.
+ */
+TEST(heap_live_counts_survive_hits_and_drains)
+{
+	static void *v[100];
+	uint64_t bytes = 0;
+
+	CHECK(setup_cpus());
+	for (unsigned i = 0; i < ARRAY_SIZE(v); i++) {
+		cur_cpu = i % 3;
+		CHECK((v[i] = heap_alloc(H, 16 + i % 7 * 8, 0)) != NULL);
+		bytes += 16 + i % 7 * 8;
+	}
+	for (unsigned i = 0; i < ARRAY_SIZE(v); i += 2) { /* half of them, into every CPU's cache */
+		cur_cpu = i % 3;
+		heap_free(H, v[i]);
+		bytes -= 16 + i % 7 * 8;
+	}
+	CHECK_EQ(stats().live_blocks, ARRAY_SIZE(v) / 2);
+	CHECK_EQ(stats().live_bytes, bytes);
+	cur_cpu = 1;
+	heap_trim(H); /* drains CPU 1's cache and the heap's; CPU 0's and 2's keep theirs */
+	CHECK_EQ(cached_in(&cpu_caches[1]), 0);
+	CHECK(cached_in(&cpu_caches[0]) > 0 && cached_in(&cpu_caches[2]) > 0);
+	CHECK_EQ(stats().live_blocks, ARRAY_SIZE(v) / 2);
+	CHECK_EQ(stats().live_bytes, bytes);
+	CHECK_EQ(check_heap(), 0);
+	for (unsigned i = 1; i < ARRAY_SIZE(v);
+	     i += 2) { /* the rest, hits again where there is room */
+		cur_cpu = (i + 1) % 3;
+		CHECK(heap_cache_free(H, &cpu_caches[cur_cpu], v[i]) || (heap_free(H, v[i]), true));
+	}
+	CHECK_EQ(stats().live_blocks, 0);
+	CHECK_EQ(stats().live_bytes, 0);
+	CHECK_EQ(check_heap(), 0);
+	cur_cpu = 0;
+}
+
 int main(void)
 {
 	rng_state = 0x6865617074657374ull;
@@ -1781,6 +1822,7 @@ int main(void)
 	RUN(heap_per_cpu_double_free_caught_on_any_cpu);
 	RUN(heap_cache_entry_points_serve_hits_and_decline_the_rest);
 	RUN(heap_cache_free_reports_misuse);
+	RUN(heap_live_counts_survive_hits_and_drains);
 	RUN(heap_alloc_rejects_bad_arguments);
 	RUN(heap_alloc_zero_gives_unique_freeable_blocks);
 	RUN(heap_free_null_does_nothing);
