@@ -591,8 +591,11 @@ void *heap_alloc(struct heap *h, size_t size, size_t align)
 {
 	bool tried = false;
 
-	/* A heap without per-CPU caches: its own cache, inline. */
-	if (__builtin_expect(cacheable(h, size, align) && !h->ops->cache, 1)) {
+	/*
+	 * No per-CPU cache attached: the ops' hook could only give the heap's
+	 * own (heap_this_cache()), so it is used inline.
+	 */
+	if (__builtin_expect(cacheable(h, size, align) && h->ncaches == 1, 1)) {
 		unsigned long irq = arch_irq_save();
 		void *p = cache_take(h, &h->cache, size);
 
@@ -686,8 +689,11 @@ static __attribute__((noinline)) void free_miss(struct heap *h, void *p)
 
 void heap_free(struct heap *h, void *p)
 {
-	/* A heap without per-CPU caches: its own cache, inline. */
-	if (__builtin_expect(heap_is_small(h, p) && !h->debug && !h->ops->cache, 1)) {
+	/*
+	 * No per-CPU cache attached: the ops' hook could only give the heap's
+	 * own (heap_this_cache()), so it is used inline.
+	 */
+	if (__builtin_expect(heap_is_small(h, p) && !h->debug && h->ncaches == 1, 1)) {
 		struct heap_block *b = small_block_of(h, p);
 		unsigned long irq = arch_irq_save();
 		bool cached = cache_put(h, &h->cache, b, p);
