@@ -98,15 +98,26 @@ static void enqueue(struct run_queue *rq, struct thread *t)
 }
 
 /*
- * The first thread in rq that CPU cpu may run (any, unless pinned
- * elsewhere), removed, or NULL. => rq's lock held.
+ * Whether CPU cpu may take t now: not pinned elsewhere, and not still on
+ * another CPU (queued by a waker or its own yield before that CPU saved
+ * its registers). Waiting for such a thread in switch_to could deadlock
+ * two CPUs, each having taken the other's outgoing thread from a queue
+ * the other does not lock; it is left for a later look (the next tick).
  */
+static bool may_take(const struct thread *t, unsigned int cpu)
+{
+	if (t->pinned && t->pin_cpu != cpu)
+		return false;
+	return t == arch_percpu()->current_thread || !__atomic_load_n(&t->on_cpu, __ATOMIC_ACQUIRE);
+}
+
+/* The first thread in rq that CPU cpu may take now, removed, or NULL. => rq's lock held. */
 static struct thread *dequeue(struct run_queue *rq, unsigned int cpu)
 {
 	struct thread *prev = NULL;
 
 	for (struct thread *t = rq->head; t; prev = t, t = t->next) {
-		if (t->pinned && t->pin_cpu != cpu)
+		if (!may_take(t, cpu))
 			continue;
 		if (prev)
 			prev->next = t->next;
@@ -266,9 +277,8 @@ static void switch_to(struct thread *prev, struct thread *next)
 {
 	struct percpu *pc = arch_percpu();
 
-	/* prev's own CPU may not have saved next's registers yet. */
-	while (__atomic_load_n(&next->on_cpu, __ATOMIC_ACQUIRE))
-		arch_cpu_relax();
+	/* dequeue took it only once its last CPU had saved its registers. */
+	KASSERT(!__atomic_load_n(&next->on_cpu, __ATOMIC_ACQUIRE));
 	next->on_cpu = 1;
 	__atomic_store_n(&next->cpu, pc->cpu, __ATOMIC_RELAXED); /* its wakers' lock from now on */
 	__atomic_fetch_add(&stats.switches, 1, __ATOMIC_RELAXED);
