@@ -8,6 +8,7 @@
 #include <kernel/frame_hold.h>
 #include <kernel/panic.h>
 #include <kernel/sched.h>
+#include <kernel/thread.h>
 #include <mm/addr.h>
 #include <mm/kmalloc.h>
 #include <mm/kstack.h>
@@ -80,12 +81,27 @@ static void drain_this_cpu(void *unused)
 	arch_irq_restore(irq);
 }
 
+/*
+ * Pinned for the whole drain, so that every free after a CPU's drain (the
+ * helper threads' structs and stacks, freed by their joins here, and what
+ * kstack_cache_drain and kmalloc_trim give back) lands in this CPU's
+ * caches, which are drained last. Unpinned, the caller could join on one
+ * CPU and drain another, leaving a frame in the first one's caches.
+ */
 void frame_caches_drain_all(void)
 {
+	struct thread *self = thread_current();
+	bool was_pinned = self->pinned;
+	unsigned long irq;
+
+	if (!was_pinned)
+		KASSERT(thread_pin(arch_percpu()->cpu) == 0); /* stay where we are */
 	sched_on_each_cpu(drain_this_cpu, NULL);
 	kstack_cache_drain();
 	kmalloc_trim(); /* what the drains freed into this CPU's caches */
-	unsigned long irq = arch_irq_save();
+	irq = arch_irq_save();
 	pmm_cache_drain(&pmm_kernel, &arch_percpu()->pmm_cache);
 	arch_irq_restore(irq);
+	if (!was_pinned)
+		thread_unpin();
 }

@@ -1,7 +1,9 @@
 /*
- * The scheduler (include/kernel/sched.h): one FIFO run queue under one
- * lock, shared by every CPU that runs threads; each CPU has its own
- * running thread, idle thread, slice and need_resched in its per-CPU area.
+ * The scheduler (include/kernel/sched.h): a FIFO run queue per CPU, each
+ * under its own lock; a CPU whose queue is empty steals from another's,
+ * a woken thread goes to an idle CPU's queue or the waker's, a pinned one
+ * to its CPU's. Each CPU has its own running thread, idle thread, slice
+ * and need_resched in its per-CPU area.
  * Round robin on the timer tick, preemption on the way out of the timer
  * interrupt. The idle thread is never queued: a CPU runs its own when the
  * queue is empty. Threads are kernel/thread.c; blocking is kernel/wait.c.
@@ -34,12 +36,26 @@
 #include <mm/aspace.h>
 
 static bool all_cpus; /* the APs run threads (smpsched) */
-static struct spinlock run_lock =
-    SPINLOCK_INIT_NAMED("run_lock"); /* the run queue and every thread's state */
-static struct thread *run_head, *run_tail;
+
+/*
+ * One run queue a CPU, each under its own lock: a CPU's timer path takes
+ * its own lock only, so a lock holder the host does not run stalls its own
+ * CPU's queue, not every CPU behind one ticket queue (docs/design.md). A
+ * BLOCKED thread's state belongs to the lock of the CPU it last ran on
+ * (thread->cpu): sched_block holds that one across the switch decision.
+ */
+struct run_queue {
+	struct spinlock lock;
+	struct thread *head, *tail;
+	uint32_t len; /* written under lock, read without by stealers */
+} __attribute__((aligned(64)));
+
+#define SCHED_MAX_CPUS 64
+static struct run_queue run_queues[SCHED_MAX_CPUS] = {
+    [0 ... SCHED_MAX_CPUS - 1] = {.lock = SPINLOCK_INIT_NAMED("run queue")}};
 static struct wait_queue sleepers = WAIT_QUEUE_INIT;
 static struct sched_stats stats; /* atomics */
-static uint64_t idle_cpus;	 /* CPUs running their idle thread (run_lock) */
+static uint64_t idle_cpus;	 /* CPUs running their idle thread (atomic) */
 
 bool sched_running(void)
 {
@@ -56,49 +72,104 @@ struct wait_queue *sched_sleepers(void)
 	return &sleepers;
 }
 
-/* Append t to the run queue; the caller holds run_lock. */
-static void enqueue(struct thread *t)
+static struct run_queue *rq_of(unsigned int cpu)
+{
+	KASSERT(cpu < SCHED_MAX_CPUS);
+	return &run_queues[cpu];
+}
+
+static struct run_queue *rq_here(void)
+{
+	return rq_of(arch_percpu()->cpu);
+}
+
+/* Append t to rq. => rq's lock held. */
+static void enqueue(struct run_queue *rq, struct thread *t)
 {
 	KASSERT(t != arch_percpu()->idle_thread);
 	t->state = THREAD_READY;
 	t->next = NULL;
-	if (run_tail)
-		run_tail->next = t;
+	if (rq->tail)
+		rq->tail->next = t;
 	else
-		run_head = t;
-	run_tail = t;
+		rq->head = t;
+	rq->tail = t;
+	__atomic_store_n(&rq->len, rq->len + 1, __ATOMIC_RELAXED);
 }
 
 /*
- * The first queued thread this CPU may run (any, unless pinned elsewhere),
- * removed, or this CPU's idle thread; run_lock held.
+ * Whether CPU cpu may take t now: not pinned elsewhere, and not still on
+ * another CPU (queued by a waker or its own yield before that CPU saved
+ * its registers). Waiting for such a thread in switch_to could deadlock
+ * two CPUs, each having taken the other's outgoing thread from a queue
+ * the other does not lock; it is left for a later look (the next tick).
  */
-static struct thread *dequeue(void)
+static bool may_take(const struct thread *t, unsigned int cpu)
 {
-	unsigned int cpu = arch_percpu()->cpu;
+	if (t->pinned && t->pin_cpu != cpu)
+		return false;
+	return t == arch_percpu()->current_thread || !__atomic_load_n(&t->on_cpu, __ATOMIC_ACQUIRE);
+}
+
+/* The first thread in rq that CPU cpu may take now, removed, or NULL. => rq's lock held. */
+static struct thread *dequeue(struct run_queue *rq, unsigned int cpu)
+{
 	struct thread *prev = NULL;
 
-	for (struct thread *t = run_head; t; prev = t, t = t->next) {
-		if (t->pinned && t->pin_cpu != cpu)
+	for (struct thread *t = rq->head; t; prev = t, t = t->next) {
+		if (!may_take(t, cpu))
 			continue;
 		if (prev)
 			prev->next = t->next;
 		else
-			run_head = t->next;
-		if (run_tail == t)
-			run_tail = prev;
+			rq->head = t->next;
+		if (rq->tail == t)
+			rq->tail = prev;
 		t->next = NULL;
+		KASSERT(rq->len > 0);
+		__atomic_store_n(&rq->len, rq->len - 1, __ATOMIC_RELAXED);
 		return t;
 	}
-	return arch_percpu()->idle_thread;
+	return NULL;
 }
 
-/* Make CPU cpu look at the queue at its next interrupt exit, now if it can. => run_lock held. */
+/*
+ * This CPU's queue is empty: take a thread from another CPU's. trylock
+ * only: a stealer never waits in another CPU's ticket queue, and holding
+ * its own lock meanwhile cannot deadlock. NULL if nothing was free.
+ * => interrupts off.
+ */
+static struct thread *steal(void)
+{
+	unsigned int self = arch_percpu()->cpu;
+	uint64_t cpus = sched_cpus() & ~(1ull << self);
+	unsigned long flags;
+
+	while (cpus) {
+		unsigned int cpu = (unsigned int)__builtin_ctzll(cpus);
+		struct run_queue *rq = rq_of(cpu);
+		struct thread *t = NULL;
+
+		cpus &= cpus - 1;
+		if (!__atomic_load_n(&rq->len, __ATOMIC_RELAXED) ||
+		    !spin_trylock_irqsave(&rq->lock, &flags))
+			continue;
+		t = dequeue(rq, self);
+		spin_unlock_irqrestore(&rq->lock, flags);
+		if (t) {
+			__atomic_fetch_add(&stats.steals, 1, __ATOMIC_RELAXED);
+			return t;
+		}
+	}
+	return NULL;
+}
+
+/* Make CPU cpu look at its queue at its next interrupt exit, now if it can. */
 static void kick_cpu(unsigned int cpu)
 {
 	struct percpu *pc = arch_percpu();
 
-	idle_cpus &= ~(1ull << cpu);
+	__atomic_fetch_and(&idle_cpus, ~(1ull << cpu), __ATOMIC_RELAXED);
 	if (cpu == pc->cpu) {
 		pc->need_resched = true;
 		return;
@@ -109,41 +180,63 @@ static void kick_cpu(unsigned int cpu)
 }
 
 /*
- * t was queued: make a CPU that may run it look at the queue now. A pinned
- * thread's own CPU, busy or not; else an idle CPU, if any (this one's own
- * need_resched, or a reschedule interrupt), each kicked once. => run_lock held.
+ * Which CPU's queue a thread made ready goes to: a pinned thread's own
+ * CPU; else this CPU if it idles, else another idle CPU, else this one's
+ * (the waker's). *kick says whether that CPU must look now.
  */
-static void kick_for(struct thread *t)
+static unsigned int place(struct thread *t, bool *kick)
 {
-	uint64_t self = 1ull << arch_percpu()->cpu;
+	unsigned int self = arch_percpu()->cpu;
+	uint64_t idle = __atomic_load_n(&idle_cpus, __ATOMIC_RELAXED) & sched_cpus();
 
+	*kick = true;
 	if (t->pinned)
-		kick_cpu(t->pin_cpu);
-	else if (idle_cpus & self)
-		kick_cpu(arch_percpu()->cpu);
-	else if (idle_cpus)
-		kick_cpu((unsigned int)__builtin_ctzll(idle_cpus));
+		return t->pin_cpu;
+	if (idle & (1ull << self))
+		return self;
+	if (idle)
+		return (unsigned int)__builtin_ctzll(idle);
+	*kick = false;
+	return self;
+}
+
+/* Queue t (READY from now on) where place() says, and kick that CPU. => interrupts off. */
+static void push(struct thread *t)
+{
+	bool kick;
+	unsigned int cpu = place(t, &kick);
+	struct run_queue *rq = rq_of(cpu);
+	unsigned long flags = spin_lock_irqsave(&rq->lock);
+
+	enqueue(rq, t);
+	spin_unlock_irqrestore(&rq->lock, flags);
+	if (kick)
+		kick_cpu(cpu);
 }
 
 void sched_add(struct thread *t)
 {
-	unsigned long flags = spin_lock_irqsave(&run_lock);
+	unsigned long flags = arch_irq_save();
 
-	enqueue(t);
-	kick_for(t);
-	spin_unlock_irqrestore(&run_lock, flags);
+	t->cpu = arch_percpu()->cpu;
+	push(t);
+	arch_irq_restore(flags);
 }
 
 void sched_wake(struct thread *t)
 {
-	unsigned long flags = spin_lock_irqsave(&run_lock);
+	struct run_queue *owner = rq_of(__atomic_load_n(&t->cpu, __ATOMIC_RELAXED));
+	/* Wait for t's CPU to have decided its switch (sched_block holds this lock). */
+	unsigned long flags = spin_lock_irqsave(&owner->lock);
 
 	if (t->state != THREAD_BLOCKED)
 		panic("sched: waking thread %s, which is not blocked (state %d)", t->name,
 		      (int)t->state);
-	enqueue(t);
-	kick_for(t);
-	spin_unlock_irqrestore(&run_lock, flags);
+	t->state = THREAD_READY; /* no other waker touches it now */
+	spin_unlock_irqrestore(&owner->lock, flags);
+	flags = arch_irq_save();
+	push(t);
+	arch_irq_restore(flags);
 }
 
 /* Load next's address space if another one is loaded. => interrupts off. */
@@ -177,17 +270,17 @@ void sched_finish_switch(void)
 }
 
 /*
- * Run next on this CPU in place of prev. => interrupts off, run_lock
- * released, next picked by this CPU (nobody else can pick it).
+ * Run next on this CPU in place of prev. => interrupts off, run queue
+ * locks released, next picked by this CPU (nobody else can pick it).
  */
 static void switch_to(struct thread *prev, struct thread *next)
 {
 	struct percpu *pc = arch_percpu();
 
-	/* prev's own CPU may not have saved next's registers yet. */
-	while (__atomic_load_n(&next->on_cpu, __ATOMIC_ACQUIRE))
-		arch_cpu_relax();
+	/* dequeue took it only once its last CPU had saved its registers. */
+	KASSERT(!__atomic_load_n(&next->on_cpu, __ATOMIC_ACQUIRE));
 	next->on_cpu = 1;
+	__atomic_store_n(&next->cpu, pc->cpu, __ATOMIC_RELAXED); /* its wakers' lock from now on */
 	__atomic_fetch_add(&stats.switches, 1, __ATOMIC_RELAXED);
 	pc->current_thread = next;
 	pc->switch_prev = prev;
@@ -199,36 +292,60 @@ static void switch_to(struct thread *prev, struct thread *next)
 	sched_finish_switch(); /* back on prev's stack, perhaps on another CPU */
 }
 
-/* Decide what follows the current thread and switch to it. => run_lock held, irqs off. */
-static void switch_locked(unsigned long flags)
+/*
+ * What follows prev on this CPU: this CPU's queue first, then a thread
+ * stolen from another CPU's, else the idle thread. => rq's lock held (it
+ * is released here, interrupts stay off).
+ */
+static struct thread *pick_next(struct run_queue *rq, unsigned long flags)
+{
+	struct percpu *pc = arch_percpu();
+	struct thread *next = dequeue(rq, pc->cpu);
+
+	spin_unlock_irqrestore(&rq->lock, flags); /* interrupts stay off: the caller's rule */
+	if (!next)
+		next = steal();
+	return next ? next : pc->idle_thread;
+}
+
+/* Decide what follows the current thread and switch to it. => own rq locked, irqs off. */
+static void switch_locked(struct run_queue *rq, unsigned long flags)
 {
 	struct percpu *pc = arch_percpu();
 	struct thread *prev = pc->current_thread, *next;
+	bool move = false;
 
 	KASSERT(prev && prev->on_cpu);
+	KASSERT(rq == rq_here());
+	pc->need_resched = false; /* a kick from now on is for what comes next */
 	if (prev->state == THREAD_RUNNING)
 		prev->state = THREAD_READY;
 	if (prev->state == THREAD_READY && prev != pc->idle_thread) {
-		enqueue(prev);
-		if (prev->pinned && prev->pin_cpu != pc->cpu)
-			kick_cpu(prev->pin_cpu); /* moving to its CPU (thread_pin) */
+		move = prev->pinned && prev->pin_cpu != pc->cpu; /* thread_pin */
+		if (!move)
+			enqueue(rq, prev);
 	}
-	next = dequeue();
+	next = pick_next(rq, flags);
+	if (move)
+		push(prev); /* to its CPU's queue, which waits for its on_cpu to fall */
 	next->state = THREAD_RUNNING;
 	if (next == pc->idle_thread)
-		idle_cpus |= 1ull << pc->cpu;
+		__atomic_fetch_or(&idle_cpus, 1ull << pc->cpu, __ATOMIC_RELAXED);
 	else
-		idle_cpus &= ~(1ull << pc->cpu);
-	pc->need_resched = false;
+		__atomic_fetch_and(&idle_cpus, ~(1ull << pc->cpu), __ATOMIC_RELAXED);
 	pc->slice_left = SCHED_SLICE_TICKS;
-	spin_unlock_irqrestore(&run_lock, flags); /* interrupts stay off: the caller's rule */
 	if (next != prev)
 		switch_to(prev, next);
 }
 
 void sched_switch(void)
 {
-	switch_locked(spin_lock_irqsave(&run_lock));
+	struct run_queue *rq;
+	unsigned long flags = arch_irq_save(); /* so that rq stays this CPU's */
+
+	rq = rq_here();
+	(void)spin_lock_irqsave(&rq->lock);
+	switch_locked(rq, flags);
 }
 
 int thread_pin(unsigned int cpu)
@@ -236,12 +353,12 @@ int thread_pin(unsigned int cpu)
 	struct thread *self = sched_current();
 	unsigned long flags;
 
-	if (cpu >= 64 || !(sched_cpus() & (1ull << cpu)))
+	if (cpu >= SCHED_MAX_CPUS || !(sched_cpus() & (1ull << cpu)))
 		return -EINVAL;
-	flags = spin_lock_irqsave(&run_lock);
+	flags = arch_irq_save(); /* only the running thread writes its own pin */
 	self->pin_cpu = cpu;
 	self->pinned = true;
-	spin_unlock_irqrestore(&run_lock, flags);
+	arch_irq_restore(flags);
 	while (arch_percpu()->cpu != cpu) /* read with interrupts on: settles once there */
 		thread_yield();
 	return 0;
@@ -249,10 +366,10 @@ int thread_pin(unsigned int cpu)
 
 void thread_unpin(void)
 {
-	unsigned long flags = spin_lock_irqsave(&run_lock);
+	unsigned long flags = arch_irq_save();
 
 	sched_current()->pinned = false;
-	spin_unlock_irqrestore(&run_lock, flags);
+	arch_irq_restore(flags);
 }
 
 struct on_cpu_call {
@@ -291,17 +408,20 @@ void sched_on_each_cpu(void (*fn)(void *arg), void *arg)
 
 void sched_block(struct spinlock *held)
 {
-	unsigned long flags = spin_lock_irqsave(&run_lock);
+	struct run_queue *rq = rq_here(); /* interrupts are off: held is a spinlock */
+	unsigned long flags = spin_lock_irqsave(&rq->lock);
 
 	KASSERT(sched_current()->state == THREAD_BLOCKED);
+	KASSERT(sched_current()->cpu == arch_percpu()->cpu);
 	/*
-	 * A waker needs run_lock to make us READY: it cannot until we have
-	 * decided. held goes first, out of order on purpose; interrupts stay off.
+	 * A waker needs this CPU's queue lock to make us READY (our ->cpu is
+	 * this CPU): it cannot until we have decided. held goes first, out of
+	 * order on purpose; interrupts stay off.
 	 */
 	if (lockdebug_enabled)
 		lockdebug_release_handoff(held);
 	spin_unlock_raw(held);
-	switch_locked(flags);
+	switch_locked(rq, flags);
 }
 
 /* A sleeper is due when its TSC deadline has passed. */
@@ -326,10 +446,16 @@ void sched_tick(uint64_t tick)
 	pc->ticks++;
 	if (!pc->current_thread)
 		return;
-	now = arch_timestamp();
-	flags = wait_queue_lock(&sleepers);
-	wait_queue_wake_if(&sleepers, sleeper_due, &now);
-	wait_queue_unlock(&sleepers, flags);
+	/*
+	 * The boot CPU's tick alone wakes sleepers: a shared lock in every
+	 * CPU's timer path is what per-CPU run queues are there to avoid.
+	 */
+	if (pc->cpu == 0 && !wait_queue_empty(&sleepers)) {
+		now = arch_timestamp();
+		flags = wait_queue_lock(&sleepers);
+		wait_queue_wake_if(&sleepers, sleeper_due, &now);
+		wait_queue_unlock(&sleepers, flags);
+	}
 	if (pc->slice_left > 1)
 		pc->slice_left--;
 	else
@@ -378,12 +504,14 @@ void sched_stats(struct sched_stats *s)
 {
 	s->switches = __atomic_load_n(&stats.switches, __ATOMIC_RELAXED);
 	s->preemptions = __atomic_load_n(&stats.preemptions, __ATOMIC_RELAXED);
+	s->kicks = __atomic_load_n(&stats.kicks, __ATOMIC_RELAXED);
+	s->steals = __atomic_load_n(&stats.steals, __ATOMIC_RELAXED);
 }
 
 /*
  * An AP's way in (arch_smp_release): its parking flow becomes its idle
  * thread, its timer starts with the boot CPU's calibration, and it takes
- * threads from the run queue from its first tick or reschedule interrupt.
+ * threads (stolen from other queues, or queued to it) from its first tick.
  */
 static __noreturn void sched_ap_main(const struct kstack *stack)
 {
@@ -392,14 +520,14 @@ static __noreturn void sched_ap_main(const struct kstack *stack)
 	unsigned long flags;
 
 	idle->canary = stack_protector_current(); /* its open frames hold it */
+	idle->cpu = pc->cpu;
 	pc->idle_thread = idle;
 	pc->slice_left = SCHED_SLICE_TICKS;
 	pc->current_thread = idle;
-	flags = spin_lock_irqsave(&run_lock);
-	idle_cpus |= 1ull << pc->cpu;
-	if (run_head)
-		pc->need_resched = true;
-	spin_unlock_irqrestore(&run_lock, flags);
+	flags = arch_irq_save();
+	__atomic_fetch_or(&idle_cpus, 1ull << pc->cpu, __ATOMIC_RELAXED);
+	pc->need_resched = true; /* look for work to steal at the first interrupt */
+	arch_irq_restore(flags);
 	if (arch_timer_start_this_cpu(TIMER_HZ, sched_ap_tick))
 		panic("sched: CPU %u cannot start its timer", pc->cpu);
 	for (;;)
@@ -425,10 +553,10 @@ void sched_init(const struct kstack *kmain_stack)
 	/* Opt-in for now: the process tests on 4 CPUs have hung under host load (docs/design.md).
 	 */
 	all_cpus = cmdline_has(boot_info->cmdline, "smpsched");
-	kinfo(
-	    "sched: preemptive round robin on %u CPUs, one run queue, %u ms slices; interrupts on",
-	    all_cpus ? (unsigned int)__builtin_popcountll(arch_smp_online()) : 1u,
-	    SCHED_SLICE_TICKS * 1000 / TIMER_HZ);
+	kinfo("sched: preemptive round robin on %u CPUs, a run queue each, %u ms slices; "
+	      "interrupts on",
+	      all_cpus ? (unsigned int)__builtin_popcountll(arch_smp_online()) : 1u,
+	      SCHED_SLICE_TICKS * 1000 / TIMER_HZ);
 	if (all_cpus)
 		arch_smp_release(sched_ap_main); /* the APs run threads from now on */
 	arch_irq_enable();			 /* from here on, for good */

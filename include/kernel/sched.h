@@ -1,5 +1,6 @@
 /*
- * The scheduler (kernel/sched.c): one locked FIFO run queue, round robin
+ * The scheduler (kernel/sched.c): a locked FIFO run queue per CPU (work
+ * stealing when one is empty), round robin
  * with SCHED_SLICE_TICKS-tick slices; each CPU keeps its running thread,
  * idle thread, slice and need_resched in its per-CPU area. The timer tick
  * counts the running thread's slice down and wakes sleepers; when the
@@ -8,7 +9,7 @@
  * the interrupted thread's stack, interrupts off) to switch. The
  * preempted thread later resumes there and returns through the same iretq.
  *
- * Every switch happens with interrupts off; the run queue's lock orders
+ * Every switch happens with interrupts off; the sleeping CPU's run queue lock orders
  * wakers against sleepers (sched_block), and a thread's on_cpu flag keeps
  * any CPU from resuming it before its registers are saved.
  */
@@ -94,6 +95,7 @@ struct sched_stats {
 	uint64_t switches;    /* context switches */
 	uint64_t preemptions; /* of them, from the timer interrupt */
 	uint64_t kicks;	      /* reschedule interrupts sent to idle CPUs */
+	uint64_t steals;      /* threads a CPU took from another CPU's queue */
 };
 void sched_stats(struct sched_stats *s);
 

@@ -43,6 +43,11 @@ struct thread {
 	 * CPU may resume it, and thread_join may not free its stack.
 	 */
 	volatile uint32_t on_cpu;
+	/*
+	 * The CPU that last picked it: while it is BLOCKED, that CPU's run
+	 * queue lock guards its state (kernel/sched.c, sched_wake).
+	 */
+	uint32_t cpu;
 	bool pinned; /* runs only on pin_cpu (thread_pin) */
 	uint32_t pin_cpu;
 	long (*fn)(void *arg);
