@@ -10,6 +10,7 @@
 #include <arch/smp.h>
 #include <arch/timer.h>
 #include <kernel/console.h>
+#include <kernel/frame_hold.h>
 #include <kernel/ktest.h>
 #include <kernel/sched.h>
 #include <kernel/thread.h>
@@ -187,8 +188,7 @@ KTEST(sched, stress_on_every_cpu_keeps_frame_counts)
 	uint64_t end, before, after;
 	long bad = 0, b;
 
-	kstack_cache_drain();
-	kmalloc_trim();
+	frame_caches_drain_all(); /* every CPU's caches: the workers run on all of them */
 	before = pmm_kernel_free_frames();
 	end = arch_timestamp() + tsc_ms(300);
 	for (unsigned int i = 0; i < n; i++)
@@ -200,8 +200,7 @@ KTEST(sched, stress_on_every_cpu_keeps_frame_counts)
 			bad += b;
 		}
 	}
-	kstack_cache_drain();
-	kmalloc_trim();
+	frame_caches_drain_all();
 	after = pmm_kernel_free_frames();
 	kprintf("# sched: %u stress threads on %u CPUs for 300 ms (emulated)\n", n, cpus);
 	KEXPECT_EQ(t, bad, 0);

@@ -12,6 +12,7 @@
 #include <arch/timer.h>
 #include <kernel/console.h>
 #include <kernel/alloc_stress.h>
+#include <kernel/frame_hold.h>
 #include <kernel/ktest.h>
 #include <kernel/mutex.h>
 #include <kernel/sched.h>
@@ -253,14 +254,12 @@ KTEST(thread, thread_irq_and_thread_allocations_keep_invariants)
 	uint64_t frames;
 	char msg[120];
 
-	kmalloc_trim();
-	kstack_cache_drain();
+	frame_caches_drain_all(); /* every CPU's: its threads may run on any */
 	frames = pmm_kernel_free_frames();
 	sched_stats(&before);
 	KEXPECT_EQ(t, alloc_race(&hook), 0);
 	sched_stats(&after);
-	kstack_cache_drain();
-	kmalloc_trim();
+	frame_caches_drain_all();
 	kprintf("# thread: allocations from 2 threads and %llu ticks, %llu preemptions\n",
 		(unsigned long long)hook.runs,
 		(unsigned long long)(after.preemptions - before.preemptions));
