@@ -41,8 +41,8 @@ struct percpu {
 	uint32_t slice_left;		/* timer ticks left in the running thread's slice */
 	/* The address space this CPU has loaded (mm/aspace.c; NULL: the kernel's). */
 	void *aspace;
-	uint64_t pcid_gen; /* the PCID generation this CPU's TLB has been flushed for */
-	uint64_t ticks;	   /* timer ticks this CPU's scheduler has taken (sched_tick) */
+	uint64_t pcid_gen;	    /* the PCID generation this CPU's TLB has been flushed for */
+	uint64_t ticks;		    /* timer ticks this CPU's scheduler has taken (sched_tick) */
 	struct pmm_cache pmm_cache; /* this CPU's frames of pmm_kernel (mm/pmm_boot.c) */
 	struct heap_cache
 	    heap_cache; /* this CPU's small blocks of the kernel heap (mm/kmalloc.c) */
