@@ -128,6 +128,7 @@ FUZZERS = {
 BENCH = [
     "tests/bench/bench.c", "tests/bench/bench_pmm.c", "tests/bench/bench_vmm.c",
     "tests/bench/bench_heap.c", "tests/bench/bench_switch.c", "tests/bench/bench_refs.c",
+    "tests/bench/bench_threads.c", "mm/slab.c",
     "arch/x86_64/switch.S",
     "tests/switch_kernel.S", "mm/pmm.c", "mm/pmm_cache.c", "mm/memmap.c", "lib/fmt.c",
 ] + PGTABLE + HEAP
