@@ -92,16 +92,12 @@ void frame_caches_drain_all(void)
 {
 	struct thread *self = thread_current();
 	bool was_pinned = self->pinned;
-	unsigned long irq;
 
 	if (!was_pinned)
 		KASSERT(thread_pin(arch_percpu()->cpu) == 0); /* stay where we are */
 	sched_on_each_cpu(drain_this_cpu, NULL);
 	kstack_cache_drain();
-	kmalloc_trim(); /* what the drains freed into this CPU's caches */
-	irq = arch_irq_save();
-	pmm_cache_drain(&pmm_kernel, &arch_percpu()->pmm_cache);
-	arch_irq_restore(irq);
+	drain_this_cpu(NULL); /* what the drains freed into this CPU's caches */
 	if (!was_pinned)
 		thread_unpin();
 }

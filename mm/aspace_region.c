@@ -45,6 +45,14 @@ static int check_prot(unsigned int prot)
 	return 0;
 }
 
+/* check_prot, then check_range: a region's protections and place. */
+static int check_region(vaddr_t va, uint64_t len, unsigned int prot)
+{
+	int err = check_prot(prot);
+
+	return err ? err : check_range(va, len);
+}
+
 /* ---- the region array ---- */
 
 int aspace_region_find(const struct aspace *as, vaddr_t addr)
@@ -182,12 +190,10 @@ static vaddr_t place(const struct aspace *as, vaddr_t lo, vaddr_t hi, uint64_t l
 
 int aspace_map_anon(struct aspace *as, vaddr_t hint, uint64_t len, unsigned int prot, vaddr_t *va)
 {
-	int err = check_prot(prot);
+	int err = check_region(hint ? hint : LAYOUT_USER_MMAP_START, len, prot);
 	unsigned long irq;
 	vaddr_t at = hint;
 
-	if (!err)
-		err = check_range(hint ? hint : LAYOUT_USER_MMAP_START, len);
 	if (err)
 		return err;
 	irq = aspace_lock_take();
@@ -234,11 +240,9 @@ int aspace_map_stack(struct aspace *as, uint64_t size, vaddr_t *top)
 
 int aspace_map_image(struct aspace *as, vaddr_t va, uint64_t len, unsigned int prot)
 {
-	int err = check_prot(prot);
+	int err = check_region(va, len, prot);
 	unsigned long irq;
 
-	if (!err)
-		err = check_range(va, len);
 	if (err)
 		return err;
 	irq = aspace_lock_take();
@@ -352,11 +356,9 @@ static bool covered(const struct aspace *as, vaddr_t start, vaddr_t end)
 int aspace_protect(struct aspace *as, vaddr_t va, uint64_t len, unsigned int prot)
 {
 	struct range_walk w = {as, va, va + len, aspace_pt_flags(prot)};
-	int err = check_prot(prot);
+	int err = check_region(va, len, prot);
 	unsigned long irq;
 
-	if (!err)
-		err = check_range(va, len);
 	if (err)
 		return err;
 	irq = aspace_lock_take();
