@@ -31,6 +31,15 @@ __noreturn void heap_fail(struct heap *h, const char *fmt, ...)
 	h->ops->corrupt(h->ctx, msg);
 }
 
+__noreturn void heap_no_cache(struct heap *h)
+{
+	heap_fail(h,
+		  "this CPU has no heap cache attached (%u attached): heap_cache_attach() must "
+		  "come before a CPU's first heap call; the heap's own cache is not safe to share "
+		  "between CPUs",
+		  h->ncaches - 1);
+}
+
 /* ---- free lists ---------------------------------------------------------- */
 
 static void list_insert(struct heap *h, struct heap_block *b)

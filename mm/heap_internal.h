@@ -193,12 +193,26 @@ void *heap_small_alloc_locked(struct heap *h, uint64_t size, uint64_t align);
 void heap_small_free_locked(struct heap *h, struct heap_block *b);
 __noreturn void heap_fail(struct heap *h, const char *fmt, ...) __printf(2, 3);
 
-/* This CPU's front cache, or the heap's own. => interrupts off */
+__noreturn void heap_no_cache(struct heap *h);
+
+/*
+ * This CPU's front cache. A heap with no per-CPU cache attached
+ * (ncaches == 1) is used by one CPU, which takes the heap's own. Once any
+ * is attached, every CPU must have its own: the heap's own cache is
+ * guarded only by interrupts being off, which keeps out no other CPU, so a
+ * CPU without one is refused (heap_no_cache()) rather than sent there.
+ * => interrupts off
+ */
 static inline struct heap_cache *heap_this_cache(struct heap *h)
 {
-	struct heap_cache *c = h->ops->cache ? h->ops->cache(h->ctx) : NULL;
+	struct heap_cache *c;
 
-	return c && c->owner == h ? c : &h->cache;
+	if (h->ncaches == 1)
+		return &h->cache;
+	c = h->ops->cache ? h->ops->cache(h->ctx) : NULL;
+	if (__builtin_expect(!c || c->owner != h, 0))
+		heap_no_cache(h);
+	return c;
 }
 
 /* Blocks handed out through hc minus those freed through it. */

@@ -72,9 +72,12 @@ struct heap_ops {
 	/* A hardening check failed: report msg and do not return. */
 	__noreturn void (*corrupt)(void *ctx, const char *msg);
 	/*
-	 * Optional: this CPU's front cache, called with interrupts off. Once
-	 * attached (heap_cache_attach) the fast paths use it; NULL, or a cache
-	 * not attached, means the heap's own (h->cache).
+	 * Optional: this CPU's front cache, called with interrupts off. Until
+	 * a cache is attached (heap_cache_attach) the heap is one CPU's and
+	 * uses its own (h->cache) without asking; once one is, every CPU must
+	 * have attached its own before its first heap call: NULL, or a cache
+	 * not attached, goes to corrupt() (a shared cache behind interrupts
+	 * off alone is not safe on SMP).
 	 */
 	struct heap_cache *(*cache)(void *ctx);
 };
@@ -244,7 +247,9 @@ void heap_stats(struct heap *h, struct heap_stats *s);
 
 /*
  * Attach c (any contents) as a CPU's front cache; the ops' cache hook may
- * return it from now on. Returns 0, -ENOSPC if HEAP_MAX_CACHES are attached.
+ * return it from now on. Once one is attached, every CPU that calls the
+ * heap must have attached its own first (ops.cache above). Returns 0,
+ * -ENOSPC if HEAP_MAX_CACHES are attached.
  */
 int heap_cache_attach(struct heap *h, struct heap_cache *c);
 

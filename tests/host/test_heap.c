@@ -1608,9 +1608,11 @@ TEST(heap_free_detects_flipped_header_bits)
 static struct heap_cache cpu_caches[3];
 static unsigned cur_cpu;
 
+static struct heap_cache *loose_cpu; /* if set: what the hook returns instead */
+
 static struct heap_cache *this_cpu_cache(void *ctx)
 {
-	return &cpu_caches[cur_cpu];
+	return loose_cpu ? loose_cpu : &cpu_caches[cur_cpu];
 }
 
 /* The heap with three CPUs' caches attached and the ops' cache hook returning cur_cpu's. */
@@ -1690,6 +1692,38 @@ TEST(heap_per_cpu_double_free_caught_on_any_cpu)
 		CHECK(strstr(hh.corrupt_msg, "double free") != NULL);
 	}
 	cur_cpu = 0;
+}
+
+/*
+ * A CPU whose cache was never attached, once others are: refused with a
+ * report, on the alloc and the free path, never sent to the heap's own
+ * cache (which only interrupts off would guard: not enough on SMP).
+ */
+TEST(heap_per_cpu_unattached_cpu_refused)
+{
+	static struct heap_cache loose;		  /* never attached */
+	static const size_t sizes[] = {64, 2000}; /* the front cache's, and the lists' */
+
+	for (unsigned i = 0; i < 2 * ARRAY_SIZE(sizes); i++) {
+		CHECK(setup_cpus());
+		void *p = heap_alloc(H, sizes[i / 2], 0);
+		CHECK(p != NULL);
+		loose_cpu = &loose;
+		hh.corrupt_msg[0] = '\0';
+		hh.on_corrupt = &corrupt_jb;
+		if (setjmp(corrupt_jb) == 0) {
+			if (i % 2)
+				heap_free(H, p);
+			else
+				(void)heap_alloc(H, sizes[i / 2], 0);
+			hh.on_corrupt = NULL;
+			loose_cpu = NULL;
+			CHECK(!"a CPU without an attached cache used the heap");
+		}
+		hh.on_corrupt = NULL;
+		loose_cpu = NULL;
+		CHECK(strstr(hh.corrupt_msg, "no heap cache attached") != NULL);
+	}
 }
 
 /* The hit-only entry points (heap_cache_alloc/free, what kmalloc calls first), on CPU 0's cache. */
@@ -1820,6 +1854,7 @@ int main(void)
 	RUN(heap_alloc_returns_aligned_distinct_blocks);
 	RUN(heap_per_cpu_caches_count_and_check_across_cpus);
 	RUN(heap_per_cpu_double_free_caught_on_any_cpu);
+	RUN(heap_per_cpu_unattached_cpu_refused);
 	RUN(heap_cache_entry_points_serve_hits_and_decline_the_rest);
 	RUN(heap_cache_free_reports_misuse);
 	RUN(heap_live_counts_survive_hits_and_drains);
