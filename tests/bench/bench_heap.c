@@ -78,10 +78,36 @@ enum info_case { I_REALLOC, I_CALLOC, I_ALIGN64, I_ALIGN4K, I_LARGE, NINFO };
 static struct host_heap hh;
 static struct bench_anomalies anomalies;
 
-/* ---- the timer: TSC cycles for single operations ------------------------- */
+/*
+ * ---- the timer: TSC cycles for single operations -------------------------
+ *
+ * A single pair takes tens of ns, and the TSC may advance in coarse steps:
+ * AMD's Zen CPUs count it at 100 MHz and add P0 / 100 MHz cycles a step
+ * (26 cycles, 10 ns, on the 2.6 GHz build machine; consecutive reads in one
+ * step differ by 1), and a VM may offer no other cycle counter (no PMU, no
+ * RDPRU). So each pair is measured in whole steps, and the step is measured
+ * rather than assumed. Two things make percentiles finer than a step:
+ *
+ *  - Dither. A random spin of 0 to 2 steps before each timing puts its
+ *    start at a uniformly random phase U of the step grid. A pair of d
+ *    cycles then reads k steps exactly when d + U falls in step k: the
+ *    reads are d + U rounded down to the grid, so they are unbiased (their
+ *    mean is d's) and the share of reads at or below k steps is exactly the
+ *    share of d + U below k + 1 steps.
+ *  - Interpolation. So each read of k steps stands for d + U spread evenly
+ *    over [k, k + 1) steps, that is d over [k - 1/2, k + 1/2) (U's mean is
+ *    half a step), and a percentile is interpolated inside its step from
+ *    the counts below and in it (step_quantile()). What is left is d's
+ *    distribution smoothed over one step: a p99 within a few ns.
+ *
+ * The timer's own cost (the median of empty timings, dithered and
+ * interpolated the same way) is subtracted.
+ */
 
 static double tsc_per_ns;   /* calibrated against CLOCK_MONOTONIC */
-static double tsc_overhead; /* cycles two back-to-back reads measure: subtracted */
+static double tsc_step;	    /* cycles the TSC advances at a time (1 on a fine TSC) */
+static double tsc_overhead; /* cycles of an empty timing (median): subtracted */
+static uint64_t dither_rng = 0x3c6ef372fe94f82bull;
 
 /* The TSC, fenced so the timed operations neither start early nor finish late. */
 static inline uint64_t tsc(void)
@@ -96,6 +122,19 @@ static inline uint64_t tsc(void)
 	return t;
 }
 
+/* A spin of n iterations of about a cycle each, which the compiler keeps. */
+static inline void spin(unsigned n)
+{
+	for (unsigned i = 0; i < n; i++)
+		__asm__ volatile("");
+}
+
+/* Spin 0 to about 2 TSC steps, at random: the next timing starts at a random phase. */
+static inline void dither(void)
+{
+	spin((unsigned)(bench_xorshift(&dither_rng) % (unsigned)(2 * tsc_step + 1)));
+}
+
 static int cmp_u64(const void *a, const void *b)
 {
 	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
@@ -103,10 +142,38 @@ static int cmp_u64(const void *a, const void *b)
 	return (x > y) - (x < y);
 }
 
-/* Cycles per ns over 50 ms of spinning, and the median cost of an empty timing. */
+/*
+ * The TSC's step: the most common difference of back-to-back reads, not
+ * counting the 1s of reads within one step (the CPU keeps reads distinct).
+ */
+static double tsc_measure_step(void)
+{
+	static uint32_t hist[256];
+	unsigned best = 1;
+
+	for (unsigned i = 0; i < 100000; i++) {
+		uint64_t a = __builtin_ia32_rdtsc(), d = __builtin_ia32_rdtsc() - a;
+
+		hist[d < 256 ? d : 0]++;
+	}
+	for (unsigned d = 3; d < 256; d++)
+		if (hist[d] > hist[best] || best == 1)
+			best = hist[d] ? d : best;
+	/* A fine TSC (steps under 3 cycles) shows nothing above 2 often: treat it as 1. */
+	return best > 2 && hist[best] > 1000 ? best : 1;
+}
+
+static double step_quantile(const uint64_t *c, unsigned n, double p);
+
+/*
+ * Cycles per ns over 50 ms of spinning, the TSC's step, and the cost of an
+ * empty timing: the median of dithered ones, interpolated as any other
+ * (a mean would take in the odd interrupt).
+ */
 static void tsc_calibrate(void)
 {
-	static uint64_t empty[10001];
+	enum { EMPTY = 100000 };
+	static uint64_t empty[EMPTY];
 	uint64_t t0 = bench_now_ns(), c0 = tsc(), t1, c1;
 
 	do
@@ -114,20 +181,49 @@ static void tsc_calibrate(void)
 	while (t1 - t0 < 50000000);
 	c1 = tsc();
 	tsc_per_ns = (double)(c1 - c0) / (double)(t1 - t0);
-	for (unsigned i = 0; i < ARRAY_SIZE(empty); i++) {
-		uint64_t a = tsc();
+	tsc_step = tsc_measure_step();
+	for (unsigned i = 0; i < EMPTY; i++) {
+		uint64_t a;
 
+		dither();
+		a = tsc();
 		empty[i] = tsc() - a;
 	}
-	qsort(empty, ARRAY_SIZE(empty), sizeof(empty[0]), cmp_u64);
-	tsc_overhead = (double)empty[ARRAY_SIZE(empty) / 2];
+	qsort(empty, EMPTY, sizeof(empty[0]), cmp_u64);
+	tsc_overhead = 0;
+	tsc_overhead = step_quantile(empty, EMPTY, 0.5) * tsc_per_ns;
 }
 
-static double cycles_to_ns(uint64_t cycles)
+/*
+ * The p-quantile (0 < p < 1) of n single timings (cycles, sorted in place),
+ * in ns with the timer's cost taken off: each timing of k steps spread
+ * evenly over [k - 1/2, k + 1/2) steps.
+ */
+static double step_quantile(const uint64_t *c, unsigned n, double p)
 {
-	double c = (double)cycles - tsc_overhead;
+	double rank = p * n, x;
+	unsigned i = MIN((unsigned)rank, n - 1), lo = i, hi = i + 1;
+	uint64_t k = (uint64_t)((double)c[i] / tsc_step + 0.5);
 
-	return c > 0 ? c / tsc_per_ns : 0;
+	while (lo > 0 && (uint64_t)((double)c[lo - 1] / tsc_step + 0.5) == k)
+		lo--;
+	while (hi < n && (uint64_t)((double)c[hi] / tsc_step + 0.5) == k)
+		hi++;
+	x = ((double)k - 0.5 + (rank - lo) / (hi - lo)) * tsc_step;
+	return MAX(x - tsc_overhead, 0) / tsc_per_ns;
+}
+
+/* Summarise n single timings (cycles, sorted here) as ns: median, p99, min. */
+static void summarise_timings(uint64_t *c, unsigned n, struct bench_result *r)
+{
+	memset(r, 0, sizeof(*r));
+	if (n == 0)
+		return;
+	qsort(c, n, sizeof(*c), cmp_u64);
+	r->median = step_quantile(c, n, 0.5);
+	r->p99 = step_quantile(c, n, 0.99);
+	r->min = MAX((double)c[0] - tsc_overhead, 0) / tsc_per_ns;
+	r->samples = n;
 }
 
 /* ---- set-up helpers -------------------------------------------------------- */
@@ -612,8 +708,11 @@ static void trace_release(struct trace *t)
 	munmap(t->req, t->def->live * sizeof(uint16_t));
 }
 
-/* Pairs [from, to), each timed alone: allocate pair_size[i], free the victim it replaces. */
-static void time_pairs(struct trace *t, unsigned from, unsigned to, double *ns)
+/*
+ * Pairs [from, to), each timed alone (in TSC cycles, dithered: the timer
+ * section): allocate pair_size[i], free the victim it replaces.
+ */
+static void time_pairs(struct trace *t, unsigned from, unsigned to, uint64_t *cycles)
 {
 	const struct trace_def *d = t->def;
 
@@ -622,13 +721,14 @@ static void time_pairs(struct trace *t, unsigned from, unsigned to, double *ns)
 		void *old = t->live[v], *p;
 		uint64_t c0, c1;
 
+		dither();
 		c0 = tsc();
 		p = any_alloc(t->kind, d->pair_size[i]);
 		any_free(t->kind, old);
 		c1 = tsc();
 		t->live[v] = NULL;
 		trace_put(t, v, p, d->pair_size[i]);
-		ns[i] = cycles_to_ns(c1 - c0);
+		cycles[i] = c1 - c0;
 	}
 }
 
@@ -780,7 +880,8 @@ static void measure_info(void)
 static void measure_fragmented(const struct trace_def *d, struct frag *f)
 {
 	static struct trace th, tg;
-	double *ns[2] = {big_alloc(PAIRS * sizeof(double)), big_alloc(PAIRS * sizeof(double))};
+	uint64_t *cyc[2] = {big_alloc(PAIRS * sizeof(uint64_t)),
+			    big_alloc(PAIRS * sizeof(uint64_t))};
 	struct heap_stats s0, s1;
 
 	f->def = d;
@@ -800,16 +901,16 @@ static void measure_fragmented(const struct trace_def *d, struct frag *f)
 	for (unsigned b = 0; b < PAIR_BLOCKS; b++) {
 		unsigned from = b * (PAIRS / PAIR_BLOCKS), to = from + PAIRS / PAIR_BLOCKS;
 
-		time_pairs(&th, from, to, ns[0]);
-		time_pairs(&tg, from, to, ns[1]);
+		time_pairs(&th, from, to, cyc[0]);
+		time_pairs(&tg, from, to, cyc[1]);
 	}
 	heap_stats(&hh.heap, &s1);
 	f->pair_grows = s1.grows - s0.grows;
 	f->pair_shrinks = s1.shrinks - s0.shrinks;
 	for (unsigned k = 0; k < 2; k++) {
-		bench_summarise(ns[k], PAIRS, &f->pairs[k]);
-		f->pair_max[k] = ns[k][PAIRS - 1];
-		munmap(ns[k], PAIRS * sizeof(double));
+		summarise_timings(cyc[k], PAIRS, &f->pairs[k]);
+		f->pair_max[k] = (double)cyc[k][PAIRS - 1] / tsc_per_ns;
+		munmap(cyc[k], PAIRS * sizeof(uint64_t));
 	}
 	f->step_ns[A_HEAP] = th.step_ns;
 	f->step_ns[A_GLIBC] = tg.step_ns;
@@ -827,7 +928,7 @@ static void measure_fragmented(const struct trace_def *d, struct frag *f)
 static void measure_ref(const struct trace_def *d, uint32_t steps, unsigned pairs, struct frag *f)
 {
 	static struct trace tr;
-	double *ns = big_alloc(pairs * sizeof(double));
+	uint64_t *cyc = big_alloc(pairs * sizeof(uint64_t));
 
 	ref_init();
 	trace_run(&tr, d, A_REF, steps);
@@ -836,14 +937,14 @@ static void measure_ref(const struct trace_def *d, uint32_t steps, unsigned pair
 		res.ref_used = ref.used;
 		res.ref_req = tr.live_req;
 	}
-	time_pairs(&tr, 0, pairs, ns);
-	bench_summarise(ns, pairs, &f->pairs[A_REF]);
-	f->pair_max[A_REF] = ns[pairs - 1];
+	time_pairs(&tr, 0, pairs, cyc);
+	summarise_timings(cyc, pairs, &f->pairs[A_REF]);
+	f->pair_max[A_REF] = (double)cyc[pairs - 1] / tsc_per_ns;
 	f->step_ns[A_REF] = tr.step_ns;
 	f->ref_steps = steps;
 	f->ref_pairs = pairs;
 	trace_release(&tr);
-	munmap(ns, pairs * sizeof(double));
+	munmap(cyc, pairs * sizeof(uint64_t));
 	munmap(ref.base, REF_ARENA);
 }
 
@@ -1039,8 +1140,9 @@ static void verdicts(void)
 	double rp = ratio(res.cr.pairs[A_HEAP].p99, res.cr.pairs[A_GLIBC].p99);
 	double own = r[S_HEAP].median - r[S_MEMSET].median;
 
-	bench_info("heap: rdtsc %.3f/ns, %.0f cycles timer overhead subtracted from single pairs",
-		   tsc_per_ns, tsc_overhead);
+	bench_info("heap: rdtsc %.3f/ns, advancing %.0f cycles a step (%.1f ns); %.1f cycles timer "
+		   "overhead subtracted from single pairs, dithered, interpolated within steps",
+		   tsc_per_ns, tsc_step, tsc_step / tsc_per_ns, tsc_overhead);
 	bench_info("heap small pair without its poison fill (heap - memset medians): %.1f ns, %.2f "
 		   "of glibc; glibc with the same fill %.1f ns",
 		   own, ratio(own, r[S_GLIBC].median), r[S_GLIBC_MEMSET].median);
