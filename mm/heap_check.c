@@ -72,7 +72,8 @@ static int check_block(struct heap *h, struct heap_block *b, enum heap_state s,
 		t->alloc_bytes += b->req;
 		return 0;
 	case HS_CACHED:
-		if (size > HEAP_CACHE_MAX || !poisoned(p + sizeof(void *), size - sizeof(*b) - 8))
+		if (size > HEAP_CACHE_BIG_MAX ||
+		    !poisoned(p + sizeof(void *), size - sizeof(*b) - 8))
 			return heap_check_fail(
 			    msg, len, "cached block %#lx (%lu bytes) written after its free",
 			    (unsigned long)p, (unsigned long)size);
@@ -167,13 +168,27 @@ static int check_lists(struct heap *h, const struct heap_tally *t, char *msg, si
 	return 0;
 }
 
+/* True if the cached block b belongs in class c: its exact size, or its coarse class. */
+static bool in_cache_class(const struct heap_block *b, unsigned c)
+{
+	uint64_t size = heap_block_size(b);
+
+	if (c < HEAP_CACHE_CLASSES)
+		return size == c * HEAP_ALIGN;
+	return size > HEAP_CACHE_MAX && size <= HEAP_CACHE_BIG_MAX &&
+	       heap_cache_big_class(size) == c;
+}
+
 /* One front cache: each list holds blocks of its class, as many as it says. */
 static int check_one_cache(struct heap *h, const struct heap_cache *hc, uint64_t *cached, char *msg,
 			   size_t len)
 {
+	uint64_t big_bytes = 0;
+
 	if (hc->owner != h)
 		return heap_check_fail(msg, len, "a front cache of another heap is attached");
-	for (unsigned c = 0; c < HEAP_CACHE_CLASSES; c++) {
+
+	for (unsigned c = 0; c < HEAP_CACHE_ALL; c++) {
 		const struct heap_cache_class *cc = &hc->cls[c];
 		uint32_t n = 0;
 
@@ -181,15 +196,20 @@ static int check_one_cache(struct heap *h, const struct heap_cache *hc, uint64_t
 			struct heap_block *b = heap_header(p);
 
 			if (++n > cc->count || heap_chunk_of(h, (uintptr_t)b) < 0 ||
-			    !heap_in_state(h, b, HS_CACHED) || heap_block_size(b) != c * HEAP_ALIGN)
+			    !heap_in_state(h, b, HS_CACHED) || !in_cache_class(b, c))
 				return heap_check_fail(msg, len, "cache class %u damaged at %#lx",
 						       c, (unsigned long)p);
+			if (c >= HEAP_CACHE_CLASSES)
+				big_bytes += heap_block_size(b);
 		}
 		if (n != cc->count || n > cc->limit)
 			return heap_check_fail(msg, len, "cache class %u holds %u, says %u", c, n,
 					       cc->count);
 		*cached += n;
 	}
+	if (big_bytes != hc->big_bytes)
+		return heap_check_fail(msg, len, "coarse cache classes hold %lu bytes, say %lu",
+				       (unsigned long)big_bytes, (unsigned long)hc->big_bytes);
 	return 0;
 }
 

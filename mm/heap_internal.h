@@ -220,10 +220,27 @@ static inline uint64_t heap_cache_live_blocks(const struct heap_cache *hc)
 {
 	uint64_t n = hc->live_base;
 
-	for (unsigned c = 0; c < HEAP_CACHE_CLASSES; c++)
+	for (unsigned c = 0; c < HEAP_CACHE_ALL; c++)
 		n -= hc->cls[c].count;
 	return n;
 }
+
+/*
+ * The front cache's coarse class of a block of bsize bytes, over
+ * HEAP_CACHE_MAX: 8 classes per power of two after the exact ones.
+ * HEAP_CACHE_ALL or more: too big to cache.
+ */
+static inline unsigned heap_cache_big_class(uint64_t bsize)
+{
+	unsigned f = 63 - (unsigned)__builtin_clzll(bsize);
+
+	return HEAP_CACHE_CLASSES + ((f - 10) << HEAP_CACHE_BIG_SHIFT) +
+	       (unsigned)((bsize >> (f - HEAP_CACHE_BIG_SHIFT)) &
+			  ((1u << HEAP_CACHE_BIG_SHIFT) - 1));
+}
+_Static_assert(HEAP_CACHE_MAX == 1024, "heap_cache_big_class() starts at 2^10");
+_Static_assert(HEAP_CACHE_BIG_MAX >= HEAP_SMALL_MAX + sizeof(struct heap_block) + HEAP_CANARY_SIZE,
+	       "every small request's block fits a coarse class");
 
 /* In mm/heap_large.c. */
 void *heap_large_alloc(struct heap *h, uint64_t size);

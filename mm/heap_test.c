@@ -12,6 +12,7 @@
 #include <kernel/fault.h>
 #include <kernel/ktest.h>
 #include <kernel/panic.h>
+#include <kernel/sched.h>
 #include <lib/string.h>
 #include <mm/kmalloc.h>
 #include <mm/pmm_boot.h>
@@ -543,9 +544,10 @@ KTEST(heap, krealloc_grows_in_place_into_free_neighbour)
 {
 	struct baseline b = baseline_take();
 	/*
-	 * Blocks over HEAP_CACHE_MAX bypass the front cache, so a free
-	 * coalesces at once. Earlier tests leave holes: take blocks until
-	 * three in a row are neighbours (a, n, c), holding the others.
+	 * Earlier tests leave holes: take blocks until three in a row are
+	 * neighbours (a, n, c), holding the others. n's free goes to this
+	 * CPU's front cache (a coarse class), so the heap is trimmed on the
+	 * same CPU to put it in the lists, merged, where a can grow over it.
 	 */
 	uint8_t *blk[32], *a = NULL, *n = NULL, *c = NULL, *q;
 	size_t k = 0;
@@ -564,7 +566,10 @@ KTEST(heap, krealloc_grows_in_place_into_free_neighbour)
 		goto out;
 	k -= 3; /* blk[0..k) are the others */
 	fill(a, 1100, 0xa);
+	preempt_disable();
 	kfree(n);
+	heap_trim(kmalloc_heap());
+	preempt_enable();
 	q = krealloc(a, 2000);
 	KEXPECT_EQ(t, (uintptr_t)q, (uintptr_t)a);
 	KEXPECT_EQ(t, ksize(a), 2000);

@@ -53,7 +53,17 @@
 /* The front cache: exact block sizes, HEAP_ALIGN apart, up to this size. */
 #define HEAP_CACHE_MAX	   1024u
 #define HEAP_CACHE_CLASSES (HEAP_CACHE_MAX / HEAP_ALIGN + 1)
-#define HEAP_CACHE_BYTES   (4 * KiB) /* per class: blocks cached at most */
+#define HEAP_CACHE_BYTES   (4 * KiB) /* per class: blocks cached at most (2, coarse 4, at least) */
+/*
+ * Bigger blocks, up to HEAP_CACHE_BIG_MAX, in coarse classes after the
+ * exact ones: 2^HEAP_CACHE_BIG_SHIFT per power of two from 1 KiB, and
+ * one more from 4 KiB (the largest small blocks), so a block there may be
+ * up to a class bigger than the request needs.
+ */
+#define HEAP_CACHE_BIG_SHIFT   3u
+#define HEAP_CACHE_BIG_CLASSES ((2u << HEAP_CACHE_BIG_SHIFT) + 1)
+#define HEAP_CACHE_BIG_MAX     (4096u + (4096u >> HEAP_CACHE_BIG_SHIFT) - HEAP_ALIGN)
+#define HEAP_CACHE_ALL	       (HEAP_CACHE_CLASSES + HEAP_CACHE_BIG_CLASSES)
 
 /* Large blocks: slot class k is 2^k pages (payload plus at least one guard page). */
 #define HEAP_LARGE_CLASSES 20u
@@ -109,13 +119,14 @@ struct heap_cache {
 	 * the live total by itself. The locked paths and a drain change this.
 	 */
 	uint64_t live_base;
-	struct heap_cache_class cls[HEAP_CACHE_CLASSES];
+	struct heap_cache_class cls[HEAP_CACHE_ALL];
 	/*
 	 * Apart from live_base on purpose: side by side, the compiler pairs
 	 * the two updates into one 16-byte access that the next update cannot
 	 * forward from, a stall that cost a third of the fast path.
 	 */
 	uint64_t live_bytes; /* their requested bytes */
+	uint64_t big_bytes;  /* block bytes in the coarse classes (the exact ones: count x size) */
 	struct heap *owner;  /* the heap it is attached to */
 };
 

@@ -40,11 +40,30 @@
 static struct host_heap hh;
 static struct heap *const H = &hh.heap;
 
+static uint32_t coarse_limits[HEAP_CACHE_BIG_CLASSES]; /* as heap_init() set them */
+
+/*
+ * A fresh heap whose front cache's coarse classes are closed (limit 0), so
+ * that, as most tests here expect, a block over HEAP_CACHE_MAX goes
+ * straight to the lists when freed; open_coarse() opens them again.
+ */
 static bool setup(uint64_t seed)
 {
 	if (hh.reservation)
 		host_heap_destroy(&hh);
-	return host_heap_create(&hh, WINDOW, seed) == 0;
+	if (host_heap_create(&hh, WINDOW, seed) != 0)
+		return false;
+	for (unsigned k = 0; k < HEAP_CACHE_BIG_CLASSES; k++) {
+		coarse_limits[k] = hh.heap.cache.cls[HEAP_CACHE_CLASSES + k].limit;
+		hh.heap.cache.cls[HEAP_CACHE_CLASSES + k].limit = 0;
+	}
+	return true;
+}
+
+static void open_coarse(void)
+{
+	for (unsigned k = 0; k < HEAP_CACHE_BIG_CLASSES; k++)
+		hh.heap.cache.cls[HEAP_CACHE_CLASSES + k].limit = coarse_limits[k];
 }
 
 #define SETUP() CHECK(setup(rng()))
@@ -1603,6 +1622,139 @@ TEST(heap_free_detects_flipped_header_bits)
 	}
 }
 
+/* ---- the front cache's coarse classes (blocks over HEAP_CACHE_MAX) ---------------- */
+
+/* A freed 1-4 KiB block comes back for a request of its class; the counts and heap_check agree. */
+TEST(heap_coarse_cache_serves_blocks_over_1_kib)
+{
+	static const size_t sizes[] = {1001, 1100, 1500, 2047, 2500, 3000, 4000, 4095};
+	static uint8_t *p[ARRAY_SIZE(sizes)];
+	uint64_t bytes = 0;
+
+	SETUP();
+	open_coarse();
+	for (size_t i = 0; i < ARRAY_SIZE(sizes); i++)
+		CHECK((p[i] = alloc(sizes[i])) != NULL);
+	for (size_t i = 0; i < ARRAY_SIZE(sizes); i++) {
+		bytes += block_size(p[i]);
+		heap_free(H, p[i]);
+	}
+	CHECK_EQ(stats().cached_blocks, ARRAY_SIZE(sizes));
+	CHECK_EQ(stats().cached_bytes, bytes);
+	CHECK_EQ(check_heap(), 0);
+	for (size_t i = ARRAY_SIZE(sizes); i-- > 0;) {
+		uint8_t *q = alloc(sizes[i]);
+
+		CHECK(q == p[i]); /* its class's head */
+		CHECK_EQ(heap_size(H, q), sizes[i]);
+		memset(q, 0x5a, sizes[i]);
+	}
+	CHECK_EQ(stats().cached_blocks, 0);
+	CHECK_EQ(stats().cached_bytes, 0);
+	CHECK_EQ(check_heap(), 0);
+	for (size_t i = 0; i < ARRAY_SIZE(sizes); i++)
+		heap_free(H, p[i]);
+	heap_trim(H);
+	CHECK_EQ(stats().cached_blocks, 0);
+	CHECK(drained());
+}
+
+/*
+ * A class's head serves a request only if it is big enough; the next class
+ * up always is. A bigger block keeps its size: the canary follows the
+ * request, and a one-byte overrun is still reported.
+ */
+TEST(heap_coarse_cache_takes_the_next_class_and_keeps_the_canary)
+{
+	uint8_t *hold, *x, *y, *q;
+
+	SETUP();
+	open_coarse();
+	/* Class 1024-1151: a 1136-byte block does not do for a 1140-byte need. */
+	x = alloc(request_for(1136));
+	hold = alloc(16); /* x's neighbour stays used: x cannot merge */
+	CHECK(x && hold);
+	heap_free(H, x);
+	q = alloc(request_for(1140));
+	CHECK(q != NULL && q != x);
+	CHECK(alloc(request_for(1040)) == x); /* a smaller need of the class does */
+	/* Class 1152-1279 serves a need of class 1024-1151 whole: y, 1264 bytes, for 1100. */
+	y = alloc(request_for(1264));
+	CHECK(y != NULL);
+	heap_free(H, y);
+	CHECK(alloc(request_for(1100)) == y);
+	CHECK_EQ(block_size(y), 1264);
+	CHECK_EQ(heap_size(H, y), request_for(1100));
+	CHECK_EQ(check_heap(), 0);
+	y[request_for(1100)] ^= 1; /* one byte past the request */
+	hh.corrupt_msg[0] = '\0';
+	hh.on_corrupt = &corrupt_jb;
+	if (setjmp(corrupt_jb) == 0) {
+		heap_free(H, y);
+		hh.on_corrupt = NULL;
+		CHECK(!"an overrun of a block from the next class was not reported");
+	}
+	hh.on_corrupt = NULL;
+	CHECK(strstr(hh.corrupt_msg, "buffer overrun") != NULL);
+}
+
+/* A coarse class holds at most its limit; the rest goes to the lists, merged. */
+TEST(heap_coarse_cache_overflows_to_the_lists)
+{
+	static uint8_t *v[16];
+
+	SETUP();
+	open_coarse();
+	for (size_t i = 0; i < ARRAY_SIZE(v); i++)
+		CHECK((v[i] = alloc(3000)) != NULL);
+	for (size_t i = 0; i < ARRAY_SIZE(v); i++)
+		heap_free(H, v[i]);
+	CHECK(stats().cached_blocks >= 2 && stats().cached_blocks < ARRAY_SIZE(v));
+	CHECK(stats().free_blocks >= 1);
+	CHECK_EQ(check_heap(), 0);
+	heap_trim(H);
+	CHECK(drained());
+}
+
+TEST(heap_coarse_cache_double_free_caught)
+{
+	SETUP();
+	open_coarse();
+	uint8_t *p = alloc(2500), *hold = alloc(16);
+	CHECK(p && hold);
+	heap_free(H, p);
+	hh.corrupt_msg[0] = '\0';
+	hh.on_corrupt = &corrupt_jb;
+	if (setjmp(corrupt_jb) == 0) {
+		heap_free(H, p);
+		hh.on_corrupt = NULL;
+		CHECK(!"a double free of a block in a coarse class returned");
+	}
+	hh.on_corrupt = NULL;
+	CHECK(strstr(hh.corrupt_msg, "double free") != NULL);
+}
+
+/* A cached block's header rewritten to another coarse class's size: heap_check() and the alloc. */
+TEST(heap_coarse_cache_damage_reported)
+{
+	SETUP();
+	open_coarse();
+	uint8_t *p = alloc(2500), *hold = alloc(16);
+	CHECK(p && hold);
+	heap_free(H, p);
+	*(uint64_t *)(p - 16) += 512; /* the header's size: another class */
+	CHECK(check_heap() != 0);
+	hh.corrupt_msg[0] = '\0';
+	hh.on_corrupt = &corrupt_jb;
+	if (setjmp(corrupt_jb) == 0) {
+		(void)alloc(2500);
+		hh.on_corrupt = NULL;
+		CHECK(!"a damaged block in a coarse class was handed out");
+	}
+	hh.on_corrupt = NULL;
+	CHECK(strstr(hh.corrupt_msg, "front cache corrupted") != NULL);
+}
+
 /* ---- per-CPU front caches ------------------------------------------------------ */
 
 static struct heap_cache cpu_caches[3];
@@ -1853,6 +2005,11 @@ int main(void)
 	rng_state = 0x6865617074657374ull;
 	RUN(heap_alloc_returns_aligned_distinct_blocks);
 	RUN(heap_per_cpu_caches_count_and_check_across_cpus);
+	RUN(heap_coarse_cache_serves_blocks_over_1_kib);
+	RUN(heap_coarse_cache_takes_the_next_class_and_keeps_the_canary);
+	RUN(heap_coarse_cache_overflows_to_the_lists);
+	RUN(heap_coarse_cache_double_free_caught);
+	RUN(heap_coarse_cache_damage_reported);
 	RUN(heap_per_cpu_double_free_caught_on_any_cpu);
 	RUN(heap_per_cpu_unattached_cpu_refused);
 	RUN(heap_cache_entry_points_serve_hits_and_decline_the_rest);
