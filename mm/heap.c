@@ -802,7 +802,15 @@ void heap_free(struct heap *h, void *p)
 	 * No per-CPU cache attached: the ops' hook could only give the heap's
 	 * own (heap_this_cache()), so it is used inline.
 	 */
-	if (__builtin_expect(heap_is_small(h, p) && !h->debug && h->ncaches == 1, 1)) {
+	uintptr_t off = (uintptr_t)p - sizeof(struct heap_block) - h->base;
+
+	/*
+	 * A header in one of the chunk slots: a small block (NULL, large and
+	 * foreign pointers fail this and go to free_miss()). small_block_of()
+	 * makes the same test, which the compiler then drops.
+	 */
+	if (__builtin_expect(
+		off / HEAP_CHUNK_STRIDE < h->max_chunks && !h->debug && h->ncaches == 1, 1)) {
 		struct heap_block *b = small_block_of(h, p);
 		unsigned long irq = arch_irq_save();
 		bool cached = cache_put(h, &h->cache, b, p);
