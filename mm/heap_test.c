@@ -8,6 +8,8 @@
  * ratios only.
  */
 #include <arch/arch.h>
+#include <arch/percpu.h>
+#include <arch/smp.h>
 #include <kernel/console.h>
 #include <kernel/fault.h>
 #include <kernel/ktest.h>
@@ -733,6 +735,33 @@ KTEST(heap, kmalloc_memory_is_not_executable)
 	if (!ok)
 		return;
 	EXPECT_BASELINE(t, b);
+}
+
+/*
+ * The heap refuses a CPU without its own front cache (no shared fallback:
+ * docs/heap.md), so every CPU that is up must have attached one, and no
+ * two the same.
+ */
+KTEST(heap, every_online_cpu_has_its_own_heap_cache)
+{
+	uint64_t online = arch_smp_online();
+	struct heap *h = kmalloc_heap();
+	unsigned n = 0;
+
+	for (unsigned cpu = 0; cpu < 64; cpu++) {
+		if (!(online >> cpu & 1))
+			continue;
+		struct heap_cache *c = &arch_percpu_of(cpu)->heap_cache;
+		bool listed = false;
+
+		KEXPECT_EQ(t, (uintptr_t)c->owner, (uintptr_t)h);
+		for (unsigned i = 1; i < h->ncaches; i++)
+			listed |= h->caches[i] == c;
+		KEXPECT(t, listed);
+		n++;
+	}
+	KEXPECT(t, n >= 1);
+	KEXPECT_EQ(t, h->ncaches, n + 1); /* the heap's own, then one per CPU */
 }
 
 KTEST(heap, kfree_poisons_freed_blocks)
