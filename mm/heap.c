@@ -20,7 +20,8 @@ _Static_assert(HEAP_MAX_CHUNKS % 64 == 0, "the chunk map is whole words");
 /*
  * The fewest blocks a coarse class holds: with 2, a third of the 1-4 KiB
  * requests of the bench's traces missed the cache and the p99 of a pair
- * was a list operation's; with 4 it is not (docs/bench.md).
+ * did not move; 4 took it down by a fifth (docs/bench.md, "The heap's two
+ * verdicts"); 8 a little more, for twice the memory.
  */
 #define CACHE_BIG_MIN_BLOCKS 4u
 
@@ -798,16 +799,14 @@ static __attribute__((noinline)) void free_miss(struct heap *h, void *p)
 
 void heap_free(struct heap *h, void *p)
 {
-	/*
-	 * No per-CPU cache attached: the ops' hook could only give the heap's
-	 * own (heap_this_cache()), so it is used inline.
-	 */
 	uintptr_t off = (uintptr_t)p - sizeof(struct heap_block) - h->base;
 
 	/*
-	 * A header in one of the chunk slots: a small block (NULL, large and
-	 * foreign pointers fail this and go to free_miss()). small_block_of()
-	 * makes the same test, which the compiler then drops.
+	 * A header in one of the chunk slots is a small block's (NULL, large
+	 * and foreign pointers fail the test and go to free_miss());
+	 * small_block_of() makes the same test, so the compiler can drop one.
+	 * No per-CPU cache attached: the ops' hook could only give the heap's
+	 * own (heap_this_cache()), so it is used inline.
 	 */
 	if (__builtin_expect(
 		off / HEAP_CHUNK_STRIDE < h->max_chunks && !h->debug && h->ncaches == 1, 1)) {
