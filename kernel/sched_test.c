@@ -80,6 +80,8 @@ struct wake {
 	volatile bool posted, asleep;
 	volatile uint64_t posted_tsc, woke_tsc; /* woke_tsc: 0 until the sleeper ran */
 	volatile unsigned int sleeper_cpu, waker_cpu;
+	uint64_t posted_ticks[SMP_MAX_CPUS]; /* each CPU's timer ticks when it was posted */
+	volatile uint64_t woke_ticks;	     /* the sleeper's CPU's ticks when it ran */
 };
 
 static long wake_sleeper(void *arg)
@@ -92,20 +94,36 @@ static long wake_sleeper(void *arg)
 		wait_queue_sleep(&w->wq);
 	w->woke_tsc = arch_timestamp();
 	w->sleeper_cpu = arch_percpu()->cpu;
+	w->woke_ticks = arch_percpu()->ticks; /* interrupts off: a pending tick waits */
 	wait_queue_unlock(&w->wq, flags);
 	return 0;
 }
 
+/* Each CPU's timer ticks now, read from its per-CPU area. */
+static void ticks_of_every_cpu(uint64_t *ticks)
+{
+	for (uint64_t cpus = sched_cpus(); cpus; cpus &= cpus - 1) {
+		unsigned int cpu = (unsigned int)__builtin_ctzll(cpus);
+
+		ticks[cpu] = __atomic_load_n(&arch_percpu_of(cpu)->ticks, __ATOMIC_RELAXED);
+	}
+}
+
 /*
  * One wake-up; returns its latency in TSC cycles, 0 if both ran on one
- * CPU, UINT64_MAX if the sleeper could not be made or woke before it was posted.
+ * CPU, UINT64_MAX if the sleeper could not be made or woke before it was
+ * posted. *before_tick: the sleeper ran before its CPU's next timer tick,
+ * so the reschedule interrupt, not the tick, made it run (that interrupt's
+ * vector outranks the timer's when the host delivers both late).
  */
-static uint64_t wake_once(void)
+static uint64_t wake_once(bool *before_tick)
 {
-	struct wake w = {.wq = WAIT_QUEUE_INIT};
-	struct thread *s = thread_create(wake_sleeper, &w, "ktest sleeper");
+	static struct wake w; /* posted_ticks is 512 bytes: not on the stack */
+	struct thread *s;
 	unsigned long flags;
 
+	w = (struct wake){.wq = WAIT_QUEUE_INIT};
+	s = thread_create(wake_sleeper, &w, "ktest sleeper");
 	if (!s)
 		return UINT64_MAX;
 	while (!w.asleep || s->state != THREAD_BLOCKED)
@@ -114,6 +132,7 @@ static uint64_t wake_once(void)
 	flags = wait_queue_lock(&w.wq);
 	w.waker_cpu = arch_percpu()->cpu;
 	w.posted = true;
+	ticks_of_every_cpu(w.posted_ticks);
 	w.posted_tsc = arch_timestamp();
 	wait_queue_wake_all(&w.wq);
 	wait_queue_unlock(&w.wq, flags);
@@ -123,32 +142,40 @@ static uint64_t wake_once(void)
 	thread_join(s, NULL);
 	if (w.woke_tsc < w.posted_tsc)
 		return UINT64_MAX;
+	*before_tick = w.woke_ticks == w.posted_ticks[w.sleeper_cpu];
 	return w.sleeper_cpu != w.waker_cpu ? w.woke_tsc - w.posted_tsc : 0;
 }
 
 KTEST(sched, cross_cpu_wakeup_latency_emulated)
 {
 	uint64_t best = 0, worst = 0;
-	unsigned int cross = 0;
+	unsigned int cross = 0, early = 0;
 
 	for (int i = 0; i < 8; i++) {
-		uint64_t d = wake_once();
+		bool before_tick = false;
+		uint64_t d = wake_once(&before_tick);
 
 		KEXPECT(t, d != UINT64_MAX);
-		if (!d)
+		if (!d || d == UINT64_MAX)
 			continue;
 		cross++;
+		early += before_tick;
 		best = !best || d < best ? d : best;
 		worst = d > worst ? d : worst;
 	}
 	kprintf("# sched: cross-CPU wake-up to running, emulated TSC cycles (QEMU TCG): "
-		"best %llu, worst %llu (%u of 8 crossed CPUs; %llu us best)\n",
-		(unsigned long long)best, (unsigned long long)worst, cross,
+		"best %llu, worst %llu (%u of 8 crossed CPUs, %u before that CPU's next tick; "
+		"%llu us best)\n",
+		(unsigned long long)best, (unsigned long long)worst, cross, early,
 		(unsigned long long)(best * 1000 / tsc_ms(1)));
 	if (sched_cpus() != 1) {
 		KEXPECT(t, cross > 0);
-		/* A reschedule interrupt, not the next tick: well under one 10 ms slice. */
-		KEXPECT(t, best < tsc_ms(5));
+		/*
+		 * The reschedule interrupt, not the next tick, woke it: checked by
+		 * the sleeper's CPU's tick count, since the host's load can make
+		 * any emulated latency long (all 8 over 5 ms has happened).
+		 */
+		KEXPECT(t, early > 0);
 	}
 }
 
