@@ -83,13 +83,12 @@ static uint64_t wait_answers(uint64_t want, bool irqs_on, uint64_t limit)
 			pmm_remote_receive();
 		waited = arch_timestamp() - start;
 		if (waited > limit) {
+			uint64_t late = __atomic_load_n(&pending, __ATOMIC_RELAXED) & want;
+
 			count(&stats.timeouts, 1);
-			if (irqs_on)
+			if (irqs_on) /* a CPU stuck with interrupts off: worth a line */
 				kwarn("pmm: CPUs %#llx kept their cached frames for %u ms",
-				      (unsigned long long)(__atomic_load_n(&pending,
-									   __ATOMIC_RELAXED) &
-							   want),
-				      WAIT_MS);
+				      (unsigned long long)late, WAIT_MS);
 			break;
 		}
 		arch_cpu_relax();
