@@ -271,6 +271,7 @@ KTEST(sched, stress_on_every_cpu_keeps_frame_counts)
 	struct stress_worker w[2 * SMP_MAX_CPUS];
 	struct stress s = {.rounds = 0};
 	struct sched_stats st0, st1;
+	struct kstack_stats ks0, ks1;
 	uint64_t before, after;
 	long bad = 0, b;
 
@@ -278,6 +279,7 @@ KTEST(sched, stress_on_every_cpu_keeps_frame_counts)
 	frame_caches_drain_all(); /* every CPU's caches: the workers run on all of them */
 	before = pmm_kernel_free_frames();
 	sched_stats(&st0);
+	kstack_stats(&ks0);
 	s.end = arch_timestamp() + tsc_ms(300);
 	for (unsigned int i = 0; i < n; i++) {
 		w[i] = (struct stress_worker){&s, i};
@@ -291,6 +293,8 @@ KTEST(sched, stress_on_every_cpu_keeps_frame_counts)
 		}
 	}
 	sched_stats(&st1);
+	kstack_stats(&ks1);
+	KEXPECT_EQ(t, ks1.live, ks0.live); /* every stack given back, the workers' too */
 	stress_invariants(t, &s);
 	frame_caches_drain_all();
 	after = pmm_kernel_free_frames();
