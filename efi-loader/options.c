@@ -21,7 +21,6 @@ const struct option_policy option_policies[] = {
     {"noinvpcid", SB_KEEP, NULL}, /* likewise */
     {"heapdebug", SB_KEEP, NULL}, /* more checks, not fewer */
     {"nosmp", SB_KEEP, NULL},	  /* fewer CPUs: no protection is off */
-    {"smpsched", SB_KEEP, NULL},  /* likewise: where threads run */
     {"smp_skip", SB_KEEP, NULL},  /* likewise */
     {"lockdebug", SB_KEEP, NULL}, /* likewise; reports name functions, not addresses */
     {"kernel", SB_KEEP, NULL},	  /* the file must still have the pinned hash */

@@ -149,6 +149,8 @@ KTEST(process, fork_bomb_out_of_memory)
 	frame_hold(&held, 2048);
 	status = run(UP_FORK_BOMB, 0);
 	frame_hold_release(&held);
+	if (status != UP_BOMB_ENOMEM && status != UP_BOMB_KILLED)
+		kprintf("# process: the fork bomb ended with status %d\n", status);
 	KEXPECT(t, status == UP_BOMB_ENOMEM || status == UP_BOMB_KILLED);
 	EXPECT_BASELINE(t, b);
 }

@@ -21,7 +21,6 @@
 #include <arch/percpu.h>
 #include <arch/smp.h>
 #include <arch/timer.h>
-#include <kernel/boot.h>
 #include <kernel/console.h>
 #include <kernel/lockdebug.h>
 #include <kernel/panic.h>
@@ -30,12 +29,9 @@
 #include <kernel/thread.h>
 #include <kernel/timer.h>
 #include <kernel/wait.h>
-#include <lib/cmdline.h>
 #include <lib/errno.h>
 #include <lib/spinlock.h>
 #include <mm/aspace.h>
-
-static bool all_cpus; /* the APs run threads (smpsched) */
 
 /*
  * One run queue a CPU, each under its own lock: a CPU's timer path takes
@@ -536,7 +532,7 @@ static __noreturn void sched_ap_main(const struct kstack *stack)
 
 uint64_t sched_cpus(void)
 {
-	return all_cpus ? arch_smp_online() : 1;
+	return arch_smp_online(); /* released at sched_init: every CPU that started */
 }
 
 void sched_init(const struct kstack *kmain_stack)
@@ -550,14 +546,10 @@ void sched_init(const struct kstack *kmain_stack)
 	pc->slice_left = SCHED_SLICE_TICKS;
 	pc->current_thread = boot;
 	timer_set_hook(sched_tick);
-	/* Opt-in for now: the process tests on 4 CPUs have hung under host load (docs/design.md).
-	 */
-	all_cpus = cmdline_has(boot_info->cmdline, "smpsched");
 	kinfo("sched: preemptive round robin on %u CPUs, a run queue each, %u ms slices; "
 	      "interrupts on",
-	      all_cpus ? (unsigned int)__builtin_popcountll(arch_smp_online()) : 1u,
+	      (unsigned int)__builtin_popcountll(sched_cpus()),
 	      SCHED_SLICE_TICKS * 1000 / TIMER_HZ);
-	if (all_cpus)
-		arch_smp_release(sched_ap_main); /* the APs run threads from now on */
-	arch_irq_enable();			 /* from here on, for good */
+	arch_smp_release(sched_ap_main); /* the APs run threads from now on */
+	arch_irq_enable();		 /* from here on, for good */
 }

@@ -203,8 +203,7 @@ KTEST(thread, thread_join_returns_value_and_frees_everything)
 	long v1 = 0, v2 = 0;
 	struct thread *a, *b;
 
-	kstack_cache_drain();
-	kmalloc_trim();
+	frame_caches_drain_all(); /* every CPU's: the threads may run, and end, on any */
 	kstack_stats(&ks0);
 	frames = pmm_kernel_free_frames();
 	a = thread_create(exit_with, (void *)1, "ktest exit 1");
@@ -215,7 +214,7 @@ KTEST(thread, thread_join_returns_value_and_frees_everything)
 	KEXPECT_EQ(t, v1, 0x5eed);
 	KEXPECT_EQ(t, v2, -12345);
 	KEXPECT_EQ(t, kstack_cache_drain(), 2); /* both stacks freed, into the cache */
-	kmalloc_trim();
+	frame_caches_drain_all();
 	kstack_stats(&ks1);
 	KEXPECT_EQ(t, ks1.live, ks0.live);
 	KEXPECT_EQ(t, ks1.cached, 0);

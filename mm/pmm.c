@@ -334,7 +334,8 @@ static struct pmm_cache *this_cache(struct pmm *p)
 	return c && c->pmm == p ? c : NULL;
 }
 
-paddr_t pmm_alloc(struct pmm *p)
+/* One try at a frame: this CPU's cache (refilled if empty), else the locked path. */
+static inline __attribute__((always_inline)) paddr_t alloc_once(struct pmm *p)
 {
 	paddr_t pa = PADDR_INVALID;
 
@@ -363,13 +364,46 @@ paddr_t pmm_alloc(struct pmm *p)
 	return pa;
 }
 
-paddr_t pmm_alloc_run(struct pmm *p, uint64_t count, uint64_t align)
+/*
+ * Whether an allocation that failed may get frames from the caches: the
+ * ops can ask for them and some cache holds frames (a hint, read without
+ * the lock: only the owners change their masks, and a cache attached
+ * meanwhile is empty).
+ */
+static bool may_reclaim(const struct pmm *p)
 {
-	if (count == 0 || align < PAGE_SIZE || (align & (align - 1)))
-		return PADDR_INVALID;
+	unsigned n = __atomic_load_n(&p->ncaches, __ATOMIC_ACQUIRE);
 
+	if (!p->ops->reclaim)
+		return false;
+	for (unsigned i = 0; i < n; i++)
+		if (__atomic_load_n(&p->caches[i]->mask, __ATOMIC_RELAXED))
+			return true;
+	return false;
+}
+
+/* The slow path of a failed pmm_alloc(): the caches' frames asked back, one more try. */
+static __attribute__((noinline)) paddr_t alloc_after_reclaim(struct pmm *p)
+{
+	if (!may_reclaim(p))
+		return PADDR_INVALID;
+	p->ops->reclaim(p->ctx); /* without the lock: the owners need it to give frames back */
+	return alloc_once(p);
+}
+
+paddr_t pmm_alloc(struct pmm *p)
+{
+	paddr_t pa = alloc_once(p);
+
+	return __builtin_expect(pa != PADDR_INVALID, 1) ? pa : alloc_after_reclaim(p);
+}
+
+/* One try at a run, under the lock. => arguments checked */
+static paddr_t alloc_run_once(struct pmm *p, uint64_t count, uint64_t align)
+{
 	paddr_t pa = PADDR_INVALID;
 	unsigned long flags = spin_lock_irqsave(&p->lock);
+
 	if (count <= p->free) {
 		uint64_t i = find_run(p, count, align >> PAGE_SHIFT);
 		if (i != NONE) {
@@ -379,6 +413,20 @@ paddr_t pmm_alloc_run(struct pmm *p, uint64_t count, uint64_t align)
 		}
 	}
 	spin_unlock_irqrestore(&p->lock, flags);
+	return pa;
+}
+
+paddr_t pmm_alloc_run(struct pmm *p, uint64_t count, uint64_t align)
+{
+	paddr_t pa;
+
+	if (count == 0 || align < PAGE_SIZE || (align & (align - 1)))
+		return PADDR_INVALID;
+	pa = alloc_run_once(p, count, align);
+	if (pa == PADDR_INVALID && may_reclaim(p)) {
+		p->ops->reclaim(p->ctx); /* cached frames may complete a run */
+		pa = alloc_run_once(p, count, align);
+	}
 	return pa;
 }
 

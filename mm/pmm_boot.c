@@ -10,6 +10,7 @@
 #include <lib/errno.h>
 #include <mm/addr.h>
 #include <mm/pmm_boot.h>
+#include <mm/pmm_remote.h>
 
 struct pmm pmm_kernel;
 uint64_t pmm_boot_reports;
@@ -134,7 +135,9 @@ static struct pmm_cache *this_cpu_cache(void *ctx)
 	return &arch_percpu()->pmm_cache;
 }
 
-static const struct pmm_ops kernel_ops = {.report = report_refusal, .cache = this_cpu_cache};
+/* Frames only other CPUs have cached are asked back from them (mm/pmm_remote.c). */
+static const struct pmm_ops kernel_ops = {
+    .report = report_refusal, .cache = this_cpu_cache, .reclaim = pmm_remote_reclaim};
 
 void pmm_boot_init(const struct boot_info *bi)
 {

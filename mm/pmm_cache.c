@@ -29,7 +29,9 @@ int pmm_cache_attach(struct pmm *p, struct pmm_cache *c)
 		err = -ENOSPC;
 	} else {
 		*c = (struct pmm_cache){.pmm = p, .word = NONE};
-		p->caches[p->ncaches++] = c;
+		p->caches[p->ncaches] = c;
+		/* Readers without the lock (may_reclaim) see the slot filled first. */
+		__atomic_store_n(&p->ncaches, p->ncaches + 1, __ATOMIC_RELEASE);
 	}
 	spin_unlock_irqrestore(&p->lock, flags);
 	return err;

@@ -37,11 +37,12 @@ PLAIN_BOOTS = [
         ("garbage: loader allocations filled with a pattern first, ktest still passes",
          r"(?s)^aerie-loader: garbage: every page the loader allocates is filled with 0xa5 "
          r"first$.*^\d+ passed, 0 failed(, \d+ skipped)?$", [r"not ok"]),
-        ("four CPUs (-smp 4) are started and parked (threads on the boot CPU without "
-         "smpsched), shootdowns reach the 3 others, ktest passes",
+        ("four CPUs (-smp 4) all run threads, shootdowns reach the 3 others, the stress "
+         "on every CPU keeps exact frame counts, ktest passes",
          r"(?s)^aerie: smp: 4 CPUs up \(of 4 listed\), bring-up \d+ ms \(emulated\)$"
-         r".*^aerie: sched: preemptive round robin on 1 CPUs"
-         r".*^# sched: \d+ threads ran on CPUs 0x1, of 0x1 up$"
+         r".*^aerie: sched: preemptive round robin on 4 CPUs"
+         r".*^# sched: \d+ threads ran on CPUs 0xf, of 0xf up$"
+         r".*^ok \d+ stress_on_every_cpu_keeps_frame_counts$"
          r".*^# shootdown: emulated TSC cycles .* to 3 other CPUs [1-9]"
          r".*^\d+ passed, 0 failed(, \d+ skipped)?$", [r"not ok", r"did not start"])],
      ["-smp", "4"]),
@@ -57,9 +58,10 @@ PLAIN_BOOTS = [
         ("no GOP at all (-vga none): the loader warns, serial only, and ktest passes",
          r"(?s)^aerie-loader: warning: no framebuffer \(no GOP\): serial only$"
          r".*^\d+ passed, 0 failed(, \d+ skipped)?$", [r"not ok", r"framebuffer: \d+x"]),
-        ("two CPUs (-smp 2) on a qemu64 CPU (no PCID) are started and parked, ktest passes",
+        ("two CPUs (-smp 2) on a qemu64 CPU (no PCID) both run threads, ktest passes",
          r"(?s)^aerie: smp: 2 CPUs up \(of 2 listed\), bring-up \d+ ms \(emulated\)$"
-         r".*^aerie: sched: preemptive round robin on 1 CPUs"
+         r".*^aerie: sched: preemptive round robin on 2 CPUs"
+         r".*^# sched: \d+ threads ran on CPUs 0x3, of 0x3 up$"
          r".*^\d+ passed, 0 failed(, \d+ skipped)?$", [r"not ok", r"did not start"])],
      ["-vga", "none", "-smp", "2"]),
 ]

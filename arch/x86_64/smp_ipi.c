@@ -1,7 +1,8 @@
 /*
  * What CPUs ask of each other once they run threads (include/arch/smp.h):
  * TLB shootdowns as non-maskable interrupts, reschedule interrupts for an
- * idle CPU, and the release of the parked APs into the scheduler. The
+ * idle CPU, requests for cached frames (maskable), and the release of the
+ * parked APs into the scheduler. The
  * request itself and its acknowledgement are generic (mm/vmm_shootdown.c);
  * this file only delivers them.
  */
@@ -43,6 +44,13 @@ void arch_smp_shootdown_send(uint64_t mask)
 	for (unsigned int cpu = 0; mask; cpu++, mask >>= 1)
 		if (mask & 1)
 			apic_send_ipi(smp_cpus[cpu].apic_id, APIC_ICR_NMI | APIC_ICR_ASSERT);
+}
+
+void arch_smp_reclaim_send(uint64_t mask)
+{
+	for (unsigned int cpu = 0; mask; cpu++, mask >>= 1)
+		if (mask & 1)
+			apic_send_ipi(smp_cpus[cpu].apic_id, VEC_RECLAIM | APIC_ICR_ASSERT);
 }
 
 void arch_smp_resched(unsigned int cpu)

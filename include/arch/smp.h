@@ -51,6 +51,13 @@ uint64_t arch_smp_online(void);
  */
 void arch_smp_shootdown_send(uint64_t mask);
 
+/*
+ * Interrupt each CPU in mask so that it calls pmm_remote_receive(): an
+ * ordinary (maskable) interrupt, taken only where that CPU has interrupts
+ * on, hence never inside its frame cache's fast path (mm/pmm_remote.c).
+ */
+void arch_smp_reclaim_send(uint64_t mask);
+
 /* Interrupt CPU cpu so that it looks at its need_resched (its idle thread halts). */
 void arch_smp_resched(unsigned int cpu);
 

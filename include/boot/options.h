@@ -18,8 +18,7 @@ static const char *const boot_known_options[] = {
     "nopcid",	 /* leave CR4.PCIDE off */
     "noinvpcid", /* flush with CR4.PGE toggles instead of INVPCID */
     "heapdebug", /* fill new heap blocks, verify the whole heap every 64 calls */
-    "nosmp",	 /* start no other CPU */
-    "smpsched",	 /* the other CPUs run threads too (not yet the default: see docs/design.md) */
+    "nosmp",	 /* start no other CPU: threads run on the boot CPU alone */
     "smp_skip",	 /* smp_skip=N: leave CPU N unstarted (tests the "did not start" path) */
     "lockdebug", /* check lock order and the context locks are taken in */
     "kernel",	 /* loader: kernel=/path/on/the/volume.elf instead of /aerie/kernel.elf */

@@ -106,7 +106,7 @@ void sched_stats(struct sched_stats *s);
 void sched_on_each_cpu(void (*fn)(void *arg), void *arg);
 
 /*
- * The CPUs that run threads, one bit each: every online CPU with the
- * `smpsched` option, else the boot CPU alone (the others are parked).
+ * The CPUs that run threads, one bit each: every online CPU once
+ * sched_init() has released them (the boot CPU alone with `nosmp`).
  */
 uint64_t sched_cpus(void);

@@ -62,6 +62,16 @@ struct pmm_ops {
 	 * is attached; NULL, or a cache not attached, means the locked path.
 	 */
 	struct pmm_cache *(*cache)(void *ctx);
+	/*
+	 * Optional: pmm_alloc()/pmm_alloc_run() found nothing outside the
+	 * caches while other caches hold frames. Ask their owners to give
+	 * them back (another CPU's cache is only ever touched by that CPU)
+	 * and return once they did, or once waiting longer is not safe
+	 * (the caller may hold locks, docs/design.md); the allocation is then
+	 * tried once more. Called without the instance's lock, with
+	 * interrupts as the allocation's caller had them.
+	 */
+	void (*reclaim)(void *ctx);
 };
 
 struct pmm {
@@ -128,14 +138,16 @@ int pmm_release(struct pmm *p, paddr_t base, uint64_t length);
 /*
  * The lowest free frame, now allocated; PADDR_INVALID if none is free.
  * With this CPU's cache attached: the lowest frame of the cache's word,
- * which refill makes the lowest non-empty word (docs/pmm.md).
+ * which refill makes the lowest non-empty word (docs/pmm.md). If only
+ * other caches hold free frames, the ops' reclaim hook asks for them first.
  */
 paddr_t pmm_alloc(struct pmm *p);
 
 /*
  * count contiguous free frames starting at a multiple of align (bytes, a
  * power of two, at least PAGE_SIZE), now allocated; the lowest such run.
- * Returns its base, or PADDR_INVALID if there is none or the arguments are bad.
+ * Returns its base, or PADDR_INVALID if there is none or the arguments are
+ * bad. Cached frames are asked back (the reclaim hook) before it gives up.
  */
 paddr_t pmm_alloc_run(struct pmm *p, uint64_t count, uint64_t align);
 

@@ -32,7 +32,7 @@ TEST(options_weakening_ones_are_dropped)
 	static const char *const dropped[] = {"nokaslr", "crash", "nosmep", "nosmap", "noumip"};
 	static const char *const kept[] = {"ktest",	"nopcid", "noinvpcid", "heapdebug",
 					   "lockdebug", "kernel", "errorwait", "efifail",
-					   "garbage",	"nosmp",  "smp_skip",  "smpsched"};
+					   "garbage",	"nosmp",  "smp_skip"};
 
 	for (size_t i = 0; i < ARRAY_SIZE(dropped); i++)
 		CHECK_EQ(option_policy_find(dropped[i], strlen(dropped[i]))->policy, SB_DROP);

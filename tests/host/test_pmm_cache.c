@@ -3,7 +3,8 @@
  * mm/pmm.c: refill claims the lowest non-empty word, the fast paths hand
  * out and take back that word's frames, every double free is refused
  * whichever cache (or none) holds the frame, cached frames count as free,
- * drain gives them back, and pmm_check() sees a broken cache. Three caches
+ * drain gives them back, the reclaim hook gets other caches' frames for
+ * an allocation that found none, and pmm_check() sees a broken cache. Three caches
  * stand for three CPUs; the ops' cache hook returns the "current" one.
  */
 #include <mm/memmap.h>
@@ -196,6 +197,60 @@ TEST(pmm_cache_attach_is_bounded)
 	CHECK(pmm_check(&pm));
 }
 
+static unsigned reclaims;
+
+/* The kernel asks the other CPUs by interrupt; single-threaded, draining them here is the same. */
+static void drain_others(void *ctx)
+{
+	reclaims++;
+	for (unsigned i = 0; i < NCPUS; i++)
+		if (i != cpu)
+			pmm_cache_drain(&pm, &cpu_cache[i]);
+}
+
+TEST(pmm_cache_reclaim_hook_gets_other_cpus_frames)
+{
+	static const struct pmm_ops reclaiming = {
+	    .report = record_report, .cache = current_cache, .reclaim = drain_others};
+	struct memmap_entry map[] = {{MiB, 130 * P, MEMMAP_USABLE, 0}}; /* words of 64, 64, 2 */
+	paddr_t got[130], first[NCPUS];
+	unsigned n = 0;
+
+	reclaims = 0;
+	CHECK_EQ(pmm_init(&pm, map, 1, meta, sizeof(meta), &reclaiming, NULL), 0);
+	CHECK_EQ(pmm_release(&pm, MiB, 130 * P), 0);
+	for (unsigned i = 0; i < NCPUS; i++)
+		CHECK_EQ(pmm_cache_attach(&pm, &cpu_cache[i]), 0);
+	for (cpu = 0; cpu < NCPUS; cpu++) /* a word each: 63, 63 and 1 frames cached */
+		first[cpu] = pmm_alloc(&pm);
+	CHECK_EQ(first[1], MiB + 64 * P);
+	CHECK_EQ(first[2], MiB + 128 * P);
+	cpu = 0;
+	/* A run: only CPU 1's and 2's frames could make one; asked back, they do. */
+	CHECK_EQ(pmm_alloc_run(&pm, 63, P), MiB + 65 * P);
+	CHECK_EQ(reclaims, 1);
+	CHECK_EQ(pmm_free_run(&pm, MiB + 65 * P, 63), 0);
+	cpu = 1;
+	CHECK_EQ(pmm_alloc(&pm), MiB + 65 * P); /* CPU 1 claims its word again: 62 cached */
+	/* CPU 0 takes its own 63, then CPU 1's 62 and CPU 2's 1, asked back. */
+	cpu = 0;
+	while (n < 130 && (got[n] = pmm_alloc(&pm)) != PADDR_INVALID)
+		n++;
+	CHECK_EQ(n, 63 + 62 + 1);
+	CHECK_EQ(reclaims, 2); /* and none once no cache held a frame */
+	CHECK_EQ(free_frames(), 0);
+	CHECK(pmm_check(&pm));
+	while (n--)
+		CHECK_EQ(pmm_free(&pm, got[n]), 0);
+	CHECK_EQ(pmm_free(&pm, MiB + 65 * P), 0);
+	for (cpu = 0; cpu < NCPUS; cpu++)
+		CHECK_EQ(pmm_free(&pm, first[cpu]), 0);
+	cpu = 0;
+	CHECK_EQ(free_frames(), 130);
+	CHECK_EQ(reports, 0);
+	CHECK(pmm_check(&pm));
+}
+
 TEST(pmm_without_cache_hook_stays_lowest_first)
 {
 	static const struct pmm_ops plain = {.report = record_report};
@@ -222,6 +277,7 @@ int main(void)
 	RUN(pmm_cache_exhaustion_counts_exactly_then_drains);
 	RUN(pmm_cache_check_catches_a_broken_cache);
 	RUN(pmm_cache_attach_is_bounded);
+	RUN(pmm_cache_reclaim_hook_gets_other_cpus_frames);
 	RUN(pmm_without_cache_hook_stays_lowest_first);
 	return check_done();
 }
