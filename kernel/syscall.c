@@ -88,10 +88,10 @@ static long sys_sleep(const uint64_t a[6])
 	return 0;
 }
 
-/* Copy a child's status to the user's int, if one was given. */
-static int status_to_user(int status, void *out)
+/* Copy a child's status to the user's int at *uaddr (a vaddr_t), if one was given (not 0). */
+static int status_to_user(int status, void *uaddr)
 {
-	vaddr_t va = (vaddr_t)out;
+	vaddr_t va = *(const vaddr_t *)uaddr;
 
 	return va && copy_to_user(va, &status, sizeof(status)) ? -EFAULT : 0;
 }
@@ -104,7 +104,9 @@ static int status_to_user(int status, void *out)
  */
 static long sys_wait(const uint64_t a[6])
 {
-	return process_wait_deliver(process_current(), (int64_t)a[0], status_to_user, (void *)a[1]);
+	vaddr_t status = a[1]; /* a user address: handed over as one, never as a kernel pointer */
+
+	return process_wait_deliver(process_current(), (int64_t)a[0], status_to_user, &status);
 }
 
 static long sys_fork(const uint64_t a[6])
