@@ -5,6 +5,8 @@ OVMF firmware paths and the exit statuses. scripts/test.py imports it;
 
 usage: scripts/qemu.py IMAGE [extra QEMU arguments]
 environment: AERIE_MEM (default 256M), AERIE_CPU (default max),
+             AERIE_SMP (CPUs, default 2: every CPU runs threads; unless
+             the extra arguments give -smp),
              AERIE_DISPLAY=1 to open a window for the framebuffer,
              AERIE_GDB=1 to wait for GDB on localhost:1234,
              AERIE_USB=1 to boot the image as a USB stick (xHCI),
@@ -109,6 +111,8 @@ def main(argv):
         print(f"qemu.py: {problem}", file=sys.stderr)
         return 1
     extra = ["-s", "-S"] if os.environ.get("AERIE_GDB") == "1" else []
+    if "-smp" not in argv[2:]:
+        extra += ["-smp", os.environ.get("AERIE_SMP", "2")]
     with tempfile.TemporaryDirectory(prefix="aerie-run-") as tmp:
         vars_file = Path(tmp) / "vars.fd"
         shutil.copyfile(OVMF_VARS_SECURE if secure_boot else OVMF_VARS, vars_file)
