@@ -37,6 +37,7 @@ struct kmem_slab {
 #define SLAB_MAGIC  0x51ab51ab51ab51abull
 #define MAG_MAGIC   0x6d61676d61676d61ull /* "magmagma": non-canonical, never a link */
 #define POISON_WORD (0x0101010101010101ull * KMEM_POISON)
+_Static_assert(sizeof(struct kmem_magazine) == 2 * KMEM_LINE, "a magazine owns two whole lines");
 
 static struct spinlock caches_lock = SPINLOCK_INIT;
 static struct kmem_cache *caches_head, **caches_tail = &caches_head;

@@ -1,6 +1,7 @@
 /*
  * libFuzzer target for mm/slab.c, the object caches. The input picks two
- * caches' object sizes and alignments, then up to MAX_OPS operations on
+ * caches' object sizes (up to KMEM_MAX_SIZE, so slabs of 1 to 8 pages) and
+ * alignments, then up to MAX_OPS operations on
  * SLOTS model slots, each on one of four simulated CPUs: allocate (zeroed
  * or not), free, check a live object's pattern. Every live object holds a
  * pattern from its slot, verified before it is freed; no two live objects
