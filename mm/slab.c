@@ -12,7 +12,7 @@
  * in a MAGAZINE (poisoned, its first word the magazine tag, owned by one
  * CPU) or ALLOCATED (its first word anything but the tag). State bytes,
  * freelists, slab lists and counters change only under the cache's lock
- * (refill and flush, a half magazine at a time); a magazine is touched
+ * (refill and flush, a batch at a time); a magazine is touched
  * only by its CPU with interrupts off. So a magazine hit writes nothing
  * but the CPU's own magazine and the object: two CPUs never write the same
  * cache line on their fast paths, even for objects of the same slab.
