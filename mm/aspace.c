@@ -33,6 +33,7 @@
 #include <mm/kmalloc.h>
 #include <mm/layout.h>
 #include <mm/pmm_boot.h>
+#include <mm/slab.h>
 #include <mm/vmm.h>
 #include <mm/vmm_shootdown.h>
 #include "aspace_internal.h"
@@ -52,6 +53,8 @@ static void *share_alloc(size_t n)
 struct frame_share aspace_share = {.alloc = share_alloc, .free = kfree};
 
 static struct aspace kernel_space;
+/* User spaces (over 3 KiB each: multi-page slabs); `ktest=slab` lists it. */
+static struct kmem_cache aspace_cache = KMEM_CACHE_INIT("aspace", struct aspace);
 static struct aspace *live; /* user spaces, under vmm_lock */
 static uint64_t kernel_half[ENTRIES - UPPER_FIRST];
 static uint64_t pcid_gen = 1;
@@ -225,7 +228,7 @@ void aspace_sync_kernel_half(void)
 
 int aspace_create(struct aspace **out)
 {
-	struct aspace *as = kcalloc(1, sizeof(*as));
+	struct aspace *as = kmem_cache_zalloc(&aspace_cache);
 	unsigned long irq;
 
 	if (!as)
@@ -242,7 +245,7 @@ int aspace_create(struct aspace **out)
 	    .ctx = as,
 	};
 	if (as->pt.root == PADDR_INVALID) {
-		kfree(as);
+		kmem_cache_free(&aspace_cache, as);
 		return -ENOMEM;
 	}
 	irq = vmm_lock_take();
@@ -294,7 +297,7 @@ void aspace_destroy(struct aspace *as)
 	free_chain(&as->frames_to_free);
 	pt_walk_tables(&as->pt, free_table_now, NULL); /* children first, root last */
 	aspace_lock_drop(irq);
-	kfree(as);
+	kmem_cache_free(&aspace_cache, as);
 }
 
 /* ---- loading ---- */

@@ -275,7 +275,7 @@ static void add_slab_pages(struct kmem_cache *c, void *ctx)
 	struct kmem_cache_info i;
 
 	kmem_cache_info(c, &i);
-	*(uint64_t *)ctx += i.slabs;
+	*(uint64_t *)ctx += i.bytes >> PAGE_SHIFT;
 }
 
 /* What the map says should be free, computed independently of mm/pmm_boot.c's loop. */

@@ -1,25 +1,27 @@
 /*
  * Object caches (include/mm/slab.h; docs/heap.md, "Object caches"). Owns
- * its slabs: single pages from the backend, each starting with a header
- * and a state byte per object, then the objects:
+ * its slabs: 1 to 8 pages from the backend, aligned to their size, each
+ * starting with a header and a state byte per object, then the objects:
  *
  *	+--------+----------------+------+----------+-----+----------+
  *	| header | state[per_slab]| pad  | object 0 | ... | object n |
  *	+--------+----------------+------+----------+-----+----------+
- *	^ page (KMEM_SLAB_SIZE aligned): kmem_cache_free() finds it by masking
+ *	^ slab (aligned to c->slab_size): kmem_cache_free() finds it by masking
  *
- * An object is FREE (on its slab's encoded freelist, poisoned), in a
- * MAGAZINE (poisoned, owned by one CPU) or ALLOCATED. Magazines are touched
- * only by their CPU with interrupts off; the slab lists, freelists and
- * counters are under the cache's lock. A state byte is written by whoever
- * owns the object at that moment, so different CPUs never write the same
- * byte.
+ * An object is FREE (on its slab's encoded freelist, poisoned) or TAKEN:
+ * in a MAGAZINE (poisoned, its first word the magazine tag, owned by one
+ * CPU) or ALLOCATED (its first word anything but the tag). State bytes,
+ * freelists, slab lists and counters change only under the cache's lock
+ * (refill and flush, a batch at a time); a magazine is touched
+ * only by its CPU with interrupts off. So a magazine hit writes nothing
+ * but the CPU's own magazine and the object: two CPUs never write the same
+ * cache line on their fast paths, even for objects of the same slab.
  */
 #include <lib/errno.h>
 #include <lib/string.h>
 #include <mm/slab.h>
 
-enum { OBJ_FREE, OBJ_MAGAZINE, OBJ_ALLOCATED };
+enum { OBJ_FREE, OBJ_TAKEN };
 enum { LIST_PARTIAL, LIST_FULL, LIST_EMPTY };
 
 struct kmem_slab {
@@ -32,7 +34,10 @@ struct kmem_slab {
 	uint8_t state[];   /* OBJ_* per object */
 };
 
-#define SLAB_MAGIC 0x51ab51ab51ab51abull
+#define SLAB_MAGIC  0x51ab51ab51ab51abull
+#define MAG_MAGIC   0x6d61676d61676d61ull /* "magmagma": non-canonical, never a link */
+#define POISON_WORD (0x0101010101010101ull * KMEM_POISON)
+_Static_assert(sizeof(struct kmem_magazine) == 2 * KMEM_LINE, "a magazine owns two whole lines");
 
 static struct spinlock caches_lock = SPINLOCK_INIT;
 static struct kmem_cache *caches_head, **caches_tail = &caches_head;
@@ -44,9 +49,9 @@ static __noreturn void corrupt(const char *msg)
 
 /* --- geometry and encoding ----------------------------------------------------- */
 
-static struct kmem_slab *slab_of(const void *obj)
+static struct kmem_slab *slab_of(const struct kmem_cache *c, const void *obj)
 {
-	return (struct kmem_slab *)ALIGN_DOWN((uintptr_t)obj, KMEM_SLAB_SIZE);
+	return (struct kmem_slab *)ALIGN_DOWN((uintptr_t)obj, c->slab_size);
 }
 
 static char *obj_at(const struct kmem_cache *c, struct kmem_slab *s, uint32_t i)
@@ -71,6 +76,12 @@ static uint64_t encode(const struct kmem_cache *c, const void *slot, const void 
 	return (uintptr_t)next ^ c->secret ^ (uintptr_t)slot;
 }
 
+/* The first word of an object in a magazine: no allocated object holds it by chance. */
+static uint64_t mag_tag(const struct kmem_cache *c, const void *obj)
+{
+	return MAG_MAGIC ^ c->secret ^ (uintptr_t)obj;
+}
+
 /* The object the link at slot names, checked: NULL at the end; corrupt() if forged. */
 static char *decode(const struct kmem_cache *c, struct kmem_slab *s, const void *slot, uint64_t v)
 {
@@ -79,7 +90,7 @@ static char *decode(const struct kmem_cache *c, struct kmem_slab *s, const void 
 
 	if (!next)
 		return NULL;
-	if (slab_of(next) != s || (i = obj_index(c, s, next)) == UINT32_MAX ||
+	if (slab_of(c, next) != s || (i = obj_index(c, s, next)) == UINT32_MAX ||
 	    s->state[i] != OBJ_FREE)
 		corrupt("slab: a freelist link was overwritten (use after free?)");
 	return next;
@@ -122,7 +133,7 @@ static void list_add(struct kmem_cache *c, struct kmem_slab *s)
 /* A fresh slab's objects, all FREE and linked in address order. => c's lock */
 static struct kmem_slab *slab_new(struct kmem_cache *c)
 {
-	struct kmem_slab *s = kmem_backend->page_alloc();
+	struct kmem_slab *s = kmem_backend->page_alloc(c->slab_size);
 
 	if (!s)
 		return NULL;
@@ -142,18 +153,37 @@ static struct kmem_slab *slab_new(struct kmem_cache *c)
 
 /* --- set-up ----------------------------------------------------------------- */
 
-/* Object spacing and how many fit a slab after the header and state bytes. */
+/* How many objects fit a slab of slab_size after the header and state bytes. */
+static void fit(struct kmem_cache *c, uint32_t slab_size, uint32_t align)
+{
+	c->slab_size = slab_size;
+	c->per_slab = (uint32_t)((slab_size - sizeof(struct kmem_slab)) / (c->stride + 1));
+	for (;; c->per_slab--) {
+		c->first = ALIGN_UP((uint32_t)sizeof(struct kmem_slab) + c->per_slab, align);
+		if (c->first + (uint64_t)c->per_slab * c->stride <= slab_size)
+			break;
+	}
+}
+
+/*
+ * Object spacing, then the smallest slab that holds KMEM_MIN_OBJECTS and
+ * wastes at most an eighth of itself. Objects a whole number of cache
+ * lines long start on a line, so two CPUs' objects never share one.
+ */
 static void geometry(struct kmem_cache *c)
 {
 	uint32_t align = MAX(c->align, 16u);
 
 	c->stride = ALIGN_UP(MAX(c->size, KMEM_MIN_SIZE), align);
-	c->per_slab = (uint32_t)((KMEM_SLAB_SIZE - sizeof(struct kmem_slab)) / (c->stride + 1));
-	for (;; c->per_slab--) {
-		c->first = ALIGN_UP((uint32_t)sizeof(struct kmem_slab) + c->per_slab, align);
-		if (c->first + (uint64_t)c->per_slab * c->stride <= KMEM_SLAB_SIZE)
+	if (c->stride % KMEM_LINE == 0)
+		align = MAX(align, KMEM_LINE);
+	for (uint32_t slab = KMEM_SLAB_MIN;; slab *= 2) {
+		fit(c, slab, align);
+		uint64_t waste = slab - (uint64_t)c->per_slab * c->stride;
+		if (slab == KMEM_SLAB_MAX || (c->per_slab >= KMEM_MIN_OBJECTS && waste * 8 <= slab))
 			break;
 	}
+	c->batch = MIN(KMEM_MAG_SIZE / 2, MAX(1u, c->per_slab / 2));
 }
 
 static bool valid_params(size_t size, size_t align)
@@ -201,7 +231,8 @@ static void *slab_take(struct kmem_cache *c, struct kmem_slab *s)
 		if (b[i] != KMEM_POISON)
 			corrupt("slab: a free object was written to (use after free)");
 	s->freelist = encode(c, &s->freelist, decode(c, s, o, *(uint64_t *)o));
-	s->state[obj_index(c, s, o)] = OBJ_MAGAZINE;
+	s->state[obj_index(c, s, o)] = OBJ_TAKEN;
+	*(uint64_t *)o = mag_tag(c, o);
 	list_remove(c, s);
 	s->inuse++;
 	list_add(c, s);
@@ -209,12 +240,12 @@ static void *slab_take(struct kmem_cache *c, struct kmem_slab *s)
 	return o;
 }
 
-/* Fill m with up to half a magazine; false if no page could be had. */
+/* Fill m with up to a batch of objects; false if no page could be had. */
 static bool mag_refill(struct kmem_cache *c, struct kmem_magazine *m)
 {
 	unsigned long flags = spin_lock_irqsave(&c->lock);
 
-	while (m->count < KMEM_MAG_SIZE / 2) {
+	while (m->count < c->batch) {
 		struct kmem_slab *s = c->partial ? c->partial : c->empty;
 		if (!s && !(s = slab_new(c)))
 			break;
@@ -227,8 +258,10 @@ static bool mag_refill(struct kmem_cache *c, struct kmem_magazine *m)
 /* Put obj (in a magazine, poisoned) back on its slab's freelist. => c's lock */
 static void slab_put(struct kmem_cache *c, char *obj)
 {
-	struct kmem_slab *s = slab_of(obj);
+	struct kmem_slab *s = slab_of(c, obj);
 
+	if (*(uint64_t *)obj != mag_tag(c, obj))
+		corrupt("slab: a cached object was written to (use after free)");
 	*(uint64_t *)obj = encode(c, obj, decode(c, s, &s->freelist, s->freelist));
 	s->freelist = encode(c, &s->freelist, obj);
 	s->state[obj_index(c, s, obj)] = OBJ_FREE;
@@ -237,13 +270,13 @@ static void slab_put(struct kmem_cache *c, char *obj)
 	c->objects--;
 	if (s->inuse == 0 && c->empty_slabs >= KMEM_KEEP_EMPTY) {
 		c->slabs--;
-		kmem_backend->page_free(s);
+		kmem_backend->page_free(s, c->slab_size);
 		return;
 	}
 	list_add(c, s);
 }
 
-/* Give back the older half of a full magazine (or all of it). */
+/* Give the oldest n objects of m back to their slabs (a batch, or all of them). */
 static void mag_flush(struct kmem_cache *c, struct kmem_magazine *m, uint32_t n)
 {
 	unsigned long flags = spin_lock_irqsave(&c->lock);
@@ -266,9 +299,10 @@ static struct kmem_magazine *this_magazine(struct kmem_cache *c)
 	return &c->mag[cpu];
 }
 
+/* A magazine hit: pop and untag, no lock, nothing written but the magazine and obj. */
 void *kmem_cache_alloc(struct kmem_cache *c)
 {
-	void *obj = NULL;
+	char *obj = NULL;
 
 	if (!__atomic_load_n(&c->ready, __ATOMIC_ACQUIRE))
 		cache_ready(c);
@@ -276,8 +310,9 @@ void *kmem_cache_alloc(struct kmem_cache *c)
 	struct kmem_magazine *m = this_magazine(c);
 	if (m->count || mag_refill(c, m)) {
 		obj = m->obj[--m->count];
-		struct kmem_slab *s = slab_of(obj);
-		s->state[obj_index(c, s, obj)] = OBJ_ALLOCATED;
+		if (*(uint64_t *)obj != mag_tag(c, obj))
+			corrupt("slab: a cached object was written to (use after free)");
+		*(uint64_t *)obj = POISON_WORD; /* allocated: no longer tagged */
 	}
 	arch_irq_restore(irq);
 	return obj;
@@ -292,31 +327,35 @@ void *kmem_cache_zalloc(struct kmem_cache *c)
 	return obj;
 }
 
-/* The state byte of obj, checked to be an object of c that is allocated. */
-static uint8_t *allocated_state(struct kmem_cache *c, void *obj)
+/*
+ * Check that obj is an allocated object of c: a boundary in one of c's
+ * slabs, TAKEN, and not tagged as sitting in a magazine (any CPU's).
+ * Only reads the slab header.
+ */
+static void check_allocated(struct kmem_cache *c, void *obj)
 {
-	struct kmem_slab *s = slab_of(obj);
+	struct kmem_slab *s = slab_of(c, obj);
 	uint32_t i;
 
 	if (!c->ready || s->magic != (SLAB_MAGIC ^ c->secret ^ (uintptr_t)s) || s->cache != c ||
 	    (i = obj_index(c, s, obj)) == UINT32_MAX)
 		corrupt("slab: free of a pointer this cache never handed out");
-	if (s->state[i] != OBJ_ALLOCATED)
+	if (s->state[i] != OBJ_TAKEN || *(uint64_t *)obj == mag_tag(c, obj))
 		corrupt("slab: double free");
-	return &s->state[i];
 }
 
+/* Poison, tag and push onto this CPU's magazine (flushing a batch if it is full). */
 void kmem_cache_free(struct kmem_cache *c, void *obj)
 {
 	if (!obj)
 		return;
 	unsigned long irq = arch_irq_save();
-	uint8_t *state = allocated_state(c, obj);
+	check_allocated(c, obj);
 	struct kmem_magazine *m = this_magazine(c);
-	*state = OBJ_MAGAZINE;
 	memset(obj, KMEM_POISON, c->stride);
-	if (m->count == KMEM_MAG_SIZE)
-		mag_flush(c, m, KMEM_MAG_SIZE / 2);
+	*(uint64_t *)obj = mag_tag(c, obj);
+	if (m->count == 2 * c->batch + 1)
+		mag_flush(c, m, c->batch);
 	m->obj[m->count++] = obj;
 	arch_irq_restore(irq);
 }
@@ -341,7 +380,7 @@ static void free_empty_slabs(struct kmem_cache *c)
 		struct kmem_slab *s = c->empty;
 		list_remove(c, s);
 		c->slabs--;
-		kmem_backend->page_free(s);
+		kmem_backend->page_free(s, c->slab_size);
 	}
 }
 
@@ -409,11 +448,12 @@ void kmem_cache_info(struct kmem_cache *c, struct kmem_cache_info *info)
 	    .size = c->size,
 	    .stride = c->stride,
 	    .per_slab = c->per_slab,
+	    .slab_size = c->slab_size,
 	    .active = c->objects - cached,
 	    .cached = cached,
 	    .total = c->slabs * c->per_slab,
 	    .slabs = c->slabs,
-	    .bytes = c->slabs * KMEM_SLAB_SIZE,
+	    .bytes = c->slabs * c->slab_size,
 	};
 	spin_unlock_irqrestore(&c->lock, flags);
 }
@@ -445,11 +485,34 @@ static bool check_slab(struct kmem_cache *c, struct kmem_slab *s, uint32_t list,
 	       (list == LIST_FULL) == (s->inuse == c->per_slab);
 }
 
+/* Every magazine object: a TAKEN object of one of c's slabs, still tagged. => c's lock */
+static bool check_magazines(struct kmem_cache *c)
+{
+	uint64_t cached = 0;
+
+	for (unsigned cpu = 0; cpu < KMEM_MAX_CPUS; cpu++) {
+		const struct kmem_magazine *m = &c->mag[cpu];
+		if (m->count > 2 * c->batch + 1)
+			return false;
+		for (uint32_t j = 0; j < m->count; j++) {
+			char *o = m->obj[j];
+			struct kmem_slab *s = slab_of(c, o);
+			uint32_t i = obj_index(c, s, o);
+			if (s->magic != (SLAB_MAGIC ^ c->secret ^ (uintptr_t)s) ||
+			    i == UINT32_MAX || s->state[i] != OBJ_TAKEN ||
+			    *(uint64_t *)o != mag_tag(c, o))
+				return false;
+		}
+		cached += m->count;
+	}
+	return cached <= c->objects;
+}
+
 bool kmem_cache_check(struct kmem_cache *c)
 {
 	uint64_t inuse = 0, slabs = 0, empty = 0;
-	bool ok = true;
 	unsigned long flags = spin_lock_irqsave(&c->lock);
+	bool ok = check_magazines(c);
 
 	for (uint32_t list = LIST_PARTIAL; ok && list <= LIST_EMPTY; list++)
 		for (struct kmem_slab *s = *list_head(c, list); ok && s; s = s->next) {

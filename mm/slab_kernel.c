@@ -1,6 +1,7 @@
 /*
- * The kernel's backend for the object caches (mm/slab.c): slab pages are
- * frames of pmm_kernel reached through the direct map, magazines are
+ * The kernel's backend for the object caches (mm/slab.c): slabs are runs
+ * of frames of pmm_kernel (aligned to their size) reached through the
+ * direct map, magazines are
  * indexed by the CPU number in the per-CPU area, secrets come from the
  * kernel RNG, and corruption panics.
  */
@@ -11,16 +12,23 @@
 #include <mm/pmm_boot.h>
 #include <mm/slab.h>
 
-static void *slab_page_alloc(void)
+/* One frame through this CPU's frame cache, or an aligned run for a larger slab. */
+static void *slab_page_alloc(size_t size)
 {
-	paddr_t pa = pmm_alloc(&pmm_kernel);
+	uint64_t n = size >> PAGE_SHIFT;
+	paddr_t pa = n == 1 ? pmm_alloc(&pmm_kernel) : pmm_alloc_run(&pmm_kernel, n, size);
 
 	return pa == PADDR_INVALID ? NULL : phys_to_virt(pa);
 }
 
-static void slab_page_free(void *page)
+static void slab_page_free(void *page, size_t size)
 {
-	pmm_free(&pmm_kernel, virt_to_phys(page));
+	uint64_t n = size >> PAGE_SHIFT;
+	int err = n == 1 ? pmm_free(&pmm_kernel, virt_to_phys(page))
+			 : pmm_free_run(&pmm_kernel, virt_to_phys(page), n);
+
+	if (err)
+		panic("slab: the frame allocator refused a slab back (%d)", err);
 }
 
 static unsigned slab_cpu(void)

@@ -1,7 +1,7 @@
 /*
  * The object caches' backend for host builds (the unit test and the
- * fuzzer): slab pages from aligned_alloc, counted so a test can check that
- * every page came back, and a CPU number the test sets to play several
+ * fuzzer): slabs from aligned_alloc, their pages counted so a test can
+ * check that every page came back, and a CPU number the test sets to play several
  * CPUs' magazines. Each program adds its own secret and corruption hook.
  */
 #pragma once
@@ -11,17 +11,18 @@
 
 static unsigned cur_cpu, pages_live;
 
-static void *page_alloc(void)
+static void *page_alloc(size_t size)
 {
-	void *p = aligned_alloc(KMEM_SLAB_SIZE, KMEM_SLAB_SIZE);
+	void *p = aligned_alloc(size, size);
 
-	pages_live += p != NULL;
+	if (p)
+		pages_live += (unsigned)(size / KMEM_SLAB_MIN);
 	return p;
 }
 
-static void page_free(void *p)
+static void page_free(void *p, size_t size)
 {
-	pages_live--;
+	pages_live -= (unsigned)(size / KMEM_SLAB_MIN);
 	free(p);
 }
 

@@ -150,20 +150,20 @@ static void work_heap(uint64_t n)
 
 /* ---- the object caches: magazine per thread -------------------------- */
 
-static uint64_t slab_pages; /* pages live, atomically counted */
+static uint64_t slab_bytes; /* slab bytes live, atomically counted */
 
-static void *slab_page_alloc(void)
+static void *slab_page_alloc(size_t size)
 {
-	void *p = aligned_alloc(KMEM_SLAB_SIZE, KMEM_SLAB_SIZE);
+	void *p = aligned_alloc(size, size);
 
 	if (p)
-		__atomic_add_fetch(&slab_pages, 1, __ATOMIC_RELAXED);
+		__atomic_add_fetch(&slab_bytes, size, __ATOMIC_RELAXED);
 	return p;
 }
 
-static void slab_page_free(void *p)
+static void slab_page_free(void *p, size_t size)
 {
-	__atomic_sub_fetch(&slab_pages, 1, __ATOMIC_RELAXED);
+	__atomic_sub_fetch(&slab_bytes, size, __ATOMIC_RELAXED);
 	free(p);
 }
 

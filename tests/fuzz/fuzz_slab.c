@@ -1,6 +1,7 @@
 /*
  * libFuzzer target for mm/slab.c, the object caches. The input picks two
- * caches' object sizes and alignments, then up to MAX_OPS operations on
+ * caches' object sizes (one in eight up to KMEM_MAX_SIZE, so slabs of 1
+ * to 8 pages, the others up to 1 KiB) and alignments, then up to MAX_OPS operations on
  * SLOTS model slots, each on one of four simulated CPUs: allocate (zeroed
  * or not), free, check a live object's pattern. Every live object holds a
  * pattern from its slot, verified before it is freed; no two live objects
@@ -137,7 +138,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		h = (h ^ data[i]) * 0x100000001b3ull;
 	struct reader r = {data, size, h | 1};
 	for (unsigned c = 0; c < 2; c++) {
-		size_t sz = 1 + rd(&r, 2) % KMEM_MAX_SIZE, align = 1ull << (rd(&r, 1) % 7);
+		/* One cache in eight past 1 KiB (multi-page slabs): the pattern loops cost per
+		 * byte. */
+		size_t range = rd(&r, 1) < 32 ? KMEM_MAX_SIZE : 1024;
+		size_t sz = 1 + rd(&r, 2) % range, align = 1ull << (rd(&r, 1) % 7);
 		ASSERT(kmem_cache_create(&caches[c], "fuzz", sz, align) == 0);
 	}
 	memset(slots, 0, sizeof(slots));

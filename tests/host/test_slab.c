@@ -1,10 +1,13 @@
 /*
  * Host tests for mm/slab.c, the object caches: geometry, allocation through
  * the magazines and back, slabs given back when empty, counts in
- * kmem_cache_info(), several CPUs, destroy refusing while objects live,
- * and the hardening: double frees (in a magazine or in a slab), foreign
- * pointers, a use after free and an overwritten freelist link are all
- * reported (the corrupt hook longjmps back into the test).
+ * kmem_cache_info(), several CPUs and frees on a CPU other than the
+ * allocating one, multi-page slabs, a magazine hit that writes no slab
+ * header, destroy refusing while objects live, and the hardening: double
+ * frees (in any CPU's magazine or in a slab), foreign pointers, a use
+ * after free (of a slab object or a magazine object) and an overwritten
+ * or bit-flipped freelist link are all reported (the corrupt hook
+ * longjmps back into the test).
  */
 #include <mm/slab.h>
 #include <lib/errno.h>
@@ -51,12 +54,14 @@ TEST(slab_create_checks_arguments_and_sizes_slabs)
 	CHECK_EQ(kmem_cache_create(&c, "bad", 64, 3), -EINVAL);
 	CHECK_EQ(kmem_cache_create(&c, "c24", 24, 8), 0);
 	CHECK_EQ(c.stride, 32);
-	CHECK(c.per_slab >= 120 && c.first + c.per_slab * c.stride <= KMEM_SLAB_SIZE);
+	CHECK(c.per_slab >= 120 && c.slab_size == KMEM_SLAB_MIN &&
+	      c.first + c.per_slab * c.stride <= KMEM_SLAB_MIN);
 	CHECK_EQ(c.first % 16, 0);
 	CHECK_EQ(kmem_cache_destroy(&c), 0);
 	CHECK_EQ(kmem_cache_create(&c, "c1000", 1000, 64), 0);
 	CHECK_EQ(c.stride, 1024);
-	CHECK_EQ(c.per_slab, 3);
+	CHECK_EQ(c.slab_size, 4 * KMEM_SLAB_MIN); /* 1 and 2 pages hold fewer than 8 */
+	CHECK_EQ(c.per_slab, 15);
 	CHECK_EQ(kmem_cache_destroy(&c), 0);
 }
 
@@ -79,8 +84,8 @@ TEST(slab_alloc_free_many_then_destroy)
 	struct kmem_cache_info info;
 	kmem_cache_info(&c, &info);
 	CHECK_EQ(info.active, 2000);
-	CHECK(info.total >= 2000 && info.bytes == info.slabs * KMEM_SLAB_SIZE);
-	CHECK_EQ(pages_live, info.slabs);
+	CHECK(info.total >= 2000 && info.bytes == info.slabs * c.slab_size);
+	CHECK_EQ(pages_live, info.bytes / KMEM_SLAB_MIN);
 	CHECK(kmem_cache_check(&c));
 	CHECK_EQ(kmem_cache_destroy(&c), -EBUSY);
 	for (unsigned i = 0; i < 2000; i++) {
@@ -198,6 +203,139 @@ TEST(slab_static_cache_is_ready_on_first_use)
 	CHECK_EQ(kmem_cache_destroy(&t), 0);
 }
 
+/* Objects allocated on CPU 0, freed on CPU 1; a second free on any CPU, wherever it sits. */
+TEST(slab_cross_cpu_double_free_is_caught_on_every_path)
+{
+	static struct kmem_cache c;
+	static void *objs[200];
+
+	unsigned pages = pages_live; /* other tests' caches left corrupt keep theirs */
+
+	CHECK_EQ(kmem_cache_create(&c, "xcpu", 96, 32), 0);
+	cur_cpu = 0;
+	for (unsigned i = 0; i < 200; i++)
+		objs[i] = kmem_cache_alloc(&c);
+	cur_cpu = 1;
+	/* The even ones: into CPU 1's magazine, most flushed to their slabs (kept by the odd). */
+	for (unsigned i = 0; i < 200; i += 2)
+		kmem_cache_free(&c, objs[i]);
+	CHECK(kmem_cache_check(&c));
+	struct kmem_cache_info info;
+	kmem_cache_info(&c, &info);
+	CHECK(info.cached > 0 && info.active == 100);
+	for (unsigned i = 0; i < 200; i += 2) {
+		cur_cpu = i / 2 % 4; /* CPU 1's own, and three others */
+		CHECK_CORRUPT(kmem_cache_free(&c, objs[i]), "double free");
+	}
+	CHECK(kmem_cache_check(&c)); /* the refused frees changed nothing */
+	for (unsigned i = 1; i < 200; i += 2) {
+		cur_cpu = 3;
+		kmem_cache_free(&c, objs[i]);
+	}
+	cur_cpu = 1;
+	void *a = kmem_cache_alloc(&c); /* the last freed, from CPU 1's magazine */
+	CHECK(a == objs[198]);
+	cur_cpu = 2;
+	kmem_cache_free(&c, a); /* now in CPU 2's magazine */
+	cur_cpu = 1;
+	CHECK_CORRUPT(kmem_cache_free(&c, a), "double free");
+	CHECK(kmem_cache_check(&c));
+	CHECK_EQ(kmem_cache_destroy(&c), 0); /* drains every CPU's magazine */
+	CHECK_EQ(pages_live, pages);
+	cur_cpu = 0;
+}
+
+/* A write to a freed object sitting in a magazine (its tag) is caught when it leaves. */
+TEST(slab_write_to_cached_object_is_caught)
+{
+	static struct kmem_cache c, d;
+
+	CHECK_EQ(kmem_cache_create(&c, "uaf-mag", 64, 8), 0);
+	char *a = kmem_cache_alloc(&c);
+	kmem_cache_free(&c, a);
+	*(uint64_t *)a = 0; /* a use after free that hits the tag */
+	CHECK_CORRUPT(kmem_cache_alloc(&c), "written to");
+
+	/* The same write found when the magazine is flushed back to its slab. */
+	static void *objs[64];
+	CHECK_EQ(kmem_cache_create(&d, "uaf-flush", 64, 8), 0);
+	for (unsigned i = 0; i < 64; i++)
+		objs[i] = kmem_cache_alloc(&d);
+	kmem_cache_free(&d, objs[0]); /* the oldest in the magazine: flushed first */
+	*(uint64_t *)objs[0] = 1;
+	CHECK_CORRUPT(for (unsigned i = 1; i < 64; i++) kmem_cache_free(&d, objs[i]), "written to");
+	/* d's lock is held by the report: d is not used again. */
+}
+
+/* One flipped bit in an encoded link makes it point off an object boundary: reported. */
+TEST(slab_bit_flipped_link_is_caught)
+{
+	static struct kmem_cache c;
+
+	CHECK_EQ(kmem_cache_create(&c, "flip", 64, 8), 0);
+	char *o = freelist_object(&c);
+	*(uint64_t *)o ^= 1u << 4; /* 16 bytes off: inside an object */
+	CHECK_CORRUPT(for (unsigned i = 0; i < 2 * c.per_slab; i++) kmem_cache_alloc(&c),
+		      "link was overwritten");
+}
+
+/* Objects over 1 KiB: slabs of several pages, aligned to their size, all given back. */
+TEST(slab_multi_page_slabs)
+{
+	static struct kmem_cache c, d;
+	static char *objs[100];
+	unsigned pages = pages_live;
+
+	CHECK_EQ(kmem_cache_create(&c, "big", 3728, 8), 0); /* struct aspace's size */
+	CHECK_EQ(c.slab_size, 8 * KMEM_SLAB_MIN);
+	CHECK_EQ(c.per_slab, 8);
+	CHECK(c.first + c.per_slab * c.stride <= c.slab_size);
+	CHECK_EQ(kmem_cache_create(&d, "big2", KMEM_MAX_SIZE, 64), 0);
+	CHECK(d.slab_size == KMEM_SLAB_MAX && d.per_slab >= 3);
+	for (unsigned i = 0; i < 100; i++) {
+		cur_cpu = i % 3;
+		objs[i] = kmem_cache_alloc(&c);
+		CHECK(objs[i] != NULL);
+		memset(objs[i], (int)i, 3728);
+	}
+	struct kmem_cache_info info;
+	kmem_cache_info(&c, &info);
+	CHECK_EQ(pages_live - pages, info.slabs * 8);
+	CHECK_EQ(info.bytes, info.slabs * c.slab_size);
+	CHECK_CORRUPT(kmem_cache_free(&d, objs[5]), "never handed out");
+	CHECK_CORRUPT(kmem_cache_free(&c, objs[5] + c.stride / 2), "never handed out");
+	for (unsigned i = 0; i < 100; i++) {
+		CHECK(objs[i][0] == (char)i && objs[i][3727] == (char)i);
+		cur_cpu = (i + 1) % 3;
+		kmem_cache_free(&c, objs[i]);
+	}
+	CHECK(kmem_cache_check(&c));
+	CHECK_EQ(kmem_cache_destroy(&c), 0);
+	CHECK_EQ(kmem_cache_destroy(&d), 0);
+	CHECK_EQ(pages_live, pages);
+	cur_cpu = 0;
+}
+
+/* A magazine hit (alloc then free) writes no byte of the slab's header or state. */
+TEST(slab_magazine_hit_writes_no_slab_header)
+{
+	static struct kmem_cache c;
+	static unsigned char before[KMEM_SLAB_MIN];
+
+	CHECK_EQ(kmem_cache_create(&c, "hit", 64, 64), 0);
+	CHECK_EQ(c.first % KMEM_LINE, 0); /* line-sized objects start on a line */
+	void *a = kmem_cache_alloc(&c);	  /* refills the magazine */
+	unsigned char *slab = (unsigned char *)((uintptr_t)a & ~(uintptr_t)(c.slab_size - 1));
+	memcpy(before, slab, c.first);
+	for (unsigned i = 0; i < 100; i++) {
+		kmem_cache_free(&c, a);
+		a = kmem_cache_alloc(&c);
+	}
+	CHECK(memcmp(before, slab, c.first) == 0);
+	kmem_cache_free(&c, a);
+	CHECK_EQ(kmem_cache_destroy(&c), 0);
+}
+
 int main(void)
 {
 	RUN(slab_create_checks_arguments_and_sizes_slabs);
@@ -207,5 +345,10 @@ int main(void)
 	RUN(slab_foreign_and_misaligned_pointers_are_caught);
 	RUN(slab_use_after_free_and_forged_link_are_caught);
 	RUN(slab_static_cache_is_ready_on_first_use);
+	RUN(slab_cross_cpu_double_free_is_caught_on_every_path);
+	RUN(slab_write_to_cached_object_is_caught);
+	RUN(slab_bit_flipped_link_is_caught);
+	RUN(slab_multi_page_slabs);
+	RUN(slab_magazine_hit_writes_no_slab_header);
 	return check_done();
 }
