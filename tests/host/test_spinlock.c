@@ -2,10 +2,18 @@
  * Host tests for include/lib/spinlock.h (the ticket lock the kernel and
  * the portable allocators use): real threads hammer a counter under one
  * lock. Mutual exclusion is checked exactly (the unlocked counter equals
- * the sum of every thread's acquisitions), fairness roughly (FIFO: hardly
- * any acquisition jumps the queue; see hammer()).
+ * the sum of every thread's acquisitions). Fairness is checked exactly
+ * where it can be: waiters queued in a known order must get in in that
+ * order (spinlock_waiters_enter_in_arrival_order). Under the hammer it is
+ * only reported: a thread delayed between its peek at the counter and its
+ * ticket (a few instructions) is passed by the others, and on our loaded
+ * 2-core VMs some runs counted over a thousand such passes in 200000
+ * acquisitions (most count 0-24), so a 1% bound there failed for the
+ * machine's sake, not the lock's.
  */
 #include <pthread.h>
+#include <sched.h>
+#include <stdio.h>
 #include <unistd.h>
 
 #include <lib/spinlock.h>
@@ -58,14 +66,12 @@ static void *hammer_thread(void *arg)
 }
 
 /*
- * Run n threads to total acquisitions. Exclusion is checked exactly;
- * fairness as "bypasses": an acquisition that saw more than n others go
- * first since it started waiting. A FIFO lock allows one only when the
- * host preempted the thread between its peek and its ticket (a few
- * instructions), so at most 1% of them; an unfair lock on a busy host,
- * where a waiter the host descheduled is simply passed, shows far more.
- * Whether a thread was descheduled does not matter, unlike a per-thread
- * share, which the host's other load decides.
+ * Run n threads to total acquisitions. Exclusion is checked exactly.
+ * "Bypasses" (acquisitions that saw more than n others go first since the
+ * thread peeked at the counter) are printed, not bounded: a FIFO lock
+ * allows one only when the thread is delayed between its peek and its
+ * ticket, which a loaded machine does often enough to fail a fixed bound
+ * (1114-1116 of 200000 in some runs, 0-24 in most).
  */
 static void hammer(unsigned int n, uint64_t total)
 {
@@ -89,10 +95,12 @@ static void hammer(unsigned int n, uint64_t total)
 	CHECK_EQ(h.counter, total);
 	CHECK_EQ(sum, total);
 	CHECK(!spin_is_locked(&h.lock));
-	CHECK(h.bypassed <= total / 100);
+	printf("# %u threads: %llu of %llu acquisitions passed by more than %u others "
+	       "(delayed before their ticket)\n",
+	       n, (unsigned long long)h.bypassed, (unsigned long long)total, n);
 }
 
-TEST(spinlock_two_threads_exclusive_and_fair)
+TEST(spinlock_two_threads_exclusive)
 {
 	hammer(2, 200000);
 }
@@ -102,11 +110,57 @@ TEST(spinlock_two_threads_exclusive_and_fair)
  * each turn to the next ticket, so a waiter the host has descheduled
  * stalls everyone for a time slice (the known cost of fair spinning).
  */
-TEST(spinlock_up_to_four_threads_exclusive_and_fair)
+TEST(spinlock_up_to_four_threads_exclusive)
 {
 	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
 
 	hammer(cpus >= 4 ? 4 : cpus >= 3 ? 3 : 2, 200000);
+}
+
+#define QUEUED 4
+
+struct queued {
+	struct spinlock *lock;
+	uint32_t *entered; /* how many queued waiters got in before */
+	uint32_t order;	   /* this waiter's place among them */
+};
+
+static void *queued_waiter(void *arg)
+{
+	struct queued *q = arg;
+	unsigned long f = spin_lock_irqsave(q->lock);
+
+	q->order = (*q->entered)++; /* under the lock */
+	spin_unlock_irqrestore(q->lock, f);
+	return NULL;
+}
+
+/*
+ * FIFO, exactly: while this thread holds the lock, waiter i takes its
+ * ticket only after waiter i - 1 has (the lock's next ticket is watched),
+ * then the lock is released: they must get in in that order. A lock that
+ * lets the quickest spinner in (test-and-set) fails this most of the time.
+ */
+TEST(spinlock_waiters_enter_in_arrival_order)
+{
+	struct spinlock l = SPINLOCK_INIT;
+	struct queued q[QUEUED];
+	pthread_t th[QUEUED];
+	uint32_t entered = 0;
+	unsigned long f = spin_lock_irqsave(&l);
+
+	for (uint32_t i = 0; i < QUEUED; i++) {
+		q[i] = (struct queued){&l, &entered, UINT32_MAX};
+		CHECK(pthread_create(&th[i], NULL, queued_waiter, &q[i]) == 0);
+		while (__atomic_load_n(&l.next, __ATOMIC_ACQUIRE) != i + 2)
+			sched_yield(); /* its ticket taken: it waits behind the earlier ones */
+	}
+	spin_unlock_irqrestore(&l, f);
+	for (uint32_t i = 0; i < QUEUED; i++)
+		pthread_join(th[i], NULL);
+	for (uint32_t i = 0; i < QUEUED; i++)
+		CHECK_EQ(q[i].order, i);
+	CHECK(!spin_is_locked(&l));
 }
 
 TEST(spinlock_trylock_refuses_a_held_lock)
@@ -144,7 +198,8 @@ int main(void)
 {
 	RUN(spinlock_trylock_refuses_a_held_lock);
 	RUN(spinlock_tickets_wrap_around);
-	RUN(spinlock_two_threads_exclusive_and_fair);
-	RUN(spinlock_up_to_four_threads_exclusive_and_fair);
+	RUN(spinlock_waiters_enter_in_arrival_order);
+	RUN(spinlock_two_threads_exclusive);
+	RUN(spinlock_up_to_four_threads_exclusive);
 	return check_done();
 }
