@@ -564,6 +564,10 @@ int heap_init(struct heap *h, uintptr_t base, uint64_t size, const struct heap_o
 	h->ops = ops;
 	h->ctx = ctx;
 	h->secret = secret | 1;
+	/* Odd multipliers are bijections mod 2^32: an odd key, and distinct keys per state. */
+	h->req_key = (uint32_t)(h->secret >> 32) | 1;
+	for (unsigned s = 0; s < ARRAY_SIZE(h->state_key); s++)
+		h->state_key[s] = (uint32_t)h->secret * (2 * s + 1);
 	h->base = base;
 	h->size = size;
 	h->max_chunks = (uint32_t)MIN(arena / HEAP_CHUNK_STRIDE, (uint64_t)HEAP_MAX_CHUNKS);

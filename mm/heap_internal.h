@@ -85,16 +85,21 @@ static inline uint64_t heap_block_for(uint64_t size)
  * block and a block in the wrong state all fail to match. The flags are
  * left out: a neighbour's free or allocation changes PREV_USED, and the
  * verifier checks the tags against the blocks themselves.
+ *
+ * Three keyed parts, XORed: a hash of the address and size (one multiply;
+ * any bit flip changes its top half), the request times an odd key (a
+ * bijection: any change of the request alone changes the word), and a key
+ * per state. So a block changes state by one XOR, and a pair's hit path
+ * hashes each header once, not once per check and once per change.
  */
 static inline uint32_t heap_check_word_of(const struct heap *h, const struct heap_block *b,
 					  uint64_t bsize, uint32_t req, enum heap_state s)
 {
-	uint64_t x = (uintptr_t)b ^ h->secret ^ bsize ^ ((uint64_t)req << 32) ^ (uint64_t)s;
+	uint64_t x = ((uintptr_t)b ^ h->secret ^ bsize) * 0x9e3779b97f4a7c15ull;
 
-	/* One multiply (the fast path computes four of these a pair): any bit flip changes the top
-	 * half. */
-	return (uint32_t)((x * 0x9e3779b97f4a7c15ull) >> 32);
+	return (uint32_t)(x >> 32) ^ req * h->req_key ^ h->state_key[s];
 }
+_Static_assert(HS_END < 5, "struct heap's state_key[] has a key per state");
 
 static inline uint32_t heap_check_word(const struct heap *h, const struct heap_block *b,
 				       enum heap_state s)
