@@ -95,7 +95,9 @@ static inline uint64_t heap_block_for(uint64_t size)
 static inline uint32_t heap_check_word_of(const struct heap *h, const struct heap_block *b,
 					  uint64_t bsize, uint32_t req, enum heap_state s)
 {
-	uint64_t x = ((uintptr_t)b ^ h->secret ^ bsize) * 0x9e3779b97f4a7c15ull;
+	/* The payload's address, not the header's: p ^ secret is also the canary (heap_canary()).
+	 */
+	uint64_t x = (((uintptr_t)b + sizeof(*b)) ^ h->secret ^ bsize) * 0x9e3779b97f4a7c15ull;
 
 	return (uint32_t)(x >> 32) ^ req * h->req_key ^ h->state_key[s];
 }
