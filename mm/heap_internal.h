@@ -11,7 +11,7 @@
  *
  *	+0   size     bytes of the block, header included | USED | PREV_USED
  *	+8   req      bytes the caller asked for (meaningful while allocated)
- *	+12  check    keyed hash of the header's address, size, req and state
+ *	+12  check    keyed check of the block's address, size, req and state
  *	+16  payload  allocated: req bytes, then the 8-byte canary, unaligned
  *	              cached:    next cached payload (8 bytes), then poison
  *	              free:      list links (16 bytes), poison, size (last 8)
@@ -95,8 +95,7 @@ static inline uint64_t heap_block_for(uint64_t size)
 static inline uint32_t heap_check_word_of(const struct heap *h, const struct heap_block *b,
 					  uint64_t bsize, uint32_t req, enum heap_state s)
 {
-	/* The payload's address, not the header's: p ^ secret is also the canary (heap_canary()).
-	 */
+	/* The payload's address: p ^ secret is also its canary (heap_canary()). */
 	uint64_t x = (((uintptr_t)b + sizeof(*b)) ^ h->secret ^ bsize) * 0x9e3779b97f4a7c15ull;
 
 	return (uint32_t)(x >> 32) ^ req * h->req_key ^ h->state_key[s];
