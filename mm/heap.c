@@ -383,20 +383,23 @@ static inline __attribute__((always_inline)) void *cache_take(struct heap *h, st
 							      uint64_t size)
 {
 	uint64_t bsize = heap_block_for(size);
-	struct heap_cache_class *cc = &hc->cls[bsize / HEAP_ALIGN];
+	struct heap_cache_class *cc = heap_cache_class_of(hc, bsize);
 	struct heap_block *b;
 	void *p = cc->head;
 
 	if (!p)
 		return NULL;
 	b = heap_header(p);
-	if (__builtin_expect(!heap_in_state(h, b, HS_CACHED) || heap_block_size(b) != bsize, 0))
+	/* The size first: then the check word takes bsize, and the header's size is dead. */
+	if (__builtin_expect(heap_block_size(b) != bsize ||
+				 b->check != heap_check_word_of(h, b, bsize, b->req, HS_CACHED),
+			     0))
 		cache_corrupt(h, p, bsize);
 	cc->head = *(void **)p;
 	cc->count--;
 	hc->live_bytes += size; /* the count above moved the live blocks */
 	b->req = (uint32_t)size;
-	heap_set_state(h, b, HS_ALLOC);
+	b->check = heap_check_word_of(h, b, bsize, (uint32_t)size, HS_ALLOC);
 	heap_canary_put(h, p, size, HEAP_CANARY_SIZE);
 	return p;
 }
@@ -475,7 +478,7 @@ static inline __attribute__((always_inline)) bool cache_put(struct heap *h, stru
 
 	if (bsize > HEAP_CACHE_MAX)
 		return false;
-	cc = &hc->cls[bsize / HEAP_ALIGN];
+	cc = heap_cache_class_of(hc, bsize);
 	if (cc->count >= cc->limit)
 		return false;
 	return cache_push(h, hc, cc, b, p, bsize);
@@ -561,6 +564,10 @@ int heap_init(struct heap *h, uintptr_t base, uint64_t size, const struct heap_o
 	h->ops = ops;
 	h->ctx = ctx;
 	h->secret = secret | 1;
+	/* Odd multipliers are bijections mod 2^32: an odd key, and distinct keys per state. */
+	h->req_key = (uint32_t)(h->secret >> 32) | 1;
+	for (unsigned s = 0; s < ARRAY_SIZE(h->state_key); s++)
+		h->state_key[s] = (uint32_t)h->secret * (2 * s + 1);
 	h->base = base;
 	h->size = size;
 	h->max_chunks = (uint32_t)MIN(arena / HEAP_CHUNK_STRIDE, (uint64_t)HEAP_MAX_CHUNKS);
@@ -685,22 +692,21 @@ static inline bool cacheable(const struct heap *h, size_t size, size_t align)
 
 void *heap_alloc(struct heap *h, size_t size, size_t align)
 {
-	bool tried = false;
-
 	/*
 	 * No per-CPU cache attached: the ops' hook could only give the heap's
 	 * own (heap_this_cache()), so it is used inline.
 	 */
-	if (__builtin_expect(cacheable(h, size, align) && h->ncaches == 1, 1)) {
+	if (__builtin_expect(size <= CACHE_REQ_MAX && align <= HEAP_ALIGN && heap_plain(h), 1)) {
 		unsigned long irq = arch_irq_save();
 		void *p = cache_take(h, &h->cache, size);
 
 		arch_irq_restore(irq);
 		if (__builtin_expect(p != NULL, 1))
 			return p;
-		tried = true;
+		/* align is plain here: passing a constant keeps it out of a register on the hit. */
+		return alloc_miss(h, size, HEAP_ALIGN, true);
 	}
-	return alloc_miss(h, size, align, tried);
+	return alloc_miss(h, size, align, false);
 }
 
 void *heap_cache_alloc(struct heap *h, struct heap_cache *hc, size_t size)
@@ -727,15 +733,22 @@ void *heap_calloc(struct heap *h, size_t n, size_t size)
  * The header of p, a small block the caller owns; a bad free, double free,
  * damaged header or overwritten canary is reported and never returns.
  */
+_Static_assert(HEAP_CHUNK_STRIDE == 2 * HEAP_CHUNK_SIZE, "small_block_of()'s slot test");
+
 static inline __attribute__((always_inline)) struct heap_block *small_block_of(struct heap *h,
 									       const void *p)
 {
-	uintptr_t a = (uintptr_t)p;
-	struct heap_block *b;
+	struct heap_block *b = heap_header(p);
+	uint64_t off = (uintptr_t)b - h->base, slot = off / HEAP_CHUNK_STRIDE;
 
-	if (a % HEAP_ALIGN || heap_chunk_of(h, a - sizeof(*b)) < 0)
+	/*
+	 * heap_chunk_of() and the alignment in one test: the window's base is
+	 * a stride apart, so off's low bits are the pointer's, and a header in
+	 * a slot's unmapped half has the bit of HEAP_CHUNK_SIZE set.
+	 */
+	if ((off & (HEAP_CHUNK_SIZE | (HEAP_ALIGN - 1))) || slot >= h->max_chunks ||
+	    !(h->chunk_map[slot / 64] >> (slot % 64) & 1))
 		heap_bad_free(h, p);
-	b = heap_header(p);
 	if (!heap_in_state(h, b, HS_ALLOC))
 		heap_bad_free(h, p);
 	if (!heap_canary_ok(h, p, b->req, HEAP_CANARY_SIZE))
@@ -808,8 +821,7 @@ void heap_free(struct heap *h, void *p)
 	 * No per-CPU cache attached: the ops' hook could only give the heap's
 	 * own (heap_this_cache()), so it is used inline.
 	 */
-	if (__builtin_expect(
-		off / HEAP_CHUNK_STRIDE < h->max_chunks && !h->debug && h->ncaches == 1, 1)) {
+	if (__builtin_expect(off / HEAP_CHUNK_STRIDE < h->max_chunks && heap_plain(h), 1)) {
 		struct heap_block *b = small_block_of(h, p);
 		unsigned long irq = arch_irq_save();
 		bool cached = cache_put(h, &h->cache, b, p);

@@ -11,7 +11,7 @@
  *
  *	+0   size     bytes of the block, header included | USED | PREV_USED
  *	+8   req      bytes the caller asked for (meaningful while allocated)
- *	+12  check    keyed hash of the header's address, size, req and state
+ *	+12  check    keyed check of the block's address, size, req and state
  *	+16  payload  allocated: req bytes, then the 8-byte canary, unaligned
  *	              cached:    next cached payload (8 bytes), then poison
  *	              free:      list links (16 bytes), poison, size (last 8)
@@ -85,16 +85,27 @@ static inline uint64_t heap_block_for(uint64_t size)
  * block and a block in the wrong state all fail to match. The flags are
  * left out: a neighbour's free or allocation changes PREV_USED, and the
  * verifier checks the tags against the blocks themselves.
+ *
+ * Three keyed parts, XORed: a hash of the address and size (one multiply;
+ * any bit flip changes its top half), the request times an odd key (a
+ * bijection: any change of the request alone changes the word), and a key
+ * per state. So a block changes state by one XOR, and a pair's hit path
+ * hashes each header once, not once per check and once per change.
  */
+static inline uint32_t heap_check_word_of(const struct heap *h, const struct heap_block *b,
+					  uint64_t bsize, uint32_t req, enum heap_state s)
+{
+	/* The payload's address: p ^ secret is also its canary (heap_canary()). */
+	uint64_t x = (((uintptr_t)b + sizeof(*b)) ^ h->secret ^ bsize) * 0x9e3779b97f4a7c15ull;
+
+	return (uint32_t)(x >> 32) ^ req * h->req_key ^ h->state_key[s];
+}
+_Static_assert(HS_END < 5, "struct heap's state_key[] has a key per state");
+
 static inline uint32_t heap_check_word(const struct heap *h, const struct heap_block *b,
 				       enum heap_state s)
 {
-	uint64_t x = (uintptr_t)b ^ h->secret ^ (b->size & ~HB_FLAGS) ^ ((uint64_t)b->req << 32) ^
-		     (uint64_t)s;
-
-	/* One multiply (the fast path computes four of these a pair): any bit flip changes the top
-	 * half. */
-	return (uint32_t)((x * 0x9e3779b97f4a7c15ull) >> 32);
+	return heap_check_word_of(h, b, b->size & ~HB_FLAGS, b->req, s);
 }
 
 static inline void heap_set_state(const struct heap *h, struct heap_block *b, enum heap_state s)
@@ -134,6 +145,33 @@ static inline bool heap_canary_ok(const struct heap *h, const void *p, uint64_t 
 	__builtin_memcpy(&got, (const char *)p + req, n);
 	return n == 8 ? got == c : (got ^ c) << (64 - 8 * n) == 0;
 }
+
+/*
+ * The exact front cache class of a block of bsize bytes (a multiple of
+ * HEAP_ALIGN, at most HEAP_CACHE_MAX): a class is HEAP_ALIGN bytes, so
+ * bsize is its offset in the array, with no shift to undo.
+ */
+static inline struct heap_cache_class *heap_cache_class_of(struct heap_cache *hc, uint64_t bsize)
+{
+	return (struct heap_cache_class *)((char *)hc->cls + bsize);
+}
+_Static_assert(sizeof(struct heap_cache_class) == HEAP_ALIGN,
+	       "heap_cache_class_of() indexes by size");
+
+/*
+ * True if the heap has no per-CPU cache attached and no debug mode: the
+ * fast paths' one test of the two fields, which sit side by side for it.
+ */
+static inline bool heap_plain(const struct heap *h)
+{
+	uint64_t both;
+
+	__builtin_memcpy(&both, &h->ncaches, sizeof(both));
+	return both == 1; /* ncaches 1, debug 0 (x86 is little-endian) */
+}
+_Static_assert(__builtin_offsetof(struct heap, debug) ==
+		   __builtin_offsetof(struct heap, ncaches) + sizeof(unsigned),
+	       "heap_plain() reads ncaches and debug as one word");
 
 /* Chunk slot index of addr, or -1 if addr is not inside a mapped chunk. */
 static inline long heap_chunk_of(const struct heap *h, uintptr_t addr)

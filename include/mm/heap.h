@@ -139,9 +139,11 @@ struct heap {
 	const struct heap_ops *ops;
 	void *ctx;
 	unsigned ncaches; /* attached front caches, h->cache first */
+	uint32_t debug;	  /* HEAP_DEBUG_*; next to ncaches: the fast paths test both at once */
 	struct heap_cache *caches[HEAP_MAX_CACHES];
 	uint64_t secret;       /* odd; mixed into every check word and canary */
-	uint32_t debug;	       /* HEAP_DEBUG_* */
+	uint32_t req_key;      /* odd, from the secret: a request's part of the check word */
+	uint32_t state_key[5]; /* from the secret, distinct: each state's part (heap_state) */
 	uint32_t verify_every; /* HEAP_DEBUG_VERIFY: heap_check() every this many calls (1) */
 	uint32_t verify_count; /* calls since the last one */
 

@@ -1470,6 +1470,36 @@ static uint8_t *written_after_free_then_reused(uint8_t *v[])
 	return v[0];
 }
 
+/*
+ * A cached block's header changed while it waits in its class, the check
+ * word left alone: the allocation that takes it must report it. The take
+ * tests the size against the class before the check word, which it then
+ * computes with the class's size: both halves must still catch damage.
+ */
+static uint8_t *cached_then(uint8_t *v[], uint64_t size_delta, uint32_t req_delta)
+{
+	struct header h;
+
+	heap_free(H, v[0]);
+	if (stats().cached_blocks != 1)
+		return NULL;
+	h = header_of(v[0]);
+	h.size += size_delta;
+	h.req += req_delta;
+	return set_header(v[0], h);
+}
+
+/* Another exact class's size. */
+static uint8_t *cached_size_changed(uint8_t *v[])
+{
+	return cached_then(v, 16, 0);
+}
+
+static uint8_t *cached_request_changed(uint8_t *v[])
+{
+	return cached_then(v, 0, 1);
+}
+
 /* Damage only heap_check() finds. */
 
 static uint8_t *canary_overwritten(uint8_t *v[])
@@ -1554,6 +1584,10 @@ static const struct misuse misuses[] = {
      "free list corrupted at block "},
     {"damage: write after free, HEAP_DEBUG_FILL", 200, 0, written_after_free_then_reused, ALLOC,
      ""},
+    {"damage: cached block's size, then taken", 100, 1, cached_size_changed, ALLOC,
+     "front cache corrupted: block "},
+    {"damage: cached block's request, then taken", 100, 1, cached_request_changed, ALLOC,
+     "front cache corrupted: block "},
 
     {"heap_check: canary of a live block", 100, 1, canary_overwritten, CHECK, ""},
     {"heap_check: free link into a live block", 2000, 4, free_link_into_live_block, CHECK, ""},
