@@ -167,8 +167,9 @@ static inline bool heap_plain(const struct heap *h)
 	uint64_t both;
 
 	__builtin_memcpy(&both, &h->ncaches, sizeof(both));
-	return both == 1; /* ncaches 1, debug 0 (x86 is little-endian) */
+	return both == 1; /* ncaches 1, debug 0, little-endian (asserted below) */
 }
+_Static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "heap_plain() reads ncaches first");
 _Static_assert(__builtin_offsetof(struct heap, debug) ==
 		   __builtin_offsetof(struct heap, ncaches) + sizeof(unsigned),
 	       "heap_plain() reads ncaches and debug as one word");
