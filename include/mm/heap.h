@@ -53,7 +53,7 @@
 /* The front cache: exact block sizes, HEAP_ALIGN apart, up to this size. */
 #define HEAP_CACHE_MAX	   1024u
 #define HEAP_CACHE_CLASSES (HEAP_CACHE_MAX / HEAP_ALIGN + 1)
-#define HEAP_CACHE_BYTES   (4 * KiB) /* per class: blocks cached at most (2, coarse 4, at least) */
+#define HEAP_CACHE_BYTES   (4 * KiB) /* per class: blocks cached at most (8, at least) */
 /*
  * Bigger blocks, up to HEAP_CACHE_BIG_MAX, in coarse classes after the
  * exact ones: 2^HEAP_CACHE_BIG_SHIFT per power of two from 1 KiB, and
