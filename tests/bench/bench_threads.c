@@ -138,13 +138,22 @@ static bool heap_setup(void)
 	return !err;
 }
 
+/*
+ * The kernel's kmalloc/kfree (mm/kmalloc.c): this CPU's cache directly,
+ * the heap's ordinary path on a miss.
+ */
 static void work_heap(uint64_t n)
 {
-	for (uint64_t i = 0; i < n; i++) {
-		void *p = heap_alloc(&hh.heap, sizes[i % SIZES], 0);
+	struct heap_cache *hc = &heap_caches[tl_cpu].c;
 
+	for (uint64_t i = 0; i < n; i++) {
+		void *p = heap_cache_alloc(&hh.heap, hc, sizes[i % SIZES]);
+
+		if (!p)
+			p = heap_alloc(&hh.heap, sizes[i % SIZES], 0);
 		bench_keep((uintptr_t)p);
-		heap_free(&hh.heap, p);
+		if (!heap_cache_free(&hh.heap, hc, p))
+			heap_free(&hh.heap, p);
 	}
 }
 
