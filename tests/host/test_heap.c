@@ -694,6 +694,9 @@ static bool merged(struct three *t, const int order[3], uint64_t bs, bool trim)
 	/* White-box: one free block, its header at v[0]'s. */
 	if (in_use(t->v[0]) || block_size(t->v[0]) != 3 * bs || check_heap())
 		return false;
+	/* A class with room for one block takes no run: the allocation below searches the lists. */
+	if (3 * bs <= HEAP_CACHE_MAX)
+		H->cache.cls[3 * bs / HEAP_ALIGN].limit = 1;
 	p = alloc(request_for(3 * bs));
 	ok = p == t->v[0] && block_size(p) == 3 * bs;
 	heap_free(H, p);
@@ -1476,12 +1479,20 @@ static uint8_t *written_after_free_then_reused(uint8_t *v[])
  * tests the size against the class before the check word, which it then
  * computes with the class's size: both halves must still catch damage.
  */
+/* Free p, which must go to the front cache (beside the rest of its run, if any). */
+static bool freed_to_cache(uint8_t *p)
+{
+	uint64_t cached = stats().cached_blocks;
+
+	heap_free(H, p);
+	return stats().cached_blocks == cached + 1;
+}
+
 static uint8_t *cached_then(uint8_t *v[], uint64_t size_delta, uint32_t req_delta)
 {
 	struct header h;
 
-	heap_free(H, v[0]);
-	if (stats().cached_blocks != 1)
+	if (!freed_to_cache(v[0]))
 		return NULL;
 	h = header_of(v[0]);
 	h.size += size_delta;
@@ -1540,8 +1551,7 @@ static uint8_t *written_after_free_to_listed_block(uint8_t *v[])
 
 static uint8_t *written_after_free_to_cached_block(uint8_t *v[])
 {
-	heap_free(H, v[0]);
-	if (stats().cached_blocks != 1 || check_heap())
+	if (!freed_to_cache(v[0]) || check_heap())
 		return NULL;
 	v[0][100] = 0;
 	return v[0];
@@ -1925,9 +1935,12 @@ TEST(heap_cache_entry_points_serve_hits_and_decline_the_rest)
 	uint8_t *p = heap_alloc(H, 64, 0), *big = heap_alloc(H, 5000, 0);
 	CHECK(p && big);
 	fill(p, 64, 5);
+	/* The miss refilled the class with a run: p's neighbours wait in it. */
+	uint64_t cached = stats().cached_blocks;
+	CHECK(cached > 0);
 	CHECK(heap_cache_free(H, hc, p));
 	CHECK(all(p + 8, 96 - 16 - 8, HEAP_POISON)); /* all of the block but the link */
-	CHECK_EQ(stats().cached_blocks, 1);
+	CHECK_EQ(stats().cached_blocks, cached + 1);
 	CHECK_EQ(heap_cache_alloc(H, hc, 64), p); /* the same block back */
 	CHECK_EQ(heap_size(H, p), 64);
 	/* Not for the cache: too big, large, NULL, an unattached cache, debug mode. */
@@ -1958,6 +1971,134 @@ TEST(heap_cache_entry_points_serve_hits_and_decline_the_rest)
 	CHECK_EQ(stats().live_blocks, 0);
 	CHECK_EQ(stats().live_bytes, 0);
 	CHECK_EQ(check_heap(), 0);
+}
+
+/* --- the refill: a run of neighbours per CPU --------------------------------------------- */
+
+/* Take every block of cur_cpu's class of bs-byte blocks into v (at most max); how many. */
+static unsigned take_class(uint8_t *v[], unsigned max, uint64_t bs)
+{
+	unsigned n = 0;
+
+	while (n < max && (v[n] = heap_cache_alloc(H, &cpu_caches[cur_cpu], request_for(bs))))
+		n++;
+	return n;
+}
+
+/* The lowest and highest of v[0..n-1], and true if they are n distinct neighbours of bs bytes. */
+static bool side_by_side(uint8_t *v[], unsigned n, uint64_t bs, uint8_t **lo, uint8_t **hi)
+{
+	*lo = *hi = v[0];
+	for (unsigned i = 0; i < n; i++) {
+		if (!in_use(v[i]) || block_size(v[i]) != bs)
+			return false;
+		*lo = MIN(*lo, v[i]);
+		*hi = MAX(*hi, v[i]);
+	}
+	for (unsigned i = 0; i < n; i++)
+		if ((uint64_t)(v[i] - *lo) % bs)
+			return false;
+	/* n distinct multiples of bs over (n - 1) * bs: every slot once (no two equal: cached). */
+	return (uint64_t)(*hi - *lo) == (n - 1) * bs;
+}
+
+TEST(heap_cache_refill_carves_a_run_of_neighbours)
+{
+	static uint8_t *v[64];
+	const uint64_t bs = 96;
+	uint8_t *lo, *hi;
+	unsigned n;
+
+	CHECK(setup_cpus());
+	v[0] = alloc(request_for(bs)); /* the class is empty: the miss carves a run */
+	CHECK(v[0] != NULL);
+	CHECK_EQ(stats().cached_blocks,
+		 MIN(cpu_caches[0].cls[bs / HEAP_ALIGN].limit / 2, (uint32_t)(2048 / bs)) - 1);
+	CHECK_EQ(check_heap(), 0);
+	n = 1 + take_class(v + 1, ARRAY_SIZE(v) - 1, bs);
+	CHECK(n >= 3);
+	CHECK(side_by_side(v, n, bs, &lo, &hi));
+	/* The edges wait at the bottom of the class; the block handed out is inside. */
+	CHECK(v[0] != lo && v[0] != hi);
+	CHECK(v[n - 1] == lo && v[n - 2] == hi);
+	CHECK_EQ(check_heap(), 0);
+	for (unsigned i = 0; i < n; i++)
+		heap_free(H, v[i]);
+	CHECK_EQ(stats().cached_blocks, n);
+	CHECK_EQ(check_heap(), 0);
+	/* Drained, the run and the chunk's rest are one free block again. */
+	heap_trim(H);
+	CHECK_EQ(stats().cached_blocks, 0);
+	CHECK_EQ(stats().chunks, 0); /* trim unmaps only a chunk that is one free block */
+	CHECK(drained());
+}
+
+TEST(heap_cache_refill_keeps_each_cpus_blocks_apart)
+{
+	static uint8_t *v[2][8];
+	const uint64_t bs = 64;
+	uint8_t *lo, *hi;
+
+	CHECK(setup_cpus());
+	for (unsigned i = 0; i < 8; i++) /* the two CPUs take turns */
+		for (cur_cpu = 0; cur_cpu < 2; cur_cpu++)
+			CHECK((v[cur_cpu][i] = alloc(request_for(bs))) != NULL);
+	for (unsigned cpu = 0; cpu < 2; cpu++) {
+		/* Each CPU's eight come from a run of its own, none of the other's among them. */
+		lo = hi = v[cpu][0];
+		for (unsigned i = 0; i < 8; i++) {
+			lo = MIN(lo, v[cpu][i]);
+			hi = MAX(hi, v[cpu][i]);
+		}
+		CHECK((uint64_t)(hi - lo) < 2048);
+		for (unsigned i = 0; i < 8; i++)
+			CHECK(v[1 - cpu][i] < lo || v[1 - cpu][i] > hi);
+	}
+	CHECK_EQ(check_heap(), 0);
+	for (cur_cpu = 0; cur_cpu < 2; cur_cpu++) {
+		for (unsigned i = 0; i < 8; i++)
+			heap_free(H, v[cur_cpu][i]);
+		heap_trim(H);
+	}
+	cur_cpu = 0;
+	CHECK_EQ(stats().cached_blocks, 0);
+	CHECK_EQ(stats().chunks, 0);
+	CHECK(drained());
+}
+
+/* No free block holds a run and the heap cannot grow: the miss takes one block. */
+TEST(heap_cache_refill_falls_back_to_one_block_when_no_run_is_free)
+{
+	static uint8_t *v[256];
+	const uint64_t bs = 1024, big = 1536; /* a run of 1024s is 2048 bytes */
+	unsigned n = 0, hole = 50;
+	uint64_t failures;
+	uint8_t *p, *q;
+
+	CHECK(setup_cpus());
+	hh.budget = HEAP_CHUNK_SIZE; /* one chunk */
+	while (n < ARRAY_SIZE(v) && (v[n] = alloc(request_for(big))))
+		n++;
+	CHECK(n > hole && n < ARRAY_SIZE(v));
+	heap_free(H, v[hole]);
+	heap_trim(H); /* v[hole]'s 1536 bytes back in the lists, between live blocks */
+	CHECK_EQ(stats().largest_free, big);
+	p = alloc(request_for(bs));
+	CHECK_EQ(p, v[hole]); /* carved from the hole alone: no run */
+	CHECK_EQ(block_size(p), bs + (big - bs < 48 ? big - bs : 0));
+	CHECK_EQ(stats().cached_blocks, 0);
+	CHECK_EQ(check_heap(), 0);
+	failures = stats().failures;
+	q = alloc(request_for(bs)); /* nothing left: NULL, counted */
+	CHECK(q == NULL);
+	CHECK_EQ(stats().failures, failures + 1);
+	heap_free(H, p);
+	for (unsigned i = 0; i < n; i++)
+		if (i != hole)
+			heap_free(H, v[i]);
+	heap_trim(H);
+	CHECK_EQ(stats().chunks, 0);
+	CHECK(drained());
 }
 
 /* heap_cache_free() checks a pointer as heap_free() does: each case must reach corrupt(). */
@@ -2047,6 +2188,9 @@ int main(void)
 	RUN(heap_per_cpu_double_free_caught_on_any_cpu);
 	RUN(heap_per_cpu_unattached_cpu_refused);
 	RUN(heap_cache_entry_points_serve_hits_and_decline_the_rest);
+	RUN(heap_cache_refill_carves_a_run_of_neighbours);
+	RUN(heap_cache_refill_keeps_each_cpus_blocks_apart);
+	RUN(heap_cache_refill_falls_back_to_one_block_when_no_run_is_free);
 	RUN(heap_cache_free_reports_misuse);
 	RUN(heap_live_counts_survive_hits_and_drains);
 	RUN(heap_alloc_rejects_bad_arguments);
