@@ -2066,6 +2066,41 @@ TEST(heap_cache_refill_keeps_each_cpus_blocks_apart)
 	CHECK(drained());
 }
 
+/* A free block of exactly a run's size: the last block holds the old footer, poisoned again. */
+TEST(heap_cache_refill_takes_a_free_block_of_exactly_a_run)
+{
+	static uint8_t *v[256];
+	const uint64_t bs = 512, run = 4 * bs; /* 512s: half of 8, and 2 KiB */
+	unsigned n = 0, hole = 50, got;
+	uint8_t *p, *lo, *hi;
+
+	CHECK(setup_cpus());
+	hh.budget = HEAP_CHUNK_SIZE; /* one chunk */
+	while (n < ARRAY_SIZE(v) && (v[n] = alloc(request_for(run))))
+		n++;
+	CHECK(n > hole && n < ARRAY_SIZE(v));
+	heap_free(H, v[hole]);
+	heap_trim(H);
+	CHECK_EQ(stats().largest_free, run);
+	p = alloc(request_for(bs));
+	CHECK(p > v[hole] && p < v[hole] + run);
+	CHECK_EQ(check_heap(), 0); /* the cached blocks' poison, the old footer's place too */
+	static uint8_t *w[4];
+	w[0] = p;
+	got = 1 + take_class(w + 1, 3, bs);
+	CHECK_EQ(got, 4);
+	CHECK(side_by_side(w, 4, bs, &lo, &hi));
+	CHECK(lo == v[hole] && hi == v[hole] + run - bs);
+	for (unsigned i = 0; i < 4; i++)
+		heap_free(H, w[i]);
+	for (unsigned i = 0; i < n; i++)
+		if (i != hole)
+			heap_free(H, v[i]);
+	heap_trim(H);
+	CHECK_EQ(stats().chunks, 0);
+	CHECK(drained());
+}
+
 /* No free block holds a run and the heap cannot grow: the miss takes one block. */
 TEST(heap_cache_refill_falls_back_to_one_block_when_no_run_is_free)
 {
@@ -2190,6 +2225,7 @@ int main(void)
 	RUN(heap_cache_entry_points_serve_hits_and_decline_the_rest);
 	RUN(heap_cache_refill_carves_a_run_of_neighbours);
 	RUN(heap_cache_refill_keeps_each_cpus_blocks_apart);
+	RUN(heap_cache_refill_takes_a_free_block_of_exactly_a_run);
 	RUN(heap_cache_refill_falls_back_to_one_block_when_no_run_is_free);
 	RUN(heap_cache_free_reports_misuse);
 	RUN(heap_live_counts_survive_hits_and_drains);
