@@ -1187,6 +1187,23 @@ static void make_call(const struct misuse *c, uint8_t *p)
 static jmp_buf corrupt_jb;
 
 /*
+ * Run stmt expecting corrupt() with a report containing msg; if stmt
+ * returns instead, fail with returned (a string saying what went wrong).
+ */
+#define CHECK_CORRUPT(stmt, msg, returned)                                                         \
+	do {                                                                                       \
+		hh.corrupt_msg[0] = '\0';                                                          \
+		hh.on_corrupt = &corrupt_jb;                                                       \
+		if (setjmp(corrupt_jb) == 0) {                                                     \
+			stmt;                                                                      \
+			hh.on_corrupt = NULL;                                                      \
+			CHECK(!returned);                                                          \
+		}                                                                                  \
+		hh.on_corrupt = NULL;                                                              \
+		CHECK(strstr(hh.corrupt_msg, msg) != NULL);                                        \
+	} while (0)
+
+/*
  * Make c's call on p: true if it reached corrupt() (or heap_check() found
  * damage), the report in hh.corrupt_msg. heap_check() runs once without a
  * buffer for the message, which callers may leave out.
@@ -1731,15 +1748,8 @@ TEST(heap_coarse_cache_takes_the_next_class_and_keeps_the_canary)
 	CHECK_EQ(heap_size(H, y), request_for(1100));
 	CHECK_EQ(check_heap(), 0);
 	y[request_for(1100)] ^= 1; /* one byte past the request */
-	hh.corrupt_msg[0] = '\0';
-	hh.on_corrupt = &corrupt_jb;
-	if (setjmp(corrupt_jb) == 0) {
-		heap_free(H, y);
-		hh.on_corrupt = NULL;
-		CHECK(!"an overrun of a block from the next class was not reported");
-	}
-	hh.on_corrupt = NULL;
-	CHECK(strstr(hh.corrupt_msg, "buffer overrun") != NULL);
+	CHECK_CORRUPT(heap_free(H, y), "buffer overrun",
+		      "an overrun of a block from the next class was not reported");
 }
 
 /* A coarse class holds at most its limit; the rest goes to the lists, merged. */
@@ -1767,15 +1777,8 @@ TEST(heap_coarse_cache_double_free_caught)
 	uint8_t *p = alloc(2500), *hold = alloc(16);
 	CHECK(p && hold);
 	heap_free(H, p);
-	hh.corrupt_msg[0] = '\0';
-	hh.on_corrupt = &corrupt_jb;
-	if (setjmp(corrupt_jb) == 0) {
-		heap_free(H, p);
-		hh.on_corrupt = NULL;
-		CHECK(!"a double free of a block in a coarse class returned");
-	}
-	hh.on_corrupt = NULL;
-	CHECK(strstr(hh.corrupt_msg, "double free") != NULL);
+	CHECK_CORRUPT(heap_free(H, p), "double free",
+		      "a double free of a block in a coarse class returned");
 }
 
 /* A cached block's header rewritten to another coarse class's size: heap_check() and the alloc. */
@@ -1788,15 +1791,8 @@ TEST(heap_coarse_cache_damage_reported)
 	heap_free(H, p);
 	*(uint64_t *)(p - 16) += 512; /* the header's size: another class */
 	CHECK(check_heap() != 0);
-	hh.corrupt_msg[0] = '\0';
-	hh.on_corrupt = &corrupt_jb;
-	if (setjmp(corrupt_jb) == 0) {
-		(void)alloc(2500);
-		hh.on_corrupt = NULL;
-		CHECK(!"a damaged block in a coarse class was handed out");
-	}
-	hh.on_corrupt = NULL;
-	CHECK(strstr(hh.corrupt_msg, "front cache corrupted") != NULL);
+	CHECK_CORRUPT((void)alloc(2500), "front cache corrupted",
+		      "a damaged block in a coarse class was handed out");
 }
 
 /* ---- per-CPU front caches ------------------------------------------------------ */
@@ -1877,15 +1873,8 @@ TEST(heap_per_cpu_double_free_caught_on_any_cpu)
 	heap_free(H, p); /* into CPU 0's cache */
 	for (unsigned cpu = 0; cpu < 3; cpu++) {
 		cur_cpu = cpu;
-		hh.corrupt_msg[0] = '\0';
-		hh.on_corrupt = &corrupt_jb;
-		if (setjmp(corrupt_jb) == 0) {
-			heap_free(H, p);
-			hh.on_corrupt = NULL;
-			CHECK(!"a double free of a cached block returned");
-		}
-		hh.on_corrupt = NULL;
-		CHECK(strstr(hh.corrupt_msg, "double free") != NULL);
+		CHECK_CORRUPT(heap_free(H, p), "double free",
+			      "a double free of a cached block returned");
 	}
 	cur_cpu = 0;
 }
