@@ -1,6 +1,7 @@
 /*
- * What the libFuzzer targets share: a trap-on-failure assertion and a
- * reader that turns the input into little-endian integers.
+ * What the libFuzzer targets share: a trap-on-failure assertion, a
+ * reader that turns the input into little-endian integers, and the seed
+ * for what it reads past the input's end.
  */
 #pragma once
 
@@ -46,4 +47,14 @@ static inline uint64_t rd(struct reader *r, int bytes)
 	for (int i = 0; i < bytes; i++)
 		v |= (uint64_t)rd_byte(r) << (8 * i);
 	return v;
+}
+
+/* FNV-1a of the input, never 0: a reader's seed for the bytes after its end. */
+static inline uint64_t fuzz_seed(const uint8_t *data, size_t size)
+{
+	uint64_t h = 0xcbf29ce484222325ull;
+
+	for (size_t i = 0; i < size; i++)
+		h = (h ^ data[i]) * 0x100000001b3ull;
+	return h | 1;
 }

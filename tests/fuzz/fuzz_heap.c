@@ -69,16 +69,6 @@ static struct slot {
 
 static uint64_t live, live_bytes; /* the model's counts */
 
-/* FNV-1a of the input, never 0: the seed for the bytes after its end. */
-static uint64_t seed_of(const uint8_t *data, size_t size)
-{
-	uint64_t h = 0xcbf29ce484222325ull;
-
-	for (size_t i = 0; i < size; i++)
-		h = (h ^ data[i]) * 0x100000001b3ull;
-	return h | 1;
-}
-
 /* --- block contents ---------------------------------------------------------------- */
 
 static uint8_t pattern(uint8_t seed, size_t i)
@@ -427,7 +417,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	unsigned ops = (unsigned)rd(&r, 2) % MAX_OPS + 1;
 
 	/* A fresh heap per input (cheap: a reservation), so that every crash reproduces alone. */
-	r.rng = seed_of(data, size);
+	r.rng = fuzz_seed(data, size);
 	ASSERT(host_heap_create(&hh, WINDOW, r.rng) == 0);
 	attach_cpus();
 	/* mode: bit 0 fill, bits 1-3 all clear verify (slow), bit 4 budget (bits 5-7 how much). */

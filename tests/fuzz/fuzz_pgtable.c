@@ -42,16 +42,6 @@
 
 static const vaddr_t win_base[NWIN] = {511 * G1, 0xffffffff80000000ull};
 
-/* FNV-1a of the input, never 0: the seed for the bytes after its end. */
-static uint64_t seed_of(const uint8_t *data, size_t size)
-{
-	uint64_t h = 0xcbf29ce484222325ull;
-
-	for (size_t i = 0; i < size; i++)
-		h = (h ^ data[i]) * 0x100000001b3ull;
-	return h | 1;
-}
-
 /* --- simulated physical memory for table frames ------------------------------- */
 
 static struct {
@@ -656,7 +646,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	m_reset();
 	check_global(true);
 
-	r.rng = seed_of(data, size);
+	r.rng = fuzz_seed(data, size);
 	for (int i = 0; i < MAX_OPS; i++)
 		op(&r);
 

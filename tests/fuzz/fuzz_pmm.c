@@ -28,16 +28,6 @@
 #define P	   PAGE_SIZE
 #define NONE	   UINT64_MAX
 
-/* FNV-1a of the input, never 0: the seed for the bytes after its end. */
-static uint64_t seed_of(const uint8_t *data, size_t size)
-{
-	uint64_t h = 0xcbf29ce484222325ull;
-
-	for (size_t i = 0; i < size; i++)
-		h = (h ^ data[i]) * 0x100000001b3ull;
-	return h | 1;
-}
-
 /* --- the report hook --------------------------------------------------------------- */
 
 static uint64_t reports, refusals; /* calls seen; refused frees the model expects */
@@ -524,7 +514,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	check_counters();
 	ASSERT(pmm_check(&pm));
 
-	r.rng = seed_of(data, size);
+	r.rng = fuzz_seed(data, size);
 	for (int i = 0; i < MAX_OPS; i++) {
 		op(&r);
 		if (i % 16 == 15)

@@ -227,11 +227,7 @@ static void setup(struct reader *r)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	uint64_t h = 0xcbf29ce484222325ull;
-
-	for (size_t i = 0; i < size; i++)
-		h = (h ^ data[i]) * 0x100000001b3ull;
-	struct reader r = {data, size, h | 1};
+	struct reader r = {data, size, fuzz_seed(data, size)};
 	setup(&r);
 	for (int i = 0; i < NOPS; i++)
 		op(&r);

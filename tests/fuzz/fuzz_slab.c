@@ -132,11 +132,7 @@ static void misuse(struct reader *r)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	uint64_t h = 0xcbf29ce484222325ull;
-
-	for (size_t i = 0; i < size; i++)
-		h = (h ^ data[i]) * 0x100000001b3ull;
-	struct reader r = {data, size, h | 1};
+	struct reader r = {data, size, fuzz_seed(data, size)};
 	for (unsigned c = 0; c < 2; c++) {
 		/* One cache in eight past 1 KiB (multi-page slabs): the pattern loops cost per
 		 * byte. */
