@@ -764,6 +764,12 @@ static __attribute__((noinline)) void *debug_after_alloc(struct heap *h, void *p
 	return p;
 }
 
+/* True if a request can be served by a front cache: small, plainly aligned, no debug mode. */
+static inline bool cacheable(const struct heap *h, size_t size, size_t align)
+{
+	return size <= CACHE_REQ_MAX && align <= HEAP_ALIGN && !h->debug;
+}
+
 static void *alloc_slow(struct heap *h, size_t size, size_t align)
 {
 	unsigned long irq;
@@ -777,9 +783,9 @@ static void *alloc_slow(struct heap *h, size_t size, size_t align)
 		p = heap_large_alloc(h, size);
 	} else {
 		irq = spin_lock_irqsave(&h->lock);
-		p = size <= CACHE_REQ_MAX && align == HEAP_ALIGN && h->ncaches > 1 && !h->debug
-			? cache_refill_locked(h, size)
-			: NULL;
+		/* Runs only with per-CPU caches: they keep two CPUs' blocks apart. */
+		p = cacheable(h, size, align) && h->ncaches > 1 ? cache_refill_locked(h, size)
+								: NULL;
 		if (!p)
 			p = heap_small_alloc_locked(h, size, align);
 		if (!p)
@@ -813,12 +819,6 @@ static __attribute__((noinline, cold)) void *alloc_miss(struct heap *h, size_t s
 	if (__builtin_expect(h->debug != 0, 0))
 		return debug_after_alloc(h, p, size);
 	return p;
-}
-
-/* True if a request can be served by a front cache: small, plainly aligned, no debug mode. */
-static inline bool cacheable(const struct heap *h, size_t size, size_t align)
-{
-	return size <= CACHE_REQ_MAX && align <= HEAP_ALIGN && !h->debug;
 }
 
 /* Hot: in .text.hot beside heap_free(), where no change to a miss path (cold) moves them. */
