@@ -109,6 +109,7 @@ HOST_TESTS = {
     "test_spinlock": ["tests/host/test_spinlock.c"],
     "test_frame_share": ["tests/host/test_frame_share.c", "mm/frame_share.c"],
     "test_acpi": ["tests/host/test_acpi.c", "lib/acpi.c"],
+    "test_string": ["tests/host/test_string.c", "tests/string_kernel.S"],
 }
 
 # libFuzzer targets: build/fuzz/<name>.
@@ -129,7 +130,8 @@ FUZZERS = {
 BENCH = [
     "tests/bench/bench.c", "tests/bench/bench_pmm.c", "tests/bench/bench_vmm.c",
     "tests/bench/bench_heap.c", "tests/bench/bench_switch.c", "tests/bench/bench_refs.c",
-    "tests/bench/bench_threads.c", "mm/slab.c",
+    "tests/bench/bench_threads.c", "tests/bench/bench_string.c", "tests/string_kernel.S",
+    "mm/slab.c",
     "arch/x86_64/switch.S",
     "tests/switch_kernel.S", "mm/pmm.c", "mm/pmm_cache.c", "mm/memmap.c", "lib/fmt.c",
 ] + PGTABLE + HEAP
@@ -203,7 +205,7 @@ hflags = -O1 -fsanitize=address,undefined -fno-sanitize-recover=all $
   -fno-omit-frame-pointer -DAERIE_HOST $common
 fflags = -O1 -fsanitize=fuzzer,address,undefined -fno-omit-frame-pointer -DAERIE_HOST $common
 # Bench: the portable C natively, optimised as the kernel is (-O2, no -march).
-bflags = -O2 -fno-omit-frame-pointer -DAERIE_HOST $common
+bflags = -O2 -fno-omit-frame-pointer -DAERIE_HOST -DAERIE_BENCH $common
 # The bench's libraries: Boost.Context is the switch suite's reference;
 # jemalloc's static library with its malloc API renamed (bench_je_*, so
 # glibc's malloc stays the process's) and mimalloc, dlopen()ed by
@@ -256,12 +258,12 @@ rule efi
     && scripts/pe_nxcompat.py $out
   description = PE $out
 rule host
-  command = $cc $hflags -MD -MF $out.d $in -lm -o $out
+  command = $cc $hflags $in -lm -o $out && scripts/depfile.sh $out $cc $hflags -- $in
   depfile = $out.d
   deps = gcc
   description = HOSTCC $out
 rule fuzzer
-  command = $cc $fflags -MD -MF $out.d $in -o $out
+  command = $cc $fflags $in -o $out && scripts/depfile.sh $out $cc $fflags -- $in
   depfile = $out.d
   deps = gcc
   description = FUZZCC $out
@@ -269,7 +271,7 @@ rule jemalloc_rename
   command = objcopy $$(for s in $je_syms; do printf -- '--redefine-sym %s=bench_je_%s ' $$s $$s; done) $in $out
   description = OBJCOPY $out (jemalloc, malloc API renamed)
 rule bench_cc
-  command = $cc $bflags -MD -MF $out.d $in $blibs -o $out
+  command = $cc $bflags $in $blibs -o $out && scripts/depfile.sh $out $cc $bflags -- $in
   depfile = $out.d
   deps = gcc
   description = BENCHCC $out

@@ -242,7 +242,7 @@ static bool chunk_grow(struct heap *h)
 	h->grows++;
 	h->empty_chunks++;
 	/* Fresh memory is poisoned like any free block, so the verifier can tell. */
-	memset((void *)va, HEAP_POISON, HEAP_CHUNK_SIZE);
+	heap_poison((void *)va, HEAP_CHUNK_SIZE);
 	end = (struct heap_block *)(va + HEAP_CHUNK_USABLE);
 	end->size = HB_USED;
 	end->req = 0;
@@ -312,7 +312,7 @@ static uint64_t absorb_next(struct heap *h, struct heap_block *b, struct heap_bl
 		heap_fail(h, "header of block %#lx overwritten (it follows block %#lx)",
 			  (unsigned long)heap_payload(next), (unsigned long)heap_payload(b));
 	list_remove(h, next);
-	memset(next, HEAP_POISON, sizeof(*next) + sizeof(struct heap_free_links));
+	heap_poison(next, sizeof(*next) + sizeof(struct heap_free_links));
 	return size;
 }
 
@@ -339,7 +339,7 @@ static struct heap_block *absorb_prev(struct heap *h, struct heap_block *b)
 			  "header of block %#lx overwritten: the free block before it is damaged",
 			  (unsigned long)heap_payload(b));
 	list_remove(h, prev);
-	memset((char *)b - sizeof(uint64_t), HEAP_POISON, sizeof(uint64_t) + sizeof(*b));
+	heap_poison((char *)b - sizeof(uint64_t), sizeof(uint64_t) + sizeof(*b));
 	return prev;
 }
 
@@ -475,7 +475,7 @@ static inline __attribute__((always_inline)) bool cache_push(struct heap *h, str
 	 * call is the path's tail. No interrupt can take the block meanwhile:
 	 * they are off, and no other CPU touches hc.
 	 */
-	memset((char *)p + sizeof(void *), HEAP_POISON, bsize - sizeof(*b) - sizeof(void *));
+	heap_poison((char *)p + sizeof(void *), bsize - sizeof(*b) - sizeof(void *));
 	return true;
 }
 
@@ -569,8 +569,8 @@ static void *cache_run_split(struct heap *h, struct heap_cache *hc, struct heap_
 	uint32_t out = n > 2 ? 1 + (uint32_t)((uintptr_t)r / CACHE_RUN_BYTES % (n - 2)) : 1;
 	struct heap_block *b = (struct heap_block *)((uintptr_t)r + out * bsize);
 
-	memset((char *)heap_payload(r) + sizeof(void *), HEAP_POISON, sizeof(void *));
-	memset((char *)r + n * bsize - sizeof(uint64_t), HEAP_POISON, sizeof(uint64_t));
+	heap_poison((char *)heap_payload(r) + sizeof(void *), sizeof(void *));
+	heap_poison((char *)r + n * bsize - sizeof(uint64_t), sizeof(uint64_t));
 	/* From the bottom up: block 0, block n - 1, then the inner ones. */
 	cache_run_push(h, cc, r, 0, bsize);
 	for (uint32_t i = n - 1; i >= 1; i--)
@@ -922,7 +922,7 @@ static void small_free(struct heap *h, void *p)
 	if (!(b->size & HB_PREV_USED) && (uintptr_t)b % HEAP_CHUNK_STRIDE)
 		__builtin_prefetch((const void *)((uintptr_t)b - *((uint64_t *)b - 1)), 1);
 	irq = spin_lock_irqsave(&h->lock);
-	memset(p, HEAP_POISON, heap_block_size(b) - sizeof(*b));
+	heap_poison(p, heap_block_size(b) - sizeof(*b));
 	heap_this_cache(h)->live_base--;
 	heap_this_cache(h)->live_bytes -= b->req;
 	heap_small_free_locked(h, b);
@@ -995,7 +995,7 @@ static bool small_resize_locked(struct heap *h, struct heap_block *b, uint64_t n
 		tail = (struct heap_block *)((uintptr_t)b + need);
 		/* What was b's payload is poisoned; a merged neighbour's space already is. */
 		if (need < old)
-			memset(tail, HEAP_POISON, old - need);
+			heap_poison(tail, old - need);
 		tail->size = (have - need) | HB_USED | HB_PREV_USED;
 		b->size = need | (b->size & HB_FLAGS);
 		heap_small_free_locked(h, tail);

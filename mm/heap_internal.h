@@ -21,8 +21,23 @@
  */
 #pragma once
 
+#include <lib/string.h>
 #include <lib/types.h>
 #include <mm/heap.h>
+
+/*
+ * Poison n bytes at p. In the kernel, memset is arch/x86_64/string.S's.
+ * The bench (AERIE_BENCH) calls that same code under its host name, so it
+ * times the fill the kernel runs, not the C library's vector memset,
+ * which a kernel without vector registers cannot have; the host tests keep
+ * the C library's, which ASan checks.
+ */
+#ifdef AERIE_BENCH
+void *kernel_memset(void *dst, int c, size_t n);
+#define heap_poison(p, n) kernel_memset((p), HEAP_POISON, (n))
+#else
+#define heap_poison(p, n) memset((p), HEAP_POISON, (n))
+#endif
 
 struct heap_block {
 	uint64_t size;

@@ -270,7 +270,7 @@ static void record_drop(struct heap *h, struct heap_large *r)
 	while (*link != r)
 		link = &(*link)->hash_next;
 	*link = r->hash_next;
-	memset(r, HEAP_POISON, heap_block_size(b) - sizeof(*b));
+	heap_poison(r, heap_block_size(b) - sizeof(*b));
 	heap_small_free_locked(h, b);
 	h->large_records--;
 }

@@ -17,7 +17,7 @@
  * Every suite, in running order. Adding a suite is one X(name) here, plus its
  * file in build.ninja's build/bench/bench line.
  */
-#define BENCH_SUITES(X) X(pmm) X(vmm) X(heap) X(switch) X(threads)
+#define BENCH_SUITES(X) X(pmm) X(vmm) X(heap) X(string) X(switch) X(threads)
 
 #define BENCH_DECLARE_SUITE(name) void bench_##name(void);
 BENCH_SUITES(BENCH_DECLARE_SUITE)
