@@ -96,8 +96,8 @@ uint64_t kaslr_phys_slots(const struct memmap_entry *map, size_t n, uint64_t spa
 	return total;
 }
 
-uint64_t kaslr_phys_base(const struct memmap_entry *map, size_t n, uint64_t span,
-			 uint64_t min_addr, uint64_t slot)
+uint64_t kaslr_phys_base(const struct memmap_entry *map, size_t n, uint64_t span, uint64_t min_addr,
+			 uint64_t slot)
 {
 	for (size_t i = 0; i < n; i++) {
 		uint64_t k = entry_slots(&map[i], span, min_addr);

@@ -11,7 +11,7 @@
 
 /* A region to place: base in [start, start + size - extent], aligned to align. */
 struct kaslr_region {
-	uint64_t start;	 /* the window, half-open [start, start + size) */
+	uint64_t start; /* the window, half-open [start, start + size) */
 	uint64_t size;
 	uint64_t extent; /* bytes the region may use above its base */
 	uint64_t align;	 /* a power of two >= 4 KiB */
@@ -48,5 +48,5 @@ uint64_t kaslr_mix(uint64_t x);
  */
 uint64_t kaslr_phys_slots(const struct memmap_entry *map, size_t n, uint64_t span,
 			  uint64_t min_addr);
-uint64_t kaslr_phys_base(const struct memmap_entry *map, size_t n, uint64_t span,
-			 uint64_t min_addr, uint64_t slot);
+uint64_t kaslr_phys_base(const struct memmap_entry *map, size_t n, uint64_t span, uint64_t min_addr,
+			 uint64_t slot);
