@@ -2,18 +2,22 @@
  * The kernel's memset and memcpy, for a kernel that may not touch vector
  * registers (-mgeneral-regs-only). Two ways, chosen by length:
  *
- * - Up to STRING_LOOP_MAX bytes, 8-byte moves: the first and last 16 or
- *   32 bytes with overlapping stores, then a loop of 32-byte steps over
- *   the middle. Lengths under 65 bytes take no loop at all.
+ * - Up to STRING_LOOP_MAX bytes, 8-byte moves. memset: 32-byte steps
+ *   from the start, then the last 32 bytes overlapping the last step
+ *   (16 and 16 up to 32 bytes), in address order. memcpy: the first 16
+ *   bytes, 32-byte steps over the middle, then the last 32, all loaded
+ *   before the middle's stores.
  * - Longer, `rep stosq` / `rep movsq`, with the last 8 bytes moved by one
  *   overlapping access instead of byte steps.
  *
  * Why not string instructions throughout: their start-up cost. On an AMD
  * Zen 5 (EPYC, virtual) with ERMS and FSRM, `rep stosb` filled up to 127
  * bytes in about 5 TSC cycles but took 27-30 from 128 to 512 bytes, where
- * these stores take 6-18 (docs/bench.md, "The kernel's fill"); past about
- * 1 KiB the microcode's line-wide stores win. The heap's poison fill of
- * every freed block (24-1000 bytes, mostly) is the main customer.
+ * these stores take 6-18 (docs/bench.md, "The kernel's fill"). Into hot
+ * lines the microcode's line-wide stores win past about 1 KiB, into cold
+ * ones sooner: at 512 bytes the stores here took 0.93 of their time, at
+ * 768 1.11, at 1000 1.3. So the switch sits at 768. The heap's poison
+ * fill of every freed block is the main customer.
  *
  * Quadword, not byte, steps for the long way: under QEMU TCG, where our
  * tests run, each REP iteration is emulated one by one, and `rep stosb`
@@ -25,7 +29,7 @@
  */
 #include <arch/x86_64/asm.h>
 
-#define STRING_LOOP_MAX 1024
+#define STRING_LOOP_MAX 768
 
 	.text
 
@@ -40,42 +44,40 @@ func memset
 	cmp	$STRING_LOOP_MAX, %rdx
 	ja	.Lset_rep
 	lea	(%rdi,%rdx), %rcx	/* the end */
+	cmp	$32, %rdx
+	ja	1f
 	mov	%rax, (%rdi)		/* 16-32: the first 16 and the last 16 */
 	mov	%rax, 8(%rdi)
 	mov	%rax, -16(%rcx)
 	mov	%rax, -8(%rcx)
-	cmp	$32, %rdx
-	jbe	.Lset_done
-	mov	%rax, 16(%rdi)		/* 33-64: the first 32 and the last 32 */
-	mov	%rax, 24(%rdi)
-	mov	%rax, -32(%rcx)
-	mov	%rax, -24(%rcx)
-	cmp	$64, %rdx
-	jbe	.Lset_done
-	add	$32, %rdi		/* the middle: [32, n - 32) in 32-byte */
-	sub	$32, %rcx		/* steps; the last may run into the */
-1:	mov	%rax, (%rdi)		/* tail already written, never past it */
-	mov	%rax, 8(%rdi)
-	mov	%rax, 16(%rdi)
-	mov	%rax, 24(%rdi)
-	add	$32, %rdi
+	jmp	.Lset_done
+1:	sub	$32, %rcx		/* over 32: 32-byte steps from the start */
+2:	mov	%rax, (%rdi)		/* while a whole step ends before the */
+	mov	%rax, 8(%rdi)		/* last 32 bytes, then those (the steps */
+	mov	%rax, 16(%rdi)		/* go up in address order, as the */
+	mov	%rax, 24(%rdi)		/* hardware's prefetch of cold lines */
+	add	$32, %rdi		/* expects) */
 	cmp	%rcx, %rdi
-	jb	1b
+	jb	2b
+	mov	%rax, (%rcx)
+	mov	%rax, 8(%rcx)
+	mov	%rax, 16(%rcx)
+	mov	%rax, 24(%rcx)
 .Lset_done:
 	mov	%r9, %rax
 	ret
 .Lset_under16:
 	cmp	$8, %edx
-	jb	2f
+	jb	5f
 	mov	%rax, (%rdi)		/* 8-15 */
 	mov	%rax, -8(%rdi,%rdx)
 	jmp	.Lset_done
-2:	cmp	$4, %edx
-	jb	3f
+5:	cmp	$4, %edx
+	jb	6f
 	mov	%eax, (%rdi)		/* 4-7 */
 	mov	%eax, -4(%rdi,%rdx)
 	jmp	.Lset_done
-3:	test	%edx, %edx
+6:	test	%edx, %edx
 	jz	.Lset_done
 	mov	%al, (%rdi)		/* 1-3 */
 	cmp	$2, %edx

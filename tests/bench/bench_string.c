@@ -6,8 +6,10 @@
  * kernel without vector registers can use, at the lengths the kernel
  * asks for: the heap's poison fills of freed small blocks (random 24-520
  * bytes), fixed lengths either side of the switch to string instructions,
- * and a page. The three are sampled in alternating rounds.
+ * and a page; and fills and copies into cold lines, at random places in
+ * COLD_BUF bytes. The three ways are sampled in alternating rounds.
  */
+#define _DEFAULT_SOURCE /* MAP_ANONYMOUS */
 #include "bench.h"
 
 #include "../string_kernel.h"
@@ -15,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #define SUITE	      "string"
 #define OPS	      4096 /* calls per batch */
@@ -22,27 +25,33 @@
 #define ROUND_BATCHES 23
 #define NSAMPLES      (ROUNDS * ROUND_BATCHES)
 #define BUF	      8192
-#define LIMIT_FILL    1.0 /* the heap's fill: no slower than string instructions */
+#define COLD_BUF      (128ul << 20) /* beyond the caches: each call's lines are cold */
+#define LIMIT_FILL    1.0	    /* the heap's fill: no slower than string instructions */
 
 enum way { W_KERNEL, W_REP, W_LIBC, NWAYS };
 enum op { O_SET, O_COPY, NOPS };
 
 static const char *const way_names[NWAYS] = {"kernel", "rep", "glibc"};
 
-/* A length set: fixed (lo == hi) or random multiples of 16 in [lo, hi]. */
+/* A length set: fixed (lo == hi) or random multiples of 16 in [lo, hi]; cold: see above. */
 struct lengths {
 	const char *name;
 	unsigned lo, hi;
+	bool cold;
 };
 
 static const struct lengths length_sets[] = {
-    {"24-520", 24, 520},  {"64", 64, 64},	{"256", 256, 256},
-    {"1000", 1000, 1000}, {"2048", 2048, 2048}, {"4096", 4096, 4096},
+    {"24-520", 24, 520, false},	  {"64", 64, 64, false},	   {"256", 256, 256, false},
+    {"1000", 1000, 1000, false},  {"2048", 2048, 2048, false},	   {"4096", 4096, 4096, false},
+    {"512 cold", 512, 512, true}, {"1000 cold", 1000, 1000, true},
 };
 #define NLENGTHS (sizeof(length_sets) / sizeof(length_sets[0]))
 
 static _Alignas(64) unsigned char dst_buf[BUF + 64], src_buf[BUF + 64];
 static unsigned lens[OPS];
+static unsigned char *cold_buf;
+static uint32_t cold_off[OPS]; /* a destination for each call: 16 mod 64, as a payload */
+static bool cold;
 
 static void *rep_memset(void *dst, int c, size_t n)
 {
@@ -82,16 +91,13 @@ static void work(void *ctx, uint64_t ops)
 	const struct job *j = ctx;
 	unsigned char *d = dst_buf + 16; /* as a heap payload: 16 mod 64 */
 
-	if (j->op == O_SET) {
-		set_fn *f = set_fns[j->way];
-
-		for (uint64_t i = 0; i < ops; i++)
-			f(d, 0x6b, lens[i % OPS]);
-	} else {
-		copy_fn *f = copy_fns[j->way];
-
-		for (uint64_t i = 0; i < ops; i++)
-			f(d, src_buf + 8, lens[i % OPS]);
+	for (uint64_t i = 0; i < ops; i++) {
+		if (cold)
+			d = cold_buf + cold_off[i % OPS];
+		if (j->op == O_SET)
+			set_fns[j->way](d, 0x6b, lens[i % OPS]);
+		else
+			copy_fns[j->way](d, src_buf + 8, lens[i % OPS]);
 	}
 	bench_keep(d[0]);
 }
@@ -99,6 +105,10 @@ static void work(void *ctx, uint64_t ops)
 static void set_lengths(const struct lengths *l)
 {
 	uint64_t s = 0x5eed;
+
+	cold = l->cold;
+	for (unsigned i = 0; i < OPS && cold; i++)
+		cold_off[i] = (uint32_t)(bench_xorshift(&s) % (COLD_BUF - 2 * BUF) & ~63ul) + 16;
 
 	for (unsigned i = 0; i < OPS; i++)
 		lens[i] =
@@ -127,6 +137,13 @@ void bench_string(void)
 	static const char *const op_names[NOPS] = {"memset", "memcpy"};
 	struct bench_result r[NOPS][NLENGTHS][NWAYS];
 	char name[48];
+
+	cold_buf = mmap(NULL, COLD_BUF, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (cold_buf == MAP_FAILED) {
+		bench_verdict(false, "string: no memory for the cold buffer");
+		return;
+	}
+	memset(cold_buf, 1, COLD_BUF); /* backed now, not by the first timed calls */
 
 	for (unsigned l = 0; l < NLENGTHS; l++) {
 		set_lengths(&length_sets[l]);
