@@ -368,7 +368,7 @@ void heap_small_free_locked(struct heap *h, struct heap_block *b)
 	b->size = size | (b->size & HB_PREV_USED);
 	block_make_free(h, b);
 	if (block_is_whole_chunk(b)) {
-		if (h->empty_chunks == 0) {
+		if (h->empty_chunks == 0 || h->keep_empty_chunks) {
 			h->empty_chunks++;
 		} else {
 			list_remove(h, b);
@@ -658,6 +658,24 @@ static void cache_drain_locked(struct heap *h)
 	cache_drain_one(h, heap_this_cache(h));
 }
 
+void heap_cache_give_back(struct heap *h, struct heap_cache *hc)
+{
+	unsigned long irq = spin_lock_irqsave(&h->lock);
+
+	h->keep_empty_chunks = true;
+	cache_drain_one(h, hc);
+	h->keep_empty_chunks = false;
+	spin_unlock_irqrestore(&h->lock, irq);
+}
+
+bool heap_cache_holds(const struct heap_cache *hc)
+{
+	for (unsigned c = 0; c < HEAP_CACHE_ALL; c++)
+		if (__atomic_load_n(&hc->cls[c].count, __ATOMIC_RELAXED))
+			return true;
+	return false;
+}
+
 /* ---- entry points --------------------------------------------------------- */
 
 /* An empty front cache of h, with each class's bound. */
@@ -770,27 +788,38 @@ static inline bool cacheable(const struct heap *h, size_t size, size_t align)
 	return size <= CACHE_REQ_MAX && align <= HEAP_ALIGN && !h->debug;
 }
 
+/* A small block from the lists (a run for this CPU's cache first); NULL counts if last. */
+static void *small_alloc(struct heap *h, size_t size, size_t align, bool last)
+{
+	unsigned long irq = spin_lock_irqsave(&h->lock);
+	void *p = NULL;
+
+	/* Runs only with per-CPU caches: they keep two CPUs' blocks apart. */
+	if (cacheable(h, size, align) && h->ncaches > 1)
+		p = cache_refill_locked(h, size);
+	if (!p)
+		p = heap_small_alloc_locked(h, size, align);
+	if (!p && last)
+		h->failures++;
+	spin_unlock_irqrestore(&h->lock, irq);
+	return p;
+}
+
 static void *alloc_slow(struct heap *h, size_t size, size_t align)
 {
-	unsigned long irq;
 	void *p;
 
 	if (align < HEAP_ALIGN)
 		align = HEAP_ALIGN;
 	if (align > HEAP_MAX_ALIGN || (align & (align - 1)))
 		return NULL;
-	if (size >= HEAP_LARGE_MIN) {
-		p = heap_large_alloc(h, size);
-	} else {
-		irq = spin_lock_irqsave(&h->lock);
-		/* Runs only with per-CPU caches: they keep two CPUs' blocks apart. */
-		p = cacheable(h, size, align) && h->ncaches > 1 ? cache_refill_locked(h, size)
-								: NULL;
-		if (!p)
-			p = heap_small_alloc_locked(h, size, align);
-		if (!p)
-			h->failures++;
-		spin_unlock_irqrestore(&h->lock, irq);
+	if (size >= HEAP_LARGE_MIN)
+		return heap_large_alloc(h, size);
+	p = small_alloc(h, size, align, !h->ops->reclaim);
+	/* Blocks other CPUs hold in their caches may fit: have them given back, once. */
+	if (!p && h->ops->reclaim) {
+		h->ops->reclaim(h->ctx);
+		p = small_alloc(h, size, align, true);
 	}
 	return p;
 }

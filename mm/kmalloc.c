@@ -13,6 +13,7 @@
 #include <mm/slab.h>
 #include <mm/layout.h>
 #include <mm/pmm_boot.h>
+#include <mm/remote_reclaim.h>
 #include <mm/vmm.h>
 
 static struct heap kernel_heap;
@@ -77,6 +78,7 @@ static const struct heap_ops kheap_ops = {
     .unmap = kheap_unmap,
     .corrupt = kheap_corrupt,
     .cache = kheap_cache,
+    .reclaim = remote_reclaim_heap, /* blocks other CPUs' front caches hold */
 };
 
 void kmalloc_init(const struct boot_info *bi)
@@ -153,6 +155,11 @@ void kmalloc_trim(void)
 {
 	heap_trim(&kernel_heap);
 	kmem_shrink_all(); /* object caches sit on the same frames */
+}
+
+void kmalloc_give_back(struct heap_cache *hc)
+{
+	heap_cache_give_back(&kernel_heap, hc);
 }
 
 void kmalloc_cpu_init(void)

@@ -10,7 +10,7 @@
 #include <lib/errno.h>
 #include <mm/addr.h>
 #include <mm/pmm_boot.h>
-#include <mm/pmm_remote.h>
+#include <mm/remote_reclaim.h>
 
 struct pmm pmm_kernel;
 uint64_t pmm_boot_reports;
@@ -135,9 +135,9 @@ static struct pmm_cache *this_cpu_cache(void *ctx)
 	return &arch_percpu()->pmm_cache;
 }
 
-/* Frames only other CPUs have cached are asked back from them (mm/pmm_remote.c). */
+/* Frames only other CPUs have cached are asked back from them (mm/remote_reclaim.c). */
 static const struct pmm_ops kernel_ops = {
-    .report = report_refusal, .cache = this_cpu_cache, .reclaim = pmm_remote_reclaim};
+    .report = report_refusal, .cache = this_cpu_cache, .reclaim = remote_reclaim_frames};
 
 void pmm_boot_init(const struct boot_info *bi)
 {

@@ -16,7 +16,7 @@
 #include <kernel/panic.h>
 #include <lib/errno.h>
 #include <mm/mmio.h>
-#include <mm/pmm_remote.h>
+#include <mm/remote_reclaim.h>
 #include <mm/vmm.h>
 
 /* 8259 PIC ports and initialisation words (ICW1: init + ICW4 follows; ICW4: 8086 mode). */
@@ -232,7 +232,7 @@ void apic_interrupt(uint64_t vector)
 		smp_ping_received();
 		apic_write(APIC_EOI, 0);
 	} else if (vector == VEC_RECLAIM) {
-		pmm_remote_receive(); /* interrupts were on: not inside a cache's fast path */
+		remote_reclaim_receive(); /* interrupts were on: no cache fast path, no lock */
 		apic_write(APIC_EOI, 0);
 	} else if (vector == VEC_RESCHED) {
 		apic_write(APIC_EOI, 0); /* the interrupt exit looks at need_resched */

@@ -52,9 +52,10 @@ uint64_t arch_smp_online(void);
 void arch_smp_shootdown_send(uint64_t mask);
 
 /*
- * Interrupt each CPU in mask so that it calls pmm_remote_receive(): an
- * ordinary (maskable) interrupt, taken only where that CPU has interrupts
- * on, hence never inside its frame cache's fast path (mm/pmm_remote.c).
+ * Interrupt each CPU in mask so that it calls remote_reclaim_receive():
+ * an ordinary (maskable) interrupt, taken only where that CPU has
+ * interrupts on, hence never inside its caches' fast paths nor under a
+ * spinlock (mm/remote_reclaim.c).
  */
 void arch_smp_reclaim_send(uint64_t mask);
 

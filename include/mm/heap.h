@@ -90,6 +90,14 @@ struct heap_ops {
 	 * off alone is not safe on SMP).
 	 */
 	struct heap_cache *(*cache)(void *ctx);
+	/*
+	 * Optional: have the other CPUs put the blocks their front caches
+	 * hold back in the lists (each by heap_cache_give_back() on its own
+	 * cache). Called without the lock, with interrupts as the allocating
+	 * caller had them, when a small allocation found no room and the heap
+	 * could not grow; the heap then tries once more.
+	 */
+	void (*reclaim)(void *ctx);
 };
 
 /* A free block's list links (in its payload). */
@@ -153,6 +161,7 @@ struct heap {
 	uint32_t max_chunks;			  /* chunk slots in the window */
 	uint32_t chunks;			  /* chunks mapped */
 	uint32_t empty_chunks;			  /* of those, entirely free */
+	bool keep_empty_chunks;			  /* frees keep them all (heap_cache_give_back) */
 	uint32_t chunk_hint;			  /* lowest bitmap word that may have a free slot */
 	uint64_t chunk_map[HEAP_MAX_CHUNKS / 64]; /* one bit per chunk slot: mapped */
 
@@ -248,6 +257,18 @@ bool heap_cache_free(struct heap *h, struct heap_cache *hc, void *p);
  * nothing stays mapped.
  */
 void heap_trim(struct heap *h);
+
+/*
+ * Put every block of hc, the calling CPU's attached front cache, back in
+ * the lists. Chunks that become entirely free stay mapped (heap_trim()
+ * gives them back): it takes the heap's lock and no other, and never
+ * calls the ops' unmap, so an interrupt handler may call it.
+ * => interrupts off; hc is this CPU's
+ */
+void heap_cache_give_back(struct heap *h, struct heap_cache *hc);
+
+/* Whether hc holds a block: a hint, read without its CPU (whom to ask back). */
+bool heap_cache_holds(const struct heap_cache *hc);
 
 /*
  * Verify every chunk's blocks, tags and canaries, the lists, bitmaps and

@@ -44,6 +44,12 @@ void kfree(void *p);
 /* The bytes requested for p (0 for NULL); checks p as kfree() does. */
 size_t ksize(const void *p);
 
+/*
+ * Put the blocks of hc, this CPU's heap front cache, back in the kernel
+ * heap's lists (heap_cache_give_back(): no unmap, only the heap's lock).
+ * For the reclaim interrupt (mm/remote_reclaim.c). => interrupts off
+ */
+void kmalloc_give_back(struct heap_cache *hc);
 /* Give every free chunk and cached block back (heap_trim()), and shrink the object caches. */
 void kmalloc_trim(void);
 /* heap_check() on the kernel heap: 0, or -EIO with msg filled. */

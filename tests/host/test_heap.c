@@ -1879,6 +1879,102 @@ TEST(heap_per_cpu_double_free_caught_on_any_cpu)
 	cur_cpu = 0;
 }
 
+/* The ops' reclaim hook: every other CPU gives its cache back, as the kernel's interrupt has it. */
+static unsigned reclaims;
+
+static void reclaim_other_cpus(void *ctx)
+{
+	unsigned self = cur_cpu;
+
+	reclaims++;
+	for (cur_cpu = 0; cur_cpu < 3; cur_cpu++)
+		if (cur_cpu != self)
+			heap_cache_give_back(H, &cpu_caches[cur_cpu]);
+	cur_cpu = self;
+}
+
+/*
+ * With memory used up, a CPU still gets the blocks another CPU's cache
+ * holds: through the reclaim hook, without an unmap, and only after its
+ * lists and growth failed. Without the hook they stay out of reach.
+ */
+TEST(heap_per_cpu_reclaim_gets_other_cpus_cached_blocks)
+{
+	enum { SIZE = 200, ON_CPU1 = 6, MAX = 4096 };
+	static void *mine[MAX];
+	void *theirs[ON_CPU1];
+	unsigned n = 0, found = 0;
+
+	for (unsigned with_hook = 0; with_hook < 2; with_hook++) {
+		CHECK(setup_cpus());
+		((struct heap_ops *)H->ops)->reclaim = with_hook ? reclaim_other_cpus : NULL;
+		cur_cpu = 1;
+		for (unsigned i = 0; i < ON_CPU1; i++)
+			CHECK((theirs[i] = heap_alloc(H, SIZE, 0)) != NULL);
+		for (unsigned i = 0; i < ON_CPU1; i++)
+			heap_free(H, theirs[i]); /* into CPU 1's cache (and its refill's run) */
+		uint64_t cached = cached_in(&cpu_caches[1]);
+		CHECK(cached >= ON_CPU1);
+		hh.budget = hh.mapped; /* nothing more can be mapped */
+		cur_cpu = 0;
+		reclaims = 0;
+		uint64_t unmaps = hh.unmaps, failures = stats().failures;
+		for (n = 0; n < MAX && (mine[n] = heap_alloc(H, SIZE, 0)); n++)
+			;
+		CHECK(n < MAX);
+		CHECK_EQ(stats().failures, failures + 1);
+		found = 0;
+		for (unsigned i = 0; i < ON_CPU1; i++)
+			for (unsigned j = 0; j < n; j++)
+				found += mine[j] == theirs[i];
+		CHECK_EQ(found, with_hook ? ON_CPU1 : 0);
+		CHECK_EQ(cached_in(&cpu_caches[1]), with_hook ? 0 : cached);
+		CHECK(with_hook ? reclaims >= 1 : reclaims == 0); /* the last failure asked too */
+		CHECK_EQ(hh.unmaps, unmaps);
+		CHECK_EQ(check_heap(), 0);
+		for (unsigned j = 0; j < n; j++)
+			heap_free(H, mine[j]);
+		hh.budget = 0;
+		CHECK_EQ(check_heap(), 0);
+		CHECK_EQ(stats().live_blocks, 0);
+	}
+	cur_cpu = 0;
+}
+
+/*
+ * A give-back that empties whole chunks keeps them mapped (it may run in an
+ * interrupt, where the unmap's locks are not to be taken); the heap
+ * checks out and a trim gives them back.
+ */
+TEST(heap_per_cpu_give_back_keeps_empty_chunks)
+{
+	enum { SIZE = 1000, N = 3 * HEAP_CHUNK_SIZE / 1024 };
+	static void *v[N];
+
+	CHECK(setup_cpus());
+	cur_cpu = 1;
+	for (unsigned i = 0; i < N; i++)
+		CHECK((v[i] = heap_alloc(H, SIZE, 0)) != NULL);
+	uint32_t chunks = H->chunks;
+	CHECK(chunks >= 2);
+	/* All of them into CPU 1's cache: a class limit far above its usual bound. */
+	for (unsigned k = 0; k < HEAP_CACHE_ALL; k++)
+		cpu_caches[1].cls[k].limit = N;
+	for (unsigned i = 0; i < N; i++)
+		heap_free(H, v[i]);
+	uint64_t unmaps = hh.unmaps;
+	heap_cache_give_back(H, &cpu_caches[1]);
+	CHECK_EQ(hh.unmaps, unmaps);
+	CHECK_EQ(cached_in(&cpu_caches[1]), 0);
+	CHECK_EQ(H->chunks, chunks);
+	CHECK(H->empty_chunks >= 2);
+	CHECK_EQ(check_heap(), 0);
+	heap_trim(H);
+	CHECK_EQ(H->chunks, 0);
+	CHECK_EQ(check_heap(), 0);
+	cur_cpu = 0;
+}
+
 /*
  * A CPU whose cache was never attached, once others are: refused with a
  * report, on the alloc and the free path, never sent to the heap's own
@@ -2211,6 +2307,8 @@ int main(void)
 	RUN(heap_coarse_cache_damage_reported);
 	RUN(heap_per_cpu_double_free_caught_on_any_cpu);
 	RUN(heap_per_cpu_unattached_cpu_refused);
+	RUN(heap_per_cpu_reclaim_gets_other_cpus_cached_blocks);
+	RUN(heap_per_cpu_give_back_keeps_empty_chunks);
 	RUN(heap_cache_entry_points_serve_hits_and_decline_the_rest);
 	RUN(heap_cache_refill_carves_a_run_of_neighbours);
 	RUN(heap_cache_refill_keeps_each_cpus_blocks_apart);

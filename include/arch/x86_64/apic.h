@@ -43,7 +43,7 @@
 #define VEC_PIC_BASE 0x20
 #define VEC_PIC_LAST 0x2f
 #define VEC_TIMER    0xec
-#define VEC_RECLAIM  0xfb /* smp_ipi.c: give this CPU's cached frames back (pmm_remote.c) */
+#define VEC_RECLAIM  0xfb /* smp_ipi.c: give this CPU's caches back (remote_reclaim.c) */
 #define VEC_RESCHED  0xfc /* smp_ipi.c: look at need_resched (wakes an idle CPU) */
 #define VEC_PING     0xfd /* smp.c: an AP answers by counting it */
 #define VEC_SPURIOUS 0xff
