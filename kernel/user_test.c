@@ -103,27 +103,34 @@ static void map_syscall_page(struct aspace *as, void *frame)
  * A `syscall` in the last two bytes below 2^47: its return RIP is 2^47,
  * non-canonical. SYSRET would fault in ring 0 on the user's stack (the
  * Intel SYSRET problem); the IRET path makes it the program's #GP at 2^47.
+ * Twice, as `hello`: the frames are counted on the second run, when the
+ * heap and the object caches are warm (a first run may leave a heap
+ * chunk mapped, the one empty chunk the heap keeps).
  */
 KTEST(user, sysret_noncanonical)
 {
-	paddr_t frame = pmm_alloc(&pmm_kernel);
-	uint8_t *code = phys_to_virt(frame);
 	uint64_t a[3] = {UT_TOUCH, LAYOUT_LOWER_HALF_END - 2, UT_TOUCH_EXEC};
-	uint64_t before = free_frames();
-	struct process *p;
-	int status;
+	uint64_t before = 0;
 
-	KASSERT(frame != PADDR_INVALID);
-	memset(code, 0xcc, PAGE_SIZE);
-	code[PAGE_SIZE - 2] = 0x0f; /* syscall */
-	code[PAGE_SIZE - 1] = 0x05;
-	KEXPECT_EQ(t,
-		   process_spawn_prepared("utest", a, 3, &process_kernel, map_syscall_page,
-					  (void *)frame, &p),
-		   0);
-	long pid = (long)p->pid;
-	KEXPECT_EQ(t, process_wait(&process_kernel, pid, &status), pid);
-	KEXPECT_EQ(t, status, PROCESS_KILLED);
+	for (int i = 0; i < 2; i++) {
+		paddr_t frame = pmm_alloc(&pmm_kernel);
+		uint8_t *code = phys_to_virt(frame);
+		struct process *p;
+		int status;
+
+		KASSERT(frame != PADDR_INVALID);
+		before = free_frames();
+		memset(code, 0xcc, PAGE_SIZE);
+		code[PAGE_SIZE - 2] = 0x0f; /* syscall */
+		code[PAGE_SIZE - 1] = 0x05;
+		KEXPECT_EQ(t,
+			   process_spawn_prepared("utest", a, 3, &process_kernel, map_syscall_page,
+						  (void *)frame, &p),
+			   0);
+		long pid = (long)p->pid;
+		KEXPECT_EQ(t, process_wait(&process_kernel, pid, &status), pid);
+		KEXPECT_EQ(t, status, PROCESS_KILLED);
+	}
 	KEXPECT_EQ(t, free_frames(), before + 1); /* the space owned the frame, and freed it */
 }
 
