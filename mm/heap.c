@@ -658,6 +658,26 @@ static void cache_drain_locked(struct heap *h)
 	cache_drain_one(h, heap_this_cache(h));
 }
 
+/* Unmap entirely free chunks until keep are left. => h->lock held */
+static void release_empty_chunks_locked(struct heap *h, uint32_t keep)
+{
+	unsigned fl, sl;
+
+	/* Whole free chunks sit in the top class that holds HEAP_CHUNK_USABLE. */
+	heap_class_of(HEAP_CHUNK_USABLE, &fl, &sl);
+	for (struct heap_free_links *l = h->free[fl][sl], *next; l && h->empty_chunks > keep;
+	     l = next) {
+		struct heap_block *b = heap_header(l);
+
+		next = l->next;
+		if (block_is_whole_chunk(b)) {
+			list_remove(h, b);
+			chunk_release(h, b);
+			h->empty_chunks--;
+		}
+	}
+}
+
 void heap_cache_give_back(struct heap *h, struct heap_cache *hc)
 {
 	unsigned long irq = spin_lock_irqsave(&h->lock);
@@ -818,8 +838,14 @@ static void *alloc_slow(struct heap *h, size_t size, size_t align)
 	p = small_alloc(h, size, align, !h->ops->reclaim);
 	/* Blocks other CPUs hold in their caches may fit: have them given back, once. */
 	if (!p && h->ops->reclaim) {
+		unsigned long irq;
+
 		h->ops->reclaim(h->ctx);
 		p = small_alloc(h, size, align, true);
+		/* The give-backs kept the chunks they emptied: all but the usual one go now. */
+		irq = spin_lock_irqsave(&h->lock);
+		release_empty_chunks_locked(h, 1);
+		spin_unlock_irqrestore(&h->lock, irq);
 	}
 	return p;
 }
@@ -1109,22 +1135,10 @@ size_t heap_size(struct heap *h, const void *p)
 void heap_trim(struct heap *h)
 {
 	unsigned long irq = spin_lock_irqsave(&h->lock);
-	unsigned fl, sl;
 
 	heap_large_trim(h);
 	cache_drain_locked(h);
-	/* Whole free chunks sit in the top class that holds HEAP_CHUNK_USABLE. */
-	heap_class_of(HEAP_CHUNK_USABLE, &fl, &sl);
-	for (struct heap_free_links *l = h->free[fl][sl], *next; l; l = next) {
-		struct heap_block *b = heap_header(l);
-
-		next = l->next;
-		if (block_is_whole_chunk(b)) {
-			list_remove(h, b);
-			chunk_release(h, b);
-			h->empty_chunks--;
-		}
-	}
+	release_empty_chunks_locked(h, 0);
 	spin_unlock_irqrestore(&h->lock, irq);
 }
 

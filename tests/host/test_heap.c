@@ -1976,6 +1976,49 @@ TEST(heap_per_cpu_give_back_keeps_empty_chunks)
 }
 
 /*
+ * An allocation that got what a give-back emptied leaves the heap with its
+ * usual one empty chunk: the others the give-back kept are unmapped by
+ * the asker, outside the answering CPU.
+ */
+TEST(heap_per_cpu_reclaim_then_extra_empty_chunks_released)
+{
+	enum { SIZE = 1000, N = 3 * HEAP_CHUNK_SIZE / 1024, BIG = 3000, FILL = 1024 };
+	static void *v[N], *fill[FILL];
+	unsigned nfill;
+
+	CHECK(setup_cpus());
+	cur_cpu = 1;
+	for (unsigned i = 0; i < N; i++)
+		CHECK((v[i] = heap_alloc(H, SIZE, 0)) != NULL);
+	for (unsigned k = 0; k < HEAP_CACHE_ALL; k++)
+		cpu_caches[1].cls[k].limit = N;
+	for (unsigned i = 0; i < N; i++)
+		heap_free(H, v[i]); /* every block in CPU 1's cache */
+	hh.budget = hh.mapped;
+	cur_cpu = 2; /* no hook yet: what is left in the lists, taken */
+	for (nfill = 0; nfill < FILL && (fill[nfill] = heap_alloc(H, BIG, 0)); nfill++)
+		;
+	CHECK(nfill < FILL);
+	CHECK_EQ(H->empty_chunks, 0);
+	((struct heap_ops *)H->ops)->reclaim = reclaim_other_cpus;
+	cur_cpu = 0;
+	reclaims = 0;
+	uint64_t unmaps = hh.unmaps;
+	void *p = heap_alloc(H, BIG, 0); /* no room in the lists: the others are asked */
+	CHECK(p != NULL);
+	CHECK_EQ(reclaims, 1);
+	CHECK(hh.unmaps > unmaps); /* CPU 1's blocks emptied 3 chunks: one used, one kept */
+	CHECK_EQ(H->empty_chunks, 1);
+	CHECK_EQ(check_heap(), 0);
+	heap_free(H, p);
+	for (unsigned i = 0; i < nfill; i++)
+		heap_free(H, fill[i]);
+	hh.budget = 0;
+	CHECK_EQ(check_heap(), 0);
+	cur_cpu = 0;
+}
+
+/*
  * A CPU whose cache was never attached, once others are: refused with a
  * report, on the alloc and the free path, never sent to the heap's own
  * cache (which only interrupts off would guard: not enough on SMP).
@@ -2309,6 +2352,7 @@ int main(void)
 	RUN(heap_per_cpu_unattached_cpu_refused);
 	RUN(heap_per_cpu_reclaim_gets_other_cpus_cached_blocks);
 	RUN(heap_per_cpu_give_back_keeps_empty_chunks);
+	RUN(heap_per_cpu_reclaim_then_extra_empty_chunks_released);
 	RUN(heap_cache_entry_points_serve_hits_and_decline_the_rest);
 	RUN(heap_cache_refill_carves_a_run_of_neighbours);
 	RUN(heap_cache_refill_keeps_each_cpus_blocks_apart);
