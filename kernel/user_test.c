@@ -7,6 +7,7 @@
  */
 #include <arch/timer.h>
 #include <kernel/fault.h>
+#include <kernel/frame_hold.h>
 #include <kernel/ktest.h>
 #include <kernel/sched.h>
 #include <kernel/thread.h>
@@ -39,18 +40,17 @@ static uint64_t free_frames(void)
 	return s.free_frames;
 }
 
-/* Runs hello twice: the second run (caches of the heap and stacks warm) gives back every frame. */
+/* Runs hello: with every CPU's caches emptied before and after, every frame is back. */
 KTEST(user, hello)
 {
-	uint64_t before = 0;
-
+	uint64_t before;
 	struct process *p;
 
-	for (int i = 0; i < 2; i++) {
-		before = free_frames();
-		KEXPECT_EQ(t, process_run("hello", NULL, 0), 42);
-	}
-	KEXPECT_EQ(t, free_frames(), before); /* image, stack, tables: all back */
+	frame_caches_drain_all();
+	before = pmm_kernel_free_frames();
+	KEXPECT_EQ(t, process_run("hello", NULL, 0), 42);
+	frame_caches_drain_all();
+	KEXPECT_EQ(t, pmm_kernel_free_frames(), before); /* image, stack, tables: all back */
 	KEXPECT_EQ(t, process_spawn("no-such-program", NULL, 0, &process_kernel, &p), -ENOENT);
 }
 
@@ -103,35 +103,35 @@ static void map_syscall_page(struct aspace *as, void *frame)
  * A `syscall` in the last two bytes below 2^47: its return RIP is 2^47,
  * non-canonical. SYSRET would fault in ring 0 on the user's stack (the
  * Intel SYSRET problem); the IRET path makes it the program's #GP at 2^47.
- * Twice, as `hello`: the frames are counted on the second run, when the
- * heap and the object caches are warm (a first run may leave a heap
- * chunk mapped, the one empty chunk the heap keeps).
+ * The frames are counted with every CPU's caches emptied: the process may
+ * run and end on any CPU, and leave a heap chunk, a slab or cached frames
+ * behind in some cache.
  */
 KTEST(user, sysret_noncanonical)
 {
+	paddr_t frame = pmm_alloc(&pmm_kernel);
+	uint8_t *code = phys_to_virt(frame);
 	uint64_t a[3] = {UT_TOUCH, LAYOUT_LOWER_HALF_END - 2, UT_TOUCH_EXEC};
-	uint64_t before = 0;
+	uint64_t before;
+	struct process *p;
+	int status;
 
-	for (int i = 0; i < 2; i++) {
-		paddr_t frame = pmm_alloc(&pmm_kernel);
-		uint8_t *code = phys_to_virt(frame);
-		struct process *p;
-		int status;
-
-		KASSERT(frame != PADDR_INVALID);
-		before = free_frames();
-		memset(code, 0xcc, PAGE_SIZE);
-		code[PAGE_SIZE - 2] = 0x0f; /* syscall */
-		code[PAGE_SIZE - 1] = 0x05;
-		KEXPECT_EQ(t,
-			   process_spawn_prepared("utest", a, 3, &process_kernel, map_syscall_page,
-						  (void *)frame, &p),
-			   0);
-		long pid = (long)p->pid;
-		KEXPECT_EQ(t, process_wait(&process_kernel, pid, &status), pid);
-		KEXPECT_EQ(t, status, PROCESS_KILLED);
-	}
-	KEXPECT_EQ(t, free_frames(), before + 1); /* the space owned the frame, and freed it */
+	KASSERT(frame != PADDR_INVALID);
+	memset(code, 0xcc, PAGE_SIZE);
+	code[PAGE_SIZE - 2] = 0x0f; /* syscall */
+	code[PAGE_SIZE - 1] = 0x05;
+	frame_caches_drain_all();
+	before = pmm_kernel_free_frames();
+	KEXPECT_EQ(t,
+		   process_spawn_prepared("utest", a, 3, &process_kernel, map_syscall_page,
+					  (void *)frame, &p),
+		   0);
+	long pid = (long)p->pid;
+	KEXPECT_EQ(t, process_wait(&process_kernel, pid, &status), pid);
+	KEXPECT_EQ(t, status, PROCESS_KILLED);
+	frame_caches_drain_all();
+	/* The space owned the frame, and freed it. */
+	KEXPECT_EQ(t, pmm_kernel_free_frames(), before + 1);
 }
 
 static volatile bool spin_done;
