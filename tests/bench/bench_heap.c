@@ -509,14 +509,19 @@ static void work_libc_memset(void *ctx, uint64_t ops)
 	}
 }
 
+/* glibc poisoning as the heap does, with the fill ctx points to (a memset). */
+typedef void *fill_fn(void *dst, int c, size_t n);
+
 static void work_glibc_pair_memset(void *ctx, uint64_t ops)
 {
+	fill_fn *fill = (fill_fn *)ctx;
+
 	for (uint64_t i = 0; i < ops; i++) {
 		void *p = malloc(small_size(i));
 
 		null_allocs += !p;
 		if (p)
-			memset(p, HEAP_POISON, glibc_poison_len[i % SMALL_OPS]);
+			fill(p, HEAP_POISON, glibc_poison_len[i % SMALL_OPS]);
 		bench_keep((uintptr_t)p);
 		free(p);
 	}
@@ -805,6 +810,7 @@ enum small_case {
 	S_MEMSET,
 	S_LIBC_MEMSET,
 	S_GLIBC_MEMSET,
+	S_GLIBC_KFILL,
 	S_JEMALLOC,
 	S_MIMALLOC,
 	NSMALL
@@ -862,7 +868,8 @@ static void measure_small(void)
 	    [S_GLIBC] = {work_glibc_pair, NULL},
 	    [S_MEMSET] = {work_memset, NULL},
 	    [S_LIBC_MEMSET] = {work_libc_memset, NULL},
-	    [S_GLIBC_MEMSET] = {work_glibc_pair_memset, NULL},
+	    [S_GLIBC_MEMSET] = {work_glibc_pair_memset, (void *)memset},
+	    [S_GLIBC_KFILL] = {work_glibc_pair_memset, (void *)kernel_memset},
 	    [S_JEMALLOC] = {work_ref_pair, (void *)bench_malloc_ref(BENCH_JEMALLOC)},
 	    [S_MIMALLOC] = {work_ref_pair, (void *)bench_malloc_ref(BENCH_MIMALLOC)},
 	};
@@ -1071,6 +1078,9 @@ static void print_small(void)
 	bench_row(SUITE, "a glibc + same memset", "16-512", &r[S_GLIBC_MEMSET],
 		  "malloc, memset its usable size (%u-%u B), free; heap/this %.2f", glo, ghi,
 		  ratio(r[S_HEAP].median, r[S_GLIBC_MEMSET].median));
+	bench_row(SUITE, "a glibc + kernel's fill", "16-512", &r[S_GLIBC_KFILL],
+		  "the same with the heap's fill (string.S); heap/this %.2f",
+		  ratio(r[S_HEAP].median, r[S_GLIBC_KFILL].median));
 }
 
 static void print_pairs(const struct frag *f, const char *const names[NKINDS + 1],
@@ -1212,8 +1222,10 @@ static void verdicts(void)
 		   "overhead subtracted from single pairs, dithered, interpolated within steps",
 		   tsc_per_ns, tsc_step, tsc_step / tsc_per_ns, tsc_overhead);
 	bench_info("heap small pair without its poison fill (heap - fill medians): %.1f ns, %.2f "
-		   "of glibc; glibc with glibc's memset of the same lengths %.1f ns",
-		   own, ratio(own, r[S_GLIBC].median), r[S_GLIBC_MEMSET].median);
+		   "of glibc; glibc poisoning the same lengths: %.1f ns with its memset, %.1f "
+		   "with the kernel's (heap/that %.2f)",
+		   own, ratio(own, r[S_GLIBC].median), r[S_GLIBC_MEMSET].median,
+		   r[S_GLIBC_KFILL].median, ratio(r[S_HEAP].median, r[S_GLIBC_KFILL].median));
 	bench_info("heap pair after the standard trace (%d live, beyond the L2): p99 %.1f ns, "
 		   "median %.1f; glibc p99 %.1f; one cold line %.1f ns",
 		   TRACE_LIVE, res.std.pairs[A_HEAP].p99, res.std.pairs[A_HEAP].median,
