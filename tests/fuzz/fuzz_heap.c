@@ -4,8 +4,9 @@
  * whether a map budget is in force, the next two how many operations;
  * the rest (then bytes seeded by the input) drives up to MAX_OPS
  * operations on SLOTS model slots: alloc (sizes biased small, sometimes
- * large, random alignment), calloc, free, realloc, heap_size, heap_trim and
- * budget changes. Every live block holds a pattern derived from its slot's
+ * large, random alignment), calloc, free, realloc, heap_size, heap_trim,
+ * a CPU giving its front cache back (heap_cache_give_back, as on a reclaim
+ * interrupt) and budget changes. Every live block holds a pattern derived from its slot's
  * seed, verified before it is freed or resized (realloc keeps the smaller
  * size's bytes). After each operation heap_stats() must agree with the
  * model's live blocks and bytes and with what the backend mapped;
@@ -19,7 +20,9 @@
  * a heap of its own, with three simulated CPUs' front caches attached;
  * each operation runs on one of them, half of the allocations and frees
  * the way kmalloc does them (heap_cache_alloc/free first, then
- * heap_alloc/free). Traps on any violation.
+ * heap_alloc/free). A small allocation that fails asks the other CPUs
+ * for their cached blocks through the reclaim hook. Traps on any
+ * violation.
  */
 #include "../heap_host.h" /* first: it sets _DEFAULT_SOURCE for mmap */
 
@@ -48,13 +51,25 @@ static struct heap_cache *this_cpu_cache(void *ctx)
 	return &cpu_caches[cur_cpu];
 }
 
-/* The host heap's ops plus the cache hook, and NCPUS caches attached. */
+/* The reclaim hook: every other CPU gives its cache back, as the kernel's interrupt has it. */
+static void reclaim_other_cpus(void *ctx)
+{
+	unsigned self = cur_cpu;
+
+	for (cur_cpu = 0; cur_cpu < NCPUS; cur_cpu++)
+		if (cur_cpu != self)
+			heap_cache_give_back(H, &cpu_caches[cur_cpu]);
+	cur_cpu = self;
+}
+
+/* The host heap's ops plus the cache and reclaim hooks, and NCPUS caches attached. */
 static void attach_cpus(void)
 {
 	static struct heap_ops ops;
 
 	ops = *H->ops;
 	ops.cache = this_cpu_cache;
+	ops.reclaim = reclaim_other_cpus;
 	H->ops = &ops;
 	for (unsigned i = 0; i < NCPUS; i++)
 		ASSERT(heap_cache_attach(H, &cpu_caches[i]) == 0);
@@ -270,6 +285,8 @@ static void op(struct reader *r, unsigned i)
 		heap_trim(H);
 	} else if (k >= 245) {
 		op_budget(r);
+	} else if (k >= 241) {
+		heap_cache_give_back(H, &cpu_caches[cur_cpu]); /* a reclaim interrupt here */
 	} else if (!s->p) {
 		op_alloc(r, s, k % 8 == 0);
 	} else if (k < 100) {
