@@ -44,22 +44,28 @@ static void expect_answered(struct ktest *t, unsigned int home,
 
 #define KEEP 512 /* frames left free by the hold: enough for a word on each CPU */
 
-/* On each other CPU, take a frame and give it back: its cache then holds a word. */
-static void seed_other_caches(unsigned int home)
+/* Pinned to each online CPU but home in turn, fn(arg) there; back on home at the end. */
+static void on_each_other_cpu(unsigned int home, void (*fn)(void *arg), void *arg)
 {
 	uint64_t cpus = sched_cpus() & ~(1ull << home);
 
 	while (cpus) {
 		unsigned int cpu = (unsigned int)__builtin_ctzll(cpus);
-		paddr_t pa;
 
 		cpus &= cpus - 1;
 		KASSERT(thread_pin(cpu) == 0);
-		pa = pmm_alloc(&pmm_kernel);
-		if (pa != PADDR_INVALID)
-			KASSERT(pmm_free(&pmm_kernel, pa) == 0);
+		fn(arg);
 	}
 	KASSERT(thread_pin(home) == 0);
+}
+
+/* Take a frame and give it back: this CPU's cache then holds a word. */
+static void seed_frame_cache(void *unused)
+{
+	paddr_t pa = pmm_alloc(&pmm_kernel);
+
+	if (pa != PADDR_INVALID)
+		KASSERT(pmm_free(&pmm_kernel, pa) == 0);
 }
 
 /* Frames the other CPUs' caches hold (they are idle: their masks stand still). */
@@ -110,7 +116,7 @@ static void round(struct ktest *t, unsigned int home, bool irqs_off)
 	uint64_t elsewhere, free, taken;
 	paddr_t chain = PADDR_INVALID;
 
-	seed_other_caches(home);
+	on_each_other_cpu(home, seed_frame_cache, NULL);
 	elsewhere = cached_elsewhere(home);
 	free = pmm_kernel_free_frames();
 	remote_reclaim_stats(REMOTE_FRAMES, &s0);
@@ -161,29 +167,27 @@ KTEST(pmm, pmm_alloc_gets_frames_other_cpus_cached)
 #define BLOCK_SIZE 200
 #define PER_CPU	   6
 
-/* On each other CPU, PER_CPU blocks allocated and freed into its cache; their addresses. */
-static unsigned int seed_other_heap_caches(unsigned int home, void **seeded)
+/* The blocks the other CPUs cached: where they are. */
+struct seeded {
+	void *p[64 * PER_CPU];
+	unsigned int n;
+};
+
+/* PER_CPU blocks allocated, then freed into this CPU's cache; their addresses kept. */
+static void seed_heap_cache(void *arg)
 {
-	uint64_t cpus = sched_cpus() & ~(1ull << home);
-	unsigned int n = 0;
+	struct seeded *s = arg;
+	unsigned int first = s->n;
 
-	while (cpus) {
-		unsigned int cpu = (unsigned int)__builtin_ctzll(cpus), first = n;
-
-		cpus &= cpus - 1;
-		KASSERT(thread_pin(cpu) == 0);
-		for (unsigned int i = 0; i < PER_CPU; i++)
-			if ((seeded[n] = kmalloc(BLOCK_SIZE)) != NULL)
-				n++;
-		for (unsigned int i = first; i < n; i++)
-			kfree(seeded[i]);
-	}
-	KASSERT(thread_pin(home) == 0);
-	return n;
+	for (unsigned int i = 0; i < PER_CPU; i++)
+		if ((s->p[s->n] = kmalloc(BLOCK_SIZE)) != NULL)
+			s->n++;
+	for (unsigned int i = first; i < s->n; i++)
+		kfree(s->p[i]);
 }
 
 /* kmalloc(BLOCK_SIZE) until it fails, chained through the blocks; whether each seeded one came. */
-static uint64_t take_all_blocks(void **chain, void **seeded, unsigned int nseeded, bool irqs_off,
+static uint64_t take_all_blocks(void **chain, const struct seeded *seeded, bool irqs_off,
 				unsigned int *found)
 {
 	unsigned long irq = irqs_off ? arch_irq_save() : 0;
@@ -194,8 +198,8 @@ static uint64_t take_all_blocks(void **chain, void **seeded, unsigned int nseede
 		*(void **)p = *chain;
 		*chain = p;
 		n++;
-		for (unsigned int i = 0; i < nseeded; i++)
-			*found += p == seeded[i];
+		for (unsigned int i = 0; i < seeded->n; i++)
+			*found += p == seeded->p[i];
 	}
 	if (irqs_off)
 		arch_irq_restore(irq);
@@ -204,16 +208,18 @@ static uint64_t take_all_blocks(void **chain, void **seeded, unsigned int nseede
 
 static void heap_round(struct ktest *t, unsigned int home, bool irqs_off)
 {
-	void *seeded[64 * PER_CPU], *chain = NULL;
+	static struct seeded seeded; /* 3 KiB: off the stack */
+	void *chain = NULL;
 	struct remote_reclaim_stats s0, s1;
-	unsigned int nseeded, found = 0;
+	unsigned int found = 0;
 	struct frame_hold held;
 	uint64_t taken;
 
-	nseeded = seed_other_heap_caches(home, seeded);
+	seeded.n = 0;
+	on_each_other_cpu(home, seed_heap_cache, &seeded);
 	frame_hold(&held, 0);
 	remote_reclaim_stats(REMOTE_HEAP, &s0);
-	taken = take_all_blocks(&chain, seeded, nseeded, irqs_off, &found);
+	taken = take_all_blocks(&chain, &seeded, irqs_off, &found);
 	remote_reclaim_stats(REMOTE_HEAP, &s1);
 	while (chain) {
 		void *next = *(void **)chain;
@@ -224,9 +230,9 @@ static void heap_round(struct ktest *t, unsigned int home, bool irqs_off)
 	frame_hold_release(&held);
 	kprintf("# heap: interrupts %s: %llu blocks of %u bytes taken with every frame held; "
 		"%u of the %u other CPUs had cached came back\n",
-		irqs_off ? "off" : "on", (unsigned long long)taken, BLOCK_SIZE, found, nseeded);
-	KEXPECT_EQ(t, found, nseeded);
-	expect_answered(t, home, &s0, &s1, nseeded);
+		irqs_off ? "off" : "on", (unsigned long long)taken, BLOCK_SIZE, found, seeded.n);
+	KEXPECT_EQ(t, found, seeded.n);
+	expect_answered(t, home, &s0, &s1, seeded.n);
 }
 
 KTEST(heap, kmalloc_gets_blocks_other_cpus_cached)

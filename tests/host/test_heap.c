@@ -1942,6 +1942,24 @@ TEST(heap_per_cpu_reclaim_gets_other_cpus_cached_blocks)
 }
 
 /*
+ * On CPU 1: n blocks of size bytes into v, then every one freed into its
+ * cache (each class's limit raised to n, far above its usual bound).
+ * False if an allocation failed.
+ */
+static bool cache_all_on_cpu1(void **v, unsigned n, size_t size)
+{
+	cur_cpu = 1;
+	for (unsigned i = 0; i < n; i++)
+		if (!(v[i] = heap_alloc(H, size, 0)))
+			return false;
+	for (unsigned k = 0; k < HEAP_CACHE_ALL; k++)
+		cpu_caches[1].cls[k].limit = n;
+	for (unsigned i = 0; i < n; i++)
+		heap_free(H, v[i]);
+	return true;
+}
+
+/*
  * A give-back that empties whole chunks keeps them mapped (it may run in an
  * interrupt, where the unmap's locks are not to be taken); the heap
  * checks out and a trim gives them back.
@@ -1952,16 +1970,9 @@ TEST(heap_per_cpu_give_back_keeps_empty_chunks)
 	static void *v[N];
 
 	CHECK(setup_cpus());
-	cur_cpu = 1;
-	for (unsigned i = 0; i < N; i++)
-		CHECK((v[i] = heap_alloc(H, SIZE, 0)) != NULL);
-	uint32_t chunks = H->chunks;
+	CHECK(cache_all_on_cpu1(v, N, SIZE));
+	uint32_t chunks = H->chunks; /* frees into the cache unmap nothing */
 	CHECK(chunks >= 2);
-	/* All of them into CPU 1's cache: a class limit far above its usual bound. */
-	for (unsigned k = 0; k < HEAP_CACHE_ALL; k++)
-		cpu_caches[1].cls[k].limit = N;
-	for (unsigned i = 0; i < N; i++)
-		heap_free(H, v[i]);
 	uint64_t unmaps = hh.unmaps;
 	heap_cache_give_back(H, &cpu_caches[1]);
 	CHECK_EQ(hh.unmaps, unmaps);
@@ -1987,13 +1998,7 @@ TEST(heap_per_cpu_reclaim_then_extra_empty_chunks_released)
 	unsigned nfill;
 
 	CHECK(setup_cpus());
-	cur_cpu = 1;
-	for (unsigned i = 0; i < N; i++)
-		CHECK((v[i] = heap_alloc(H, SIZE, 0)) != NULL);
-	for (unsigned k = 0; k < HEAP_CACHE_ALL; k++)
-		cpu_caches[1].cls[k].limit = N;
-	for (unsigned i = 0; i < N; i++)
-		heap_free(H, v[i]); /* every block in CPU 1's cache */
+	CHECK(cache_all_on_cpu1(v, N, SIZE));
 	hh.budget = hh.mapped;
 	cur_cpu = 2; /* no hook yet: what is left in the lists, taken */
 	for (nfill = 0; nfill < FILL && (fill[nfill] = heap_alloc(H, BIG, 0)); nfill++)
@@ -2194,21 +2199,45 @@ TEST(heap_cache_refill_keeps_each_cpus_blocks_apart)
 	CHECK(drained());
 }
 
+/*
+ * With the heap held to one chunk, blocks for size-byte requests into v
+ * (at most max) until none is left; then v[hole], if taken, is freed and
+ * trimmed into the lists, a hole between live blocks. How many were taken.
+ */
+static unsigned fill_chunk_but_hole(uint8_t **v, unsigned max, uint64_t size, unsigned hole)
+{
+	unsigned n = 0;
+
+	hh.budget = HEAP_CHUNK_SIZE;
+	while (n < max && (v[n] = alloc(request_for(size))))
+		n++;
+	if (n > hole) {
+		heap_free(H, v[hole]);
+		heap_trim(H);
+	}
+	return n;
+}
+
+/* Free v[0..n) but v[hole] (freed already) and trim. */
+static void free_all_but(uint8_t **v, unsigned n, unsigned hole)
+{
+	for (unsigned i = 0; i < n; i++)
+		if (i != hole)
+			heap_free(H, v[i]);
+	heap_trim(H);
+}
+
 /* A free block of exactly a run's size: the last block holds the old footer, poisoned again. */
 TEST(heap_cache_refill_takes_a_free_block_of_exactly_a_run)
 {
 	static uint8_t *v[256];
 	const uint64_t bs = 512, run = 4 * bs; /* 512s: half of 8, and 2 KiB */
-	unsigned n = 0, hole = 50, got;
+	unsigned n, hole = 50, got;
 	uint8_t *p, *lo, *hi;
 
 	CHECK(setup_cpus());
-	hh.budget = HEAP_CHUNK_SIZE; /* one chunk */
-	while (n < ARRAY_SIZE(v) && (v[n] = alloc(request_for(run))))
-		n++;
+	n = fill_chunk_but_hole(v, ARRAY_SIZE(v), run, hole);
 	CHECK(n > hole && n < ARRAY_SIZE(v));
-	heap_free(H, v[hole]);
-	heap_trim(H);
 	CHECK_EQ(stats().largest_free, run);
 	p = alloc(request_for(bs));
 	CHECK(p > v[hole] && p < v[hole] + run);
@@ -2221,10 +2250,7 @@ TEST(heap_cache_refill_takes_a_free_block_of_exactly_a_run)
 	CHECK(lo == v[hole] && hi == v[hole] + run - bs);
 	for (unsigned i = 0; i < 4; i++)
 		heap_free(H, w[i]);
-	for (unsigned i = 0; i < n; i++)
-		if (i != hole)
-			heap_free(H, v[i]);
-	heap_trim(H);
+	free_all_but(v, n, hole);
 	CHECK_EQ(stats().chunks, 0);
 	CHECK(drained());
 }
@@ -2234,17 +2260,13 @@ TEST(heap_cache_refill_falls_back_to_one_block_when_no_run_is_free)
 {
 	static uint8_t *v[256];
 	const uint64_t bs = 1024, big = 1536; /* a run of 1024s is 2048 bytes */
-	unsigned n = 0, hole = 50;
+	unsigned n, hole = 50;
 	uint64_t failures;
 	uint8_t *p, *q;
 
 	CHECK(setup_cpus());
-	hh.budget = HEAP_CHUNK_SIZE; /* one chunk */
-	while (n < ARRAY_SIZE(v) && (v[n] = alloc(request_for(big))))
-		n++;
-	CHECK(n > hole && n < ARRAY_SIZE(v));
-	heap_free(H, v[hole]);
-	heap_trim(H); /* v[hole]'s 1536 bytes back in the lists, between live blocks */
+	n = fill_chunk_but_hole(v, ARRAY_SIZE(v), big, hole);
+	CHECK(n > hole && n < ARRAY_SIZE(v)); /* v[hole]'s 1536 bytes in the lists */
 	CHECK_EQ(stats().largest_free, big);
 	p = alloc(request_for(bs));
 	CHECK_EQ(p, v[hole]); /* carved from the hole alone: no run */
@@ -2256,10 +2278,7 @@ TEST(heap_cache_refill_falls_back_to_one_block_when_no_run_is_free)
 	CHECK(q == NULL);
 	CHECK_EQ(stats().failures, failures + 1);
 	heap_free(H, p);
-	for (unsigned i = 0; i < n; i++)
-		if (i != hole)
-			heap_free(H, v[i]);
-	heap_trim(H);
+	free_all_but(v, n, hole);
 	CHECK_EQ(stats().chunks, 0);
 	CHECK(drained());
 }
